@@ -1,0 +1,256 @@
+#include "cache/digest_index.hpp"
+
+#include <rpm/rpmfiles.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+namespace digestfs {
+namespace {
+
+constexpr uint32_t kEmptySlot = std::numeric_limits<uint32_t>::max();
+
+// FNV-1a, fed in pieces so that "dir/" + "name" hashes like the joined path.
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+uint64_t fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::pair<std::string_view, std::string_view> split_path(std::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return {{}, path};
+  return {path.substr(0, slash + 1), path.substr(slash + 1)};
+}
+
+}  // namespace
+
+namespace digest_algo {
+std::string_view name(uint8_t algo) {
+  switch (algo) {
+    case kMd5: return "md5";
+    case kSha1: return "sha1";
+    case kSha256: return "sha256";
+    case kSha384: return "sha384";
+    case kSha512: return "sha512";
+    case kSha224: return "sha224";
+  }
+  return "unknown";
+}
+bool is_weak(uint8_t algo) { return algo == kMd5 || algo == kSha1; }
+}  // namespace digest_algo
+
+// ---- FileEntry ----
+
+std::string_view FileEntry::dirname() const {
+  return index_->str(index_->dirs_[index_->records_[record_].dir]);
+}
+std::string_view FileEntry::basename() const {
+  return index_->str(index_->records_[record_].name);
+}
+std::string FileEntry::path() const {
+  std::string p(dirname());
+  p += basename();
+  return p;
+}
+uint8_t FileEntry::algo() const { return package().digest_algo; }
+std::span<const unsigned char> FileEntry::digest() const {
+  const auto& r = index_->records_[record_];
+  return {reinterpret_cast<const unsigned char*>(index_->str(r.digest)), r.digest_len};
+}
+uint64_t FileEntry::size() const { return index_->records_[record_].size; }
+uint16_t FileEntry::mode() const { return index_->records_[record_].mode; }
+std::string_view FileEntry::user() const { return index_->str(index_->records_[record_].user); }
+std::string_view FileEntry::group() const {
+  return index_->str(index_->records_[record_].group);
+}
+std::string_view FileEntry::linkto() const {
+  return index_->str(index_->records_[record_].linkto);
+}
+std::string_view FileEntry::caps() const { return index_->str(index_->records_[record_].caps); }
+uint32_t FileEntry::mtime() const { return index_->records_[record_].mtime; }
+uint32_t FileEntry::rdev() const { return index_->records_[record_].rdev; }
+uint16_t FileEntry::attrs() const { return index_->records_[record_].attrs; }
+uint16_t FileEntry::verify_flags() const { return index_->records_[record_].verify_flags; }
+int8_t FileEntry::state() const { return index_->records_[record_].state; }
+const PackageRecord& FileEntry::package() const {
+  return index_->packages_[index_->records_[record_].package];
+}
+bool FileEntry::is_config() const { return attrs() & RPMFILE_CONFIG; }
+bool FileEntry::is_ghost() const { return attrs() & RPMFILE_GHOST; }
+bool FileEntry::is_missingok() const { return attrs() & RPMFILE_MISSINGOK; }
+
+// ---- DigestIndex ----
+
+uint64_t DigestIndex::path_hash(uint32_t record) const {
+  const Record& r = records_[record];
+  return fnv1a(fnv1a(kFnvOffset, str(dirs_[r.dir])), str(r.name));
+}
+
+bool DigestIndex::same_path(uint32_t a, uint32_t b) const {
+  return records_[a].dir == records_[b].dir && records_[a].name == records_[b].name;
+}
+
+bool DigestIndex::same_content(uint32_t a, uint32_t b) const {
+  const Record& x = records_[a];
+  const Record& y = records_[b];
+  return x.mode == y.mode && x.linkto == y.linkto && x.digest_len == y.digest_len &&
+         std::memcmp(str(x.digest), str(y.digest), x.digest_len) == 0;
+}
+
+std::vector<FileEntry> DigestIndex::lookup(std::string_view path) const {
+  std::vector<FileEntry> out;
+  if (slots_.empty()) return out;
+  auto [dir, name] = split_path(path);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = fnv1a(fnv1a(kFnvOffset, dir), name) & mask;; i = (i + 1) & mask) {
+    uint32_t first = slots_[i];
+    if (first == kEmptySlot) return out;
+    const Record& r = records_[first];
+    if (str(r.name) != name || str(dirs_[r.dir]) != dir) continue;
+    for (uint32_t k = first; k < records_.size() && same_path(k, first); ++k) {
+      out.push_back(FileEntry(this, k));
+    }
+    return out;
+  }
+}
+
+bool DigestIndex::contains(std::string_view path) const { return !lookup(path).empty(); }
+
+std::vector<PathConflict> DigestIndex::conflicts() const {
+  std::vector<PathConflict> out;
+  for (uint32_t i = 0; i < records_.size();) {
+    uint32_t end = i + 1;
+    bool differ = false;
+    while (end < records_.size() && same_path(end, i)) {
+      differ |= !same_content(end, i);
+      ++end;
+    }
+    if (differ) {
+      PathConflict c{entry(i).path(), {}};
+      for (uint32_t k = i; k < end; ++k) c.packages.push_back(packages_[records_[k].package].nevra);
+      out.push_back(std::move(c));
+    }
+    i = end;
+  }
+  return out;
+}
+
+size_t DigestIndex::memory_bytes() const {
+  size_t bytes = records_.capacity() * sizeof(Record) + dirs_.capacity() * sizeof(uint32_t) +
+                 slots_.capacity() * sizeof(uint32_t) + arena_.capacity();
+  for (const auto& p : packages_) {
+    bytes += sizeof(p) + p.nevra.capacity() + p.origin.capacity() + p.signer.capacity();
+  }
+  return bytes;
+}
+
+// ---- Builder ----
+
+struct DigestIndex::Builder::Interning {
+  std::unordered_map<std::string, uint32_t> strings;
+  std::unordered_map<std::string, uint32_t> dirs;
+};
+
+DigestIndex::Builder::Builder()
+    : interning_(std::make_unique<Interning>()), index_(new DigestIndex()) {
+  index_->arena_.push_back('\0');  // offset 0 is the empty string
+  interning_->strings.emplace("", 0);
+}
+
+DigestIndex::Builder::~Builder() = default;
+
+uint32_t DigestIndex::Builder::intern(std::string_view s) {
+  auto [it, inserted] = interning_->strings.try_emplace(std::string(s), 0);
+  if (inserted) {
+    it->second = static_cast<uint32_t>(index_->arena_.size());
+    index_->arena_.append(s);
+    index_->arena_.push_back('\0');
+  }
+  return it->second;
+}
+
+uint32_t DigestIndex::Builder::intern_dir(std::string_view dir) {
+  auto [it, inserted] = interning_->dirs.try_emplace(std::string(dir), 0);
+  if (inserted) {
+    it->second = static_cast<uint32_t>(index_->dirs_.size());
+    index_->dirs_.push_back(intern(dir));
+  }
+  return it->second;
+}
+
+void DigestIndex::Builder::add_package(PackageRecord package, std::vector<PackagedFile> files) {
+  const auto package_id = static_cast<uint32_t>(index_->packages_.size());
+  package.file_count = static_cast<uint32_t>(files.size());
+  index_->packages_.push_back(std::move(package));
+  for (const PackagedFile& f : files) {
+    auto [dir, name] = split_path(f.path);
+    Record r{};
+    r.size = f.size;
+    r.dir = intern_dir(dir);
+    r.name = intern(name);
+    r.digest = static_cast<uint32_t>(index_->arena_.size());
+    r.digest_len = static_cast<uint8_t>(f.digest.size());
+    index_->arena_.append(f.digest);
+    r.user = intern(f.user);
+    r.group = intern(f.group);
+    r.linkto = intern(f.linkto);
+    r.caps = intern(f.caps);
+    r.package = package_id;
+    r.mtime = f.mtime;
+    r.rdev = f.rdev;
+    r.mode = f.mode;
+    r.attrs = f.attrs;
+    r.verify_flags = f.verify_flags;
+    r.state = f.state;
+    index_->records_.push_back(r);
+  }
+}
+
+void DigestIndex::Builder::add_rejected(RejectedHeader rejected) {
+  index_->rejected_.push_back(std::move(rejected));
+}
+
+std::shared_ptr<const DigestIndex> DigestIndex::Builder::build(uint64_t generation) {
+  interning_.reset();  // the snapshot keeps only the arena
+  DigestIndex& ix = *index_;
+  ix.generation_ = generation;
+  ix.arena_.shrink_to_fit();
+  ix.dirs_.shrink_to_fit();
+
+  // Sorted by path, so claims on one path sit together and listings are stable.
+  auto& recs = ix.records_;
+  std::sort(recs.begin(), recs.end(), [&ix](const Record& a, const Record& b) {
+    if (a.dir != b.dir) {
+      int c = std::strcmp(ix.str(ix.dirs_[a.dir]), ix.str(ix.dirs_[b.dir]));
+      if (c != 0) return c < 0;
+    }
+    if (a.name != b.name) return std::strcmp(ix.str(a.name), ix.str(b.name)) < 0;
+    return a.package < b.package;
+  });
+  recs.shrink_to_fit();
+
+  size_t slots = 16;
+  while (slots < recs.size() * 2) slots <<= 1;
+  ix.slots_.assign(slots, kEmptySlot);
+  const size_t mask = slots - 1;
+  for (uint32_t i = 0; i < recs.size(); ++i) {
+    if (i > 0 && ix.same_path(i, i - 1)) continue;
+    size_t s = ix.path_hash(i) & mask;
+    while (ix.slots_[s] != kEmptySlot) s = (s + 1) & mask;
+    ix.slots_[s] = i;
+  }
+  std::sort(ix.rejected_.begin(), ix.rejected_.end(),
+            [](const RejectedHeader& a, const RejectedHeader& b) {
+              return std::tie(a.origin, a.nevra) < std::tie(b.origin, b.nevra);
+            });
+  return std::shared_ptr<const DigestIndex>(index_.release());
+}
+
+}  // namespace digestfs

@@ -1,0 +1,153 @@
+// DigestIndex: the immutable, path-bound snapshot of every file digest that accepted
+// packages signed. Built once (in parallel) and then only read, so lookups need no lock;
+// a reload builds a new snapshot and swaps the pointer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/header_verdict.hpp"
+
+namespace digestfs {
+
+// rpm's numbering of hash algorithms (PGPHASHALGO_*), as FILEDIGESTALGO stores them.
+namespace digest_algo {
+constexpr uint8_t kMd5 = 1, kSha1 = 2, kSha256 = 8, kSha384 = 9, kSha512 = 10, kSha224 = 11;
+std::string_view name(uint8_t algo);  // "sha256", or "unknown"
+bool is_weak(uint8_t algo);           // MD5 and SHA-1: collisions are practical
+}  // namespace digest_algo
+
+struct PackageRecord {
+  std::string nevra;
+  std::string origin;  // the database or .rpm file the header came from
+  std::string signer;  // key id of the header signature
+  uint8_t digest_algo = 0;
+  uint32_t file_count = 0;
+};
+
+struct RejectedHeader {
+  std::string nevra;  // "(unreadable)" when librpm could not read a name
+  std::string origin;
+  HeaderVerdict verdict;
+  std::string reason;
+};
+
+// One file as a package header describes it, before interning.
+struct PackagedFile {
+  std::string path;
+  std::string digest;  // binary; empty for anything but regular files
+  std::string user, group, linkto, caps;
+  uint64_t size = 0;
+  uint32_t mtime = 0;
+  uint32_t rdev = 0;
+  uint16_t mode = 0;
+  uint16_t attrs = 0;         // rpm's RPMFILE_* bits: config, doc, missingok, ghost, ...
+  uint16_t verify_flags = 0;  // rpm's RPMVERIFY_* bits: what %verify() says to check
+  int8_t state = -1;          // rpm's RPMFILE_STATE_*; -1 for headers read from .rpm files
+};
+
+class DigestIndex;
+
+// One package's claim on a path. A cheap view, valid while its index lives.
+class FileEntry {
+ public:
+  std::string path() const;
+  std::string_view dirname() const;  // with the trailing '/'
+  std::string_view basename() const;
+  uint8_t algo() const;
+  std::span<const unsigned char> digest() const;
+  uint64_t size() const;
+  uint16_t mode() const;
+  std::string_view user() const;
+  std::string_view group() const;
+  std::string_view linkto() const;
+  std::string_view caps() const;
+  uint32_t mtime() const;
+  uint32_t rdev() const;
+  uint16_t attrs() const;
+  uint16_t verify_flags() const;
+  int8_t state() const;
+  const PackageRecord& package() const;
+
+  bool is_config() const;
+  bool is_ghost() const;
+  bool is_missingok() const;
+
+ private:
+  friend class DigestIndex;
+  FileEntry(const DigestIndex* index, uint32_t record) : index_(index), record_(record) {}
+  const DigestIndex* index_;
+  uint32_t record_;
+};
+
+struct PathConflict {
+  std::string path;
+  std::vector<std::string> packages;  // NEVRAs of every claim
+};
+
+class DigestIndex {
+ public:
+  class Builder;
+
+  // Every claim on exactly this path (absolute, no trailing slash), most often one.
+  std::vector<FileEntry> lookup(std::string_view path) const;
+  bool contains(std::string_view path) const;
+
+  size_t file_count() const { return records_.size(); }
+  FileEntry entry(size_t i) const { return FileEntry(this, static_cast<uint32_t>(i)); }
+  uint64_t generation() const { return generation_; }
+  const std::vector<PackageRecord>& packages() const { return packages_; }
+  const std::vector<RejectedHeader>& rejected() const { return rejected_; }
+  // Paths claimed by more than one package with differing content, type or target.
+  std::vector<PathConflict> conflicts() const;
+  // Bytes held by the snapshot's tables (for the memory benchmark and status).
+  size_t memory_bytes() const;
+
+ private:
+  friend class FileEntry;
+  struct Record {
+    uint64_t size;
+    uint32_t dir, name, digest, user, group, linkto, caps, package, mtime, rdev;
+    uint16_t mode, attrs, verify_flags;
+    uint8_t digest_len;
+    int8_t state;
+  };
+  const char* str(uint32_t offset) const { return arena_.data() + offset; }
+  uint64_t path_hash(uint32_t record) const;
+  bool same_path(uint32_t a, uint32_t b) const;
+  bool same_content(uint32_t a, uint32_t b) const;
+
+  std::vector<Record> records_;    // sorted by path; claims on one path are adjacent
+  std::vector<uint32_t> dirs_;     // dir id -> arena offset of "/dir/"
+  std::vector<uint32_t> slots_;    // open addressing over first records; UINT32_MAX empty
+  std::string arena_;              // NUL-terminated strings and raw digests
+  std::vector<PackageRecord> packages_;
+  std::vector<RejectedHeader> rejected_;
+  uint64_t generation_ = 0;
+};
+
+// Collects packages and files (single-threaded; interning makes the snapshot compact).
+class DigestIndex::Builder {
+ public:
+  Builder();
+  ~Builder();
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+
+  void add_package(PackageRecord package, std::vector<PackagedFile> files);
+  void add_rejected(RejectedHeader rejected);
+  std::shared_ptr<const DigestIndex> build(uint64_t generation);
+
+ private:
+  uint32_t intern(std::string_view s);
+  uint32_t intern_dir(std::string_view dir);
+  struct Interning;
+  std::unique_ptr<Interning> interning_;
+  std::unique_ptr<DigestIndex> index_;
+};
+
+}  // namespace digestfs

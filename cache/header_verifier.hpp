@@ -1,0 +1,32 @@
+// HeaderVerifier: judges an exported header blob with librpm's headerCheck against the trust
+// store's keyring. One per thread: a transaction set is not safe to share.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "cache/header_verdict.hpp"
+#include "cache/rpm_handles.hpp"
+
+namespace digestfs {
+
+struct HeaderAssessment {
+  HeaderVerdict verdict = HeaderVerdict::Malformed;
+  std::string reason;  // librpm's words for what failed; empty when accepted
+  std::string signer;  // key id of the header signature, when the header has one
+};
+
+class HeaderVerifier {
+ public:
+  explicit HeaderVerifier(rpmKeyring keyring);
+
+  // blob is the header as headerExport writes it (immutable region plus signature tags);
+  // header is the same header imported, used to find the signature tag.
+  HeaderAssessment assess(const void* blob, size_t size, Header header) const;
+
+ private:
+  rpm::TsPtr digests_only_;   // tells a damaged header from a bad or foreign signature
+  rpm::TsPtr with_signatures_;
+};
+
+}  // namespace digestfs

@@ -1,0 +1,243 @@
+#include "cache/index_loader.hpp"
+
+#include <fcntl.h>
+#include <rpm/rpmcli.h>
+#include <rpm/rpmlib.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <optional>
+#include <variant>
+
+#include "cache/header_files.hpp"
+#include "cache/header_verifier.hpp"
+#include "cache/rpm_library.hpp"
+
+namespace digestfs {
+namespace {
+
+// A header as it came out of a source, not yet judged.
+struct HeaderInput {
+  std::string origin;
+  std::filesystem::path package_file;  // set for .rpm files: read in the parallel phase
+  rpm::Malloced<void> blob;            // set for database headers
+  unsigned size = 0;
+};
+
+struct Judged {
+  std::optional<PackageRecord> package;
+  std::vector<PackagedFile> files;
+  std::optional<RejectedHeader> rejected;
+};
+
+std::string nevra_of(Header h) {
+  rpm::Malloced<char> s(headerGetAsString(h, RPMTAG_NEVRA));
+  return s ? s.get() : "(unnamed)";
+}
+
+struct DatabaseHeaders {
+  std::vector<HeaderInput> headers;
+  std::string origin;
+  std::string damaged;  // what librpm said about headers it skipped
+};
+
+Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
+  std::filesystem::path dir = options.root / options.dbpath.relative_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Error{ENOENT, "no rpm database at " + dir.string() +
+                             " (set the root, or the dbpath relative to it)"};
+  }
+  rpm::TsPtr ts = rpm::make_ts(nullptr, RPMVSF_NOHDRCHK | RPMVSF_MASK_NODIGESTS |
+                                            RPMVSF_MASK_NOSIGNATURES);
+  rpmtsSetRootDir(ts.get(), options.root.c_str());
+  rpm::take_thread_log();
+  {
+    rpm::ScopedDbPath scoped(options.dbpath);
+    if (rpmtsOpenDB(ts.get(), O_RDONLY) != 0) {
+      return Error{EIO, "cannot open rpm database " + dir.string() + ": " +
+                            rpm::take_thread_log()};
+    }
+  }
+  DatabaseHeaders out;
+  rpm::IteratorPtr it(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
+  if (!it) {
+    std::string why = rpm::take_thread_log();
+    return Error{EIO, "cannot read rpm database " + dir.string() +
+                          (why.empty() ? std::string(": no package index") : ": " + why)};
+  }
+  // What librpm said while opening (backend detection, absent secondary indexes) is no
+  // verdict on any header; what it says from here on is.
+  rpm::take_thread_log();
+  while (Header h = rpmdbNextIterator(it.get())) {
+    // Keys imported into the database are never trusted implicitly, nor indexed.
+    if (const char* name = headerGetString(h, RPMTAG_NAME); name && std::string_view(name) == "gpg-pubkey") {
+      continue;
+    }
+    HeaderInput in;
+    in.origin = "rpmdb:" + dir.string() + "#" + std::to_string(rpmdbGetIteratorOffset(it.get()));
+    in.blob.reset(headerExport(h, &in.size));
+    out.headers.push_back(std::move(in));
+  }
+  it.reset();
+  rpmtsCloseDB(ts.get());
+  // librpm skips a header it cannot read, with a message: that becomes a rejection too.
+  out.damaged = rpm::take_thread_log();
+  out.origin = "rpmdb:" + dir.string();
+  return out;
+}
+
+Result<std::vector<std::filesystem::path>> list_package_files(
+    const std::vector<std::filesystem::path>& sources) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& source : sources) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(source, ec)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& entry : std::filesystem::directory_iterator(source, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.ends_with(".rpm") && !name.ends_with(".src.rpm")) found.push_back(entry.path());
+      }
+      if (ec) return Error{ec.value(), "package directory " + source.string() + ": " + ec.message()};
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::exists(source, ec)) {
+      files.push_back(source);
+    } else {
+      return Error{ENOENT, "package source " + source.string() + ": no such file or directory"};
+    }
+  }
+  return files;
+}
+
+// Per-thread librpm state: transaction sets are not safe to share between threads.
+struct Worker {
+  explicit Worker(rpmKeyring keyring)
+      : verifier(keyring),
+        reader(rpm::make_ts(keyring, RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES)),
+        payload(rpm::make_ts(keyring, 0)) {
+    // The header is judged by the verifier; here only the payload's own digests matter.
+    rpmtsSetVfyFlags(payload.get(), RPMVSF_MASK_NOHEADER | RPMVSF_NODSA | RPMVSF_NORSA);
+    rpmtsSetVfyLevel(payload.get(), RPMSIG_DIGEST_TYPE);
+  }
+  HeaderVerifier verifier;
+  rpm::TsPtr reader;
+  rpm::TsPtr payload;
+};
+
+RejectedHeader rejection(std::string nevra, const std::string& origin, HeaderVerdict verdict,
+                         std::string reason) {
+  return RejectedHeader{std::move(nevra), origin, verdict, std::move(reason)};
+}
+
+// Reads a .rpm file's header into in.blob; returns the rejection when it cannot be used.
+std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
+  const std::string fn = in.package_file.string();
+  rpm::FdPtr fd(Fopen(fn.c_str(), "r.ufdio"));
+  if (!fd || Ferror(fd.get())) {
+    return rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
+                     std::string("cannot open: ") + Fstrerror(fd.get()));
+  }
+  rpm::take_thread_log();
+  Header raw = nullptr;
+  rpmRC rc = rpmReadPackageFile(w.reader.get(), fd.get(), fn.c_str(), &raw);
+  rpm::HeaderPtr h(raw);
+  if (rc != RPMRC_OK || !h) {
+    std::string why = rpm::take_thread_log();
+    return rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
+                     why.empty() ? "not a readable rpm package" : why);
+  }
+  if (headerIsSource(h.get())) return std::nullopt;
+  Fseek(fd.get(), 0, SEEK_SET);
+  struct rpmQVKArguments_s qva = {};
+  if (rpmVerifySignatures(&qva, w.payload.get(), fd.get(), fn.c_str()) != 0) {
+    std::string why = rpm::take_thread_log();
+    return rejection(nevra_of(h.get()), in.origin, HeaderVerdict::Corrupted,
+                     "payload digest does not match" + (why.empty() ? "" : ": " + why));
+  }
+  in.blob.reset(headerExport(h.get(), &in.size));
+  return std::nullopt;
+}
+
+Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
+  Judged out;
+  if (!in.package_file.empty()) {
+    if (auto rejected = read_package_file(w, in)) {
+      out.rejected = std::move(rejected);
+      return out;
+    }
+    if (!in.blob) return out;  // a source package: nothing it installs
+  }
+  rpm::HeaderPtr h(headerImport(in.blob.get(), in.size, HEADERIMPORT_COPY));
+  if (!h) {
+    out.rejected = rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
+                             "librpm cannot import the header");
+    return out;
+  }
+  const std::string nevra = nevra_of(h.get());
+  HeaderAssessment assessment = w.verifier.assess(in.blob.get(), in.size, h.get());
+  if (assessment.verdict != HeaderVerdict::Accepted) {
+    out.rejected = rejection(nevra, in.origin, assessment.verdict, assessment.reason);
+    return out;
+  }
+  HeaderFiles files = read_header_files(h.get());
+  if (files.has_regular_files && digest_algo::is_weak(files.digest_algo) && !allow_weak) {
+    out.rejected = rejection(nevra, in.origin, HeaderVerdict::WeakDigest,
+                             "file digests use " +
+                                 std::string(digest_algo::name(files.digest_algo)) +
+                                 " (allow weak digests to trust them)");
+    return out;
+  }
+  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0};
+  out.files = std::move(files.files);
+  return out;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& trust,
+                                                             const SourceOptions& options,
+                                                             uint64_t generation) {
+  rpm::ensure_initialized();
+  std::vector<HeaderInput> inputs;
+  DigestIndex::Builder builder;
+  if (options.read_rpmdb) {
+    auto db = read_rpmdb(options);
+    if (!db) return db.error();
+    inputs = std::move(db->headers);
+    if (!db->damaged.empty()) {
+      builder.add_rejected(
+          rejection("(unreadable)", db->origin, HeaderVerdict::Malformed, db->damaged));
+    }
+  }
+  auto files = list_package_files(options.packages);
+  if (!files) return files.error();
+  for (const auto& file : files.value()) {
+    HeaderInput in;
+    in.origin = file.string();
+    in.package_file = file;
+    inputs.push_back(std::move(in));
+  }
+
+  std::vector<Judged> judged(inputs.size());
+  tbb::enumerable_thread_specific<Worker> workers([&trust] { return Worker(trust.keyring()); });
+  tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs)
+                                     : tbb::task_arena::automatic);
+  arena.execute([&] {
+    tbb::parallel_for(size_t{0}, inputs.size(), [&](size_t i) {
+      judged[i] = judge(workers.local(), inputs[i], options.allow_weak_digests);
+      inputs[i].blob.reset();
+    });
+  });
+
+  for (Judged& j : judged) {
+    if (j.rejected) builder.add_rejected(std::move(*j.rejected));
+    if (j.package) builder.add_package(std::move(*j.package), std::move(j.files));
+    j = Judged{};
+  }
+  return builder.build(generation);
+}
+
+}  // namespace digestfs

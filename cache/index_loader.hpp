@@ -1,0 +1,32 @@
+// Loads the trusted DigestIndex from the configured sources: the rpm database of a root and
+// directories or lists of .rpm files. Every header is judged by HeaderVerifier; rejected ones
+// are kept in the index's rejected() list with their reason, and never hide the others.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "cache/digest_index.hpp"
+#include "cache/trust_store.hpp"
+#include "src/result.hpp"
+
+namespace digestfs {
+
+struct SourceOptions {
+  bool read_rpmdb = true;
+  std::filesystem::path root = "/";
+  // As rpm means it: relative to root. Debian's rpm defaults %_dbpath to ~/.rpmdb, so the
+  // distribution layout is spelled out here rather than taken from rpm's macros.
+  std::filesystem::path dbpath = "/var/lib/rpm";
+  std::vector<std::filesystem::path> packages;  // directories of .rpm files, or .rpm files
+  bool allow_weak_digests = false;
+  unsigned jobs = 0;  // 0: every core
+};
+
+// Fails only when a source as a whole is unusable (no database, unreadable directory).
+Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& trust,
+                                                             const SourceOptions& options,
+                                                             uint64_t generation = 1);
+
+}  // namespace digestfs

@@ -1,0 +1,117 @@
+#include "cache/trust_store.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "cache/rpm_library.hpp"
+
+namespace digestfs {
+namespace {
+
+constexpr std::string_view kBegin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+constexpr std::string_view kEnd = "-----END PGP PUBLIC KEY BLOCK-----";
+
+// Distribution key files may hold several armored blocks (RHEL's holds two keys), and
+// librpm's armor parser reads only the first block of what it is given.
+std::vector<std::string> armored_blocks(const std::string& text) {
+  std::vector<std::string> blocks;
+  size_t pos = 0;
+  while ((pos = text.find(kBegin, pos)) != std::string::npos) {
+    size_t end = text.find(kEnd, pos);
+    if (end == std::string::npos) {
+      blocks.push_back(text.substr(pos));  // unterminated: librpm will say what is wrong
+      break;
+    }
+    end += kEnd.size();
+    blocks.push_back(text.substr(pos, end - pos));
+    pos = end;
+  }
+  return blocks;
+}
+
+TrustedKey describe(rpmPubkey key, const std::filesystem::path& file, bool subkey) {
+  TrustedKey info{file, "", "", subkey};
+  if (pgpDigParams params = rpmPubkeyPgpDigParams(key)) {
+    info.key_id = to_hex(pgpDigParamsSignID(params), 8);
+    if (const char* uid = pgpDigParamsUserID(params)) info.user_id = uid;
+  }
+  return info;
+}
+
+}  // namespace
+
+std::string to_hex(const unsigned char* data, size_t len) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (size_t i = 0; i < len; ++i) {
+    out[2 * i] = digits[data[i] >> 4];
+    out[2 * i + 1] = digits[data[i] & 0xf];
+  }
+  return out;
+}
+
+Result<TrustStore> TrustStore::load(const std::filesystem::path& dir) {
+  rpm::ensure_initialized();
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) files.push_back(entry.path());
+  }
+  if (ec) return Error{ec.value(), "trust store " + dir.string() + ": " + ec.message()};
+  std::sort(files.begin(), files.end());
+
+  TrustStore store;
+  store.dir_ = dir;
+  store.keyring_.reset(rpmKeyringNew());
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      store.problems_.push_back({file, "cannot read file"});
+      continue;
+    }
+    auto blocks = armored_blocks(text.str());
+    if (blocks.empty()) {
+      store.problems_.push_back({file, "no ASCII-armored OpenPGP public key block"});
+      continue;
+    }
+    for (const auto& block : blocks) {
+      uint8_t* raw = nullptr;
+      size_t raw_len = 0;
+      pgpArmor kind = pgpParsePkts(block.c_str(), &raw, &raw_len);
+      rpm::Malloced<uint8_t> packets(raw);
+      if (kind != PGPARMOR_PUBKEY || raw_len == 0) {
+        store.problems_.push_back({file, "malformed OpenPGP public key block"});
+        continue;
+      }
+      rpm::PubkeyPtr key(rpmPubkeyNew(packets.get(), raw_len));
+      if (!key) {
+        store.problems_.push_back({file, "librpm cannot use this public key"});
+        continue;
+      }
+      rpmKeyringAddKey(store.keyring_.get(), key.get());
+      store.keys_.push_back(describe(key.get(), file, false));
+      int count = 0;
+      rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
+      for (int i = 0; i < count; ++i) {
+        rpm::PubkeyPtr subkey(subkeys[i]);
+        rpmKeyringAddKey(store.keyring_.get(), subkey.get());
+        store.keys_.push_back(describe(subkey.get(), file, true));
+      }
+      std::free(subkeys);
+    }
+  }
+  if (store.keys_.empty()) {
+    std::string why = "trust store " + dir.string() + " holds no usable OpenPGP public key";
+    if (!store.problems_.empty()) {
+      why += " (" + store.problems_.front().file.filename().string() + ": " +
+             store.problems_.front().reason + ")";
+    }
+    return Error{ENOKEY, why};
+  }
+  return store;
+}
+
+}  // namespace digestfs

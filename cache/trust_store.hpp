@@ -1,0 +1,49 @@
+// TrustStore: the OpenPGP public keys an administrator chose, read from a directory of
+// ASCII-armored key files (the RPM-GPG-KEY-* files distributions ship). Nothing else is
+// trusted: never the gpg-pubkey headers of a database, never keys found in a protected tree.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cache/rpm_handles.hpp"
+#include "src/result.hpp"
+
+namespace digestfs {
+
+struct TrustedKey {
+  std::filesystem::path file;
+  std::string key_id;   // 16 hex digits of the primary key (or subkey) id
+  std::string user_id;  // the key's first user id, for humans
+  bool subkey = false;
+};
+
+struct KeyFileProblem {
+  std::filesystem::path file;
+  std::string reason;
+};
+
+class TrustStore {
+ public:
+  // Fails when the directory cannot be read or holds no usable key. A malformed file is
+  // reported in problems() and does not stop the others from loading.
+  static Result<TrustStore> load(const std::filesystem::path& dir);
+
+  const std::filesystem::path& directory() const { return dir_; }
+  const std::vector<TrustedKey>& keys() const { return keys_; }
+  const std::vector<KeyFileProblem>& problems() const { return problems_; }
+  // Shared by every transaction set the loader creates; librpm keyrings are thread-safe.
+  rpmKeyring keyring() const { return keyring_.get(); }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<TrustedKey> keys_;
+  std::vector<KeyFileProblem> problems_;
+  rpm::KeyringPtr keyring_;
+};
+
+// Lower-case hex of bytes, used for key ids and digests alike.
+std::string to_hex(const unsigned char* data, size_t len);
+
+}  // namespace digestfs

@@ -1,0 +1,37 @@
+#include "src/trusted_index.hpp"
+
+#include <rpm/rpmfiles.h>
+
+#include <chrono>
+
+#include "cache/index_loader.hpp"
+
+namespace digestfs {
+
+Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t generation) {
+  auto start = std::chrono::steady_clock::now();
+  auto trust = TrustStore::load(settings.keys);
+  if (!trust) return trust.error();
+  TrustedIndex out;
+  out.trust = std::make_shared<const TrustStore>(std::move(trust.value()));
+  auto index = load_digest_index(*out.trust, settings.sources, generation);
+  if (!index) return index.error();
+  out.index = std::move(index.value());
+  out.load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+std::string attr_markers(uint16_t attrs) {
+  std::string out;
+  if (attrs & RPMFILE_CONFIG) out += 'c';
+  if (attrs & RPMFILE_DOC) out += 'd';
+  if (attrs & RPMFILE_GHOST) out += 'g';
+  if (attrs & RPMFILE_LICENSE) out += 'l';
+  if (attrs & RPMFILE_MISSINGOK) out += 'm';
+  if (attrs & RPMFILE_NOREPLACE) out += 'n';
+  if (attrs & RPMFILE_README) out += 'r';
+  return out;
+}
+
+}  // namespace digestfs

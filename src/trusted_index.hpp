@@ -1,0 +1,24 @@
+// The one way every command turns Settings into a trust store and a digest index.
+#pragma once
+
+#include <memory>
+
+#include "cache/digest_index.hpp"
+#include "cache/trust_store.hpp"
+#include "src/settings.hpp"
+
+namespace digestfs {
+
+struct TrustedIndex {
+  std::shared_ptr<const TrustStore> trust;
+  std::shared_ptr<const DigestIndex> index;
+  double load_seconds = 0;
+};
+
+Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t generation = 1);
+
+// "c", "d", "g", ... as rpm prints file attributes (config, doc, ghost, license, missingok,
+// noreplace, readme), for listings.
+std::string attr_markers(uint16_t attrs);
+
+}  // namespace digestfs

@@ -1,0 +1,139 @@
+// Packages built and signed at test time (tests/fixtures/make-fixtures): the file kinds and
+// signature failures the real data does not cover, from .rpm files and from an rpm database.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <functional>
+#include <map>
+#include <set>
+
+#include "tests/unit/index_helpers.hpp"
+#include "tests/unit/test_env.hpp"
+
+namespace digestfs::test {
+namespace {
+
+class Fixtures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DIGESTFS_REQUIRE(!built_fixtures().empty(), "test fixtures (rpmbuild, rpmsign, gpg)");
+    fx = built_fixtures();
+  }
+  const RejectedHeader* rejected(const DigestIndex& index, const std::string& name) {
+    for (const auto& r : index.rejected()) {
+      if (r.nevra.starts_with(name + "-1.0")) return &r;
+    }
+    return nullptr;
+  }
+  std::filesystem::path fx;
+};
+
+void expect_fixture_verdicts(const DigestIndex& index,
+                             const std::function<const RejectedHeader*(const std::string&)>& find) {
+  std::set<std::string> accepted;
+  for (const auto& p : index.packages()) accepted.insert(p.nevra);
+  EXPECT_EQ(accepted, (std::set<std::string>{"dfs-base-1.0-1.noarch", "dfs-other-1.0-1.noarch",
+                                             "dfs-sha512-1.0-1.noarch"}));
+  const std::map<std::string, HeaderVerdict> expected = {
+      {"dfs-badsig", HeaderVerdict::BadSignature},
+      {"dfs-foreign", HeaderVerdict::UntrustedKey},
+      {"dfs-unsigned", HeaderVerdict::Unsigned},
+      {"dfs-md5", HeaderVerdict::WeakDigest},
+  };
+  for (const auto& [name, verdict] : expected) {
+    const RejectedHeader* r = find(name);
+    ASSERT_NE(r, nullptr) << name << " should be rejected";
+    EXPECT_EQ(verdict_name(r->verdict), verdict_name(verdict)) << name << ": " << r->reason;
+  }
+  EXPECT_FALSE(index.contains("/usr/share/dfsbad/file.txt"));
+  EXPECT_FALSE(index.contains("/usr/share/dfsforeign/file.txt"));
+  EXPECT_FALSE(index.contains("/usr/share/dfsunsigned/file.txt"));
+  EXPECT_FALSE(index.contains("/usr/share/dfsmd5/file.txt"));
+}
+
+TEST_F(Fixtures, PackageFilesGetTheirVerdicts) {
+  auto index = load_packages(fx / "keys", {fx / "rpms"});
+  ASSERT_TRUE(index);
+  expect_fixture_verdicts(*index, [&](const std::string& n) { return rejected(*index, n); });
+}
+
+TEST_F(Fixtures, FileAttributesAreKept) {
+  auto index = load_packages(fx / "keys", {fx / "rpms"});
+  ASSERT_TRUE(index);
+  auto conf = index->lookup("/etc/dfs/dfs.conf");
+  ASSERT_EQ(conf.size(), 1u);
+  EXPECT_TRUE(conf[0].is_config());
+  EXPECT_EQ(conf[0].package().nevra, "dfs-base-1.0-1.noarch");
+
+  auto ghost = index->lookup("/var/log/dfs.log");
+  ASSERT_EQ(ghost.size(), 1u);
+  EXPECT_TRUE(ghost[0].is_ghost());
+  EXPECT_TRUE(ghost[0].digest().empty()) << "a %ghost file has no content to check";
+
+  auto link = index->lookup("/usr/share/dfs/hello-link");
+  ASSERT_EQ(link.size(), 1u);
+  EXPECT_TRUE(S_ISLNK(link[0].mode()));
+  EXPECT_EQ(link[0].linkto(), "../../bin/dfs-hello");
+  EXPECT_TRUE(link[0].digest().empty());
+
+  auto hello = index->lookup("/usr/bin/dfs-hello");
+  ASSERT_EQ(hello.size(), 1u);
+  EXPECT_EQ(hello[0].mode(), S_IFREG | 0755);
+  EXPECT_EQ(hello[0].user(), "root");
+  EXPECT_EQ(hello[0].digest().size(), 32u);
+}
+
+TEST_F(Fixtures, Sha512DigestsAreIndexedAsSha512) {
+  auto index = load_packages(fx / "keys", {fx / "rpms"});
+  ASSERT_TRUE(index);
+  auto e = index->lookup("/usr/share/dfs512/file.txt");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].algo(), digest_algo::kSha512);
+  EXPECT_EQ(e[0].digest().size(), 64u);
+}
+
+TEST_F(Fixtures, Md5DigestsAreTrustedOnlyWhenAllowed) {
+  auto index = load_packages(fx / "keys", {fx / "rpms" / "dfs-md5-1.0-1.noarch.rpm"}, true);
+  ASSERT_TRUE(index);
+  auto e = index->lookup("/usr/share/dfsmd5/file.txt");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].algo(), digest_algo::kMd5);
+}
+
+TEST_F(Fixtures, APathClaimedByTwoPackagesKeepsBothClaims) {
+  auto index = load_packages(fx / "keys", {fx / "rpms"});
+  ASSERT_TRUE(index);
+  auto claims = index->lookup("/usr/share/dfs/shared.txt");
+  ASSERT_EQ(claims.size(), 2u);
+  EXPECT_NE(claims[0].package().nevra, claims[1].package().nevra);
+  auto conflicts = index->conflicts();
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].path, "/usr/share/dfs/shared.txt");
+  EXPECT_EQ(conflicts[0].packages.size(), 2u);
+}
+
+TEST_F(Fixtures, AnotherKeyTrustsNothing) {
+  auto index = load_packages(fx / "other-keys", {fx / "rpms"});
+  ASSERT_TRUE(index);
+  // Only dfs-foreign is signed by the other key.
+  ASSERT_EQ(index->packages().size(), 1u);
+  EXPECT_EQ(index->packages()[0].nevra, "dfs-foreign-1.0-1.noarch");
+}
+
+TEST_F(Fixtures, InstalledHeadersGetTheSameVerdictsFromTheDatabase) {
+  TempDir root;
+  // Installing without rpm's own signature checks lets the bad header into the database.
+  std::string cmd = "rpm --root " + root.path().string() +
+                    " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --nodigest "
+                    "--replacefiles " + (fx / "rpms").string() + "/*.rpm >/dev/null 2>&1";
+  ASSERT_EQ(run_shell(cmd), 0) << cmd;
+  auto index = load_root(fx / "keys", root.path());
+  ASSERT_TRUE(index.ok()) << index.error().message;
+  expect_fixture_verdicts(**index, [&](const std::string& n) { return rejected(**index, n); });
+  for (const auto& p : (*index)->packages()) {
+    EXPECT_TRUE(p.origin.starts_with("rpmdb:")) << p.origin;
+  }
+}
+
+}  // namespace
+}  // namespace digestfs::test
