@@ -78,6 +78,68 @@ std::vector<OptionSpec> make_registry() {
                  return {};
                },
                [](const Settings& s) { return std::to_string(s.sources.jobs); }});
+  r.push_back({"mode", "enforce|audit|permissive",
+               "enforce refuses what does not verify; audit logs and allows; permissive allows",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto m = parse_mode(v);
+                 if (!m) return m.error();
+                 s.policy.mode = *m;
+                 return {};
+               },
+               [](const Settings& s) { return std::string(to_string(s.policy.mode)); }});
+  r.push_back({"unknown", "deny|audit|allow", "files no accepted package claims (default deny)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto p = parse_unknown(v);
+                 if (!p) return p.error();
+                 s.policy.unknown = *p;
+                 return {};
+               },
+               [](const Settings& s) { return std::string(to_string(s.policy.unknown)); }});
+  for (auto [name, policy] : {std::pair{"unknown-allow", UnknownPolicy::Allow},
+                              std::pair{"unknown-audit", UnknownPolicy::Audit},
+                              std::pair{"unknown-deny", UnknownPolicy::Deny}}) {
+    r.push_back({name, "GLOB",
+                 "exception to unknown= for index paths matching GLOB; may be repeated, the "
+                 "first matching one applies",
+                 [policy](Settings& s, std::string_view v) -> Result<void> {
+                   if (v.empty() || v.front() != '/') {
+                     return Error{EINVAL, "unknown exceptions: '" + std::string(v) +
+                                              "' is not an absolute path glob"};
+                   }
+                   s.policy.unknown_exceptions.push_back({std::string(v), policy});
+                   return {};
+                 },
+                 [policy](const Settings& s) {
+                   std::string out;
+                   for (const auto& e : s.policy.unknown_exceptions) {
+                     if (e.policy == policy) out += (out.empty() ? "" : ",") + e.glob;
+                   }
+                   return out;
+                 }});
+  }
+  r.push_back({"config", "verify|audit|skip", "%config files (default audit: log changes, allow)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto p = parse_config(v);
+                 if (!p) return p.error();
+                 s.policy.config = *p;
+                 return {};
+               },
+               [](const Settings& s) { return std::string(to_string(s.policy.config)); }});
+  r.push_back({"prefix", "PATH",
+               "the absolute path the mounted source stands for in the index (default: the "
+               "source's own path)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("prefix", v); !ok) return ok;
+                 s.prefix = v;
+                 return {};
+               },
+               [](const Settings& s) { return s.prefix; }});
+  r.push_back({"noverify", "", "serve every file without checking it (benchmarks only)",
+               [](Settings& s, std::string_view) -> Result<void> {
+                 s.verify = false;
+                 return {};
+               },
+               [](const Settings& s) { return s.verify ? "no" : "yes"; }});
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/index_loader.hpp"
+#include "src/policy.hpp"
 #include "src/result.hpp"
 
 namespace digestfs {
@@ -20,6 +21,11 @@ struct Settings {
   SourceOptions sources;
   // Whether root or dbpath was given: with only packages given, the database is not read.
   bool database_named = false;
+  // The mount's policy, and the absolute path the mounted tree stands for in the index
+  // (empty: the source directory's own path).
+  Policy policy;
+  std::string prefix;
+  bool verify = true;  // off only for measuring the cost of verification
 };
 
 struct OptionSpec {

@@ -1,0 +1,76 @@
+#include "cache/file_hasher.hpp"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cache/digest_index.hpp"
+
+namespace digestfs {
+namespace {
+
+struct MdFree {
+  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+struct CtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+const char* openssl_name(uint8_t algo) {
+  switch (algo) {
+    case digest_algo::kMd5: return "MD5";
+    case digest_algo::kSha1: return "SHA1";
+    case digest_algo::kSha256: return "SHA256";
+    case digest_algo::kSha384: return "SHA384";
+    case digest_algo::kSha512: return "SHA512";
+    case digest_algo::kSha224: return "SHA224";
+  }
+  return nullptr;
+}
+
+// Fetching an EVP_MD costs a provider lookup: do it once per algorithm for the process.
+const EVP_MD* fetched(uint8_t algo) {
+  static std::array<std::unique_ptr<EVP_MD, MdFree>, 256> table;
+  static std::array<std::once_flag, 256> once;
+  std::call_once(once[algo], [algo] {
+    if (const char* name = openssl_name(algo)) table[algo].reset(EVP_MD_fetch(nullptr, name, nullptr));
+  });
+  return table[algo].get();
+}
+
+constexpr size_t kChunk = 1 << 20;
+
+}  // namespace
+
+Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
+  const EVP_MD* md = fetched(algo);
+  if (!md) return Error{ENOTSUP, "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
+  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1) {
+    return Error{ENOMEM, "cannot start a digest context"};
+  }
+  thread_local std::vector<unsigned char> buffer(kChunk);
+  ContentDigest out;
+  out.algo = algo;
+  for (;;) {
+    ssize_t n = pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(out.bytes));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read while hashing");
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+    out.bytes += static_cast<uint64_t>(n);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  out.digest.assign(reinterpret_cast<const char*>(digest), len);
+  return out;
+}
+
+}  // namespace digestfs

@@ -1,0 +1,44 @@
+#include "fs/ops_common.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace digestfs::fs {
+
+std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+CallerIdentity::CallerIdentity(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  old_gid_ = static_cast<gid_t>(setfsgid(c->gid));
+  old_uid_ = static_cast<uid_t>(setfsuid(c->uid));
+}
+
+CallerIdentity::~CallerIdentity() {
+  setfsuid(old_uid_);
+  setfsgid(old_gid_);
+}
+
+int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e) {
+  *e = fuse_entry_param{};
+  e->attr_timeout = ctx.timeout;
+  e->entry_timeout = ctx.timeout;
+  UniqueFd fd(openat(parent.fd.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return errno;
+  if (fstatat(fd.get(), "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  Node& node = ctx.nodes.remember(std::move(fd), e->attr, parent.ino, name);
+  e->ino = ctx.nodes.id(node);
+  return 0;
+}
+
+void reply_made(fuse_req_t req, Node& parent, const char* name, int saved_errno) {
+  if (saved_errno != 0) {
+    fuse_reply_err(req, saved_errno);
+    return;
+  }
+  fuse_entry_param e;
+  int err = lookup_entry(context(req), parent, name, &e);
+  if (err) fuse_reply_err(req, err);
+  else fuse_reply_entry(req, &e);
+}
+
+}  // namespace digestfs::fs

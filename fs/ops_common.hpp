@@ -1,0 +1,35 @@
+// Helpers shared by the op files: fd-relative path strings, caller identity, entry replies.
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <sys/fsuid.h>
+
+#include <string>
+
+#include "fs/mount_context.hpp"
+
+namespace digestfs::fs {
+
+// "/proc/self/fd/N": how an O_PATH fd is reopened or used by calls that take no fd.
+std::string proc_path(int fd);
+
+// Files made through the mount belong to the calling user and group, not to the daemon.
+class CallerIdentity {
+ public:
+  explicit CallerIdentity(fuse_req_t req);
+  ~CallerIdentity();
+  CallerIdentity(const CallerIdentity&) = delete;
+  CallerIdentity& operator=(const CallerIdentity&) = delete;
+
+ private:
+  uid_t old_uid_;
+  gid_t old_gid_;
+};
+
+// Looks name up under parent and fills e; returns 0 or an errno.
+int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e);
+
+// After an operation that made `name` under parent: look it up and reply, or reply the error.
+void reply_made(fuse_req_t req, Node& parent, const char* name, int saved_errno);
+
+}  // namespace digestfs::fs

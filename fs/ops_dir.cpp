@@ -1,0 +1,128 @@
+// Directory streams: opendir, readdir, readdirplus, releasedir, fsyncdir.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "fs/ops_common.hpp"
+#include "fs/ops_table.hpp"
+
+namespace digestfs::fs {
+namespace {
+
+struct DirStream {
+  DIR* dir = nullptr;  // owns the fd it was opened on
+  off_t offset = 0;
+  dirent* pending = nullptr;  // read but not yet sent: the reply buffer was full
+  ~DirStream() {
+    if (dir) closedir(dir);
+  }
+};
+
+DirStream* stream(fuse_file_info* fi) { return reinterpret_cast<DirStream*>(fi->fh); }
+
+void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+              bool plus) {
+  MountContext& ctx = context(req);
+  DirStream* d = stream(fi);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  if (offset != d->offset) {
+    seekdir(d->dir, offset);
+    d->pending = nullptr;
+    d->offset = offset;
+  }
+  int err = 0;
+  for (;;) {
+    dirent* entry = d->pending;
+    if (!entry) {
+      errno = 0;
+      entry = readdir(d->dir);
+      if (!entry) {
+        err = errno;
+        break;
+      }
+    }
+    d->pending = nullptr;
+    size_t need;
+    const bool dots = std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0;
+    if (plus) {
+      fuse_entry_param e{};
+      if (!dots) {
+        int lerr = lookup_entry(ctx, ctx.nodes.node(ino), entry->d_name, &e);
+        if (lerr) {
+          err = lerr;
+          break;
+        }
+      } else {
+        e.attr.st_ino = entry->d_ino;
+        e.attr.st_mode = static_cast<mode_t>(entry->d_type) << 12;
+      }
+      need = fuse_add_direntry_plus(req, buf.data() + used, size - used, entry->d_name, &e,
+                                    entry->d_off);
+      if (need > size - used) {
+        if (!dots) ctx.nodes.forget(e.ino, 1);  // the kernel will not see this entry now
+        d->pending = entry;
+        break;
+      }
+    } else {
+      struct stat st{};
+      st.st_ino = entry->d_ino;
+      st.st_mode = static_cast<mode_t>(entry->d_type) << 12;
+      need = fuse_add_direntry(req, buf.data() + used, size - used, entry->d_name, &st,
+                               entry->d_off);
+      if (need > size - used) {
+        d->pending = entry;
+        break;
+      }
+    }
+    used += need;
+    d->offset = entry->d_off;
+  }
+  if (err && used == 0) fuse_reply_err(req, err);
+  else fuse_reply_buf(req, buf.data(), used);
+}
+
+}  // namespace
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  UniqueFd fd(openat(context(req).nodes.node(ino).fd.get(), ".",
+                     O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  auto d = std::make_unique<DirStream>();
+  d->dir = fdopendir(fd.get());
+  if (!d->dir) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fd.release();  // the DIR stream owns it now
+  fi->fh = reinterpret_cast<uint64_t>(d.release());
+  fuse_reply_open(req, fi);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  read_dir(req, ino, size, offset, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                    fuse_file_info* fi) {
+  read_dir(req, ino, size, offset, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete stream(fi);
+  fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  int fd = dirfd(stream(fi)->dir);
+  int rc = datasync ? fdatasync(fd) : fsync(fd);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+}  // namespace digestfs::fs

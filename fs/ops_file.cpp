@@ -1,0 +1,168 @@
+// Open files: the ops where integrity is enforced (open, create, read) and the plain
+// passthrough ones (write, flush, release, fsync, fallocate).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "fs/ops_common.hpp"
+#include "fs/ops_table.hpp"
+
+namespace digestfs::fs {
+namespace {
+
+struct OpenFile {
+  UniqueFd fd;
+  bool readable = true;   // false: the open was not judged for reading (write-only, create)
+  bool verified = false;  // reads must come from the version that was verified
+  ContentStamp stamp;
+};
+
+OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
+
+bool wants_read(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
+bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+
+// Judges an fd opened for reading; on refusal replies and returns false.
+bool admit(fuse_req_t req, MountContext& ctx, Node& node, OpenFile& file, fuse_file_info* fi) {
+  struct stat st;
+  if (fstat(file.fd.get(), &st) != 0) {
+    fuse_reply_err(req, errno);
+    return false;
+  }
+  if (ctx.checker) {
+    Decision d = ctx.checker->judge_open(file.fd.get(), st, index_path_of(file.fd.get(), ctx.paths));
+    if (!d.allow) {
+      fuse_reply_err(req, d.error);
+      return false;
+    }
+    file.verified = d.verified;
+  }
+  file.stamp = stamp_of(st);
+  // The kernel may keep cached pages only of the very version they were read from.
+  std::lock_guard lock(node.served_mutex);
+  fi->keep_cache = node.served == file.stamp;
+  node.served = file.stamp;
+  return true;
+}
+
+}  // namespace
+
+int open_file_fd(const fuse_file_info* fi) { return open_file(fi)->fd.get(); }
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  MountContext& ctx = context(req);
+  if (ctx.read_only && wants_write(fi->flags)) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  Node& node = ctx.nodes.node(ino);
+  auto file = std::make_unique<OpenFile>();
+  // O_NOFOLLOW would refuse the proc magic link itself; the node is never a symlink here.
+  file->fd.reset(open(proc_path(node.fd.get()).c_str(), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC));
+  if (!file->fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  file->readable = wants_read(fi->flags);
+  if (file->readable && !admit(req, ctx, node, *file, fi)) return;
+  fi->fh = reinterpret_cast<uint64_t>(file.release());
+  fuse_reply_open(req, fi);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  MountContext& ctx = context(req);
+  Node& p = ctx.nodes.node(parent);
+  auto file = std::make_unique<OpenFile>();
+  {
+    CallerIdentity as_caller(req);
+    file->fd.reset(openat(p.fd.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
+  }
+  if (!file->fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_entry_param e;
+  if (int err = lookup_entry(ctx, p, name, &e)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  // A new file is judged like any other before it is read: under unknown=deny it is not.
+  file->readable = false;
+  if (wants_read(fi->flags) && ctx.checker) {
+    struct stat st;
+    Decision d{};
+    if (fstat(file->fd.get(), &st) == 0) {
+      d = ctx.checker->judge_open(file->fd.get(), st, index_path_of(file->fd.get(), ctx.paths));
+    }
+    file->readable = d.allow;
+    file->verified = d.verified;
+    file->stamp = stamp_of(st);
+  } else if (wants_read(fi->flags)) {
+    file->readable = true;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(file.release());
+  fuse_reply_create(req, &e, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  OpenFile* file = open_file(fi);
+  if (!file->readable) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  ssize_t n = pread(file->fd.get(), buf.data(), size, offset);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  if (file->verified) {
+    // Checked after the read: a change that reached these bytes changed ctime before it.
+    struct stat st;
+    if (fstat(file->fd.get(), &st) != 0 || !(stamp_of(st) == file->stamp)) {
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
+              fuse_file_info* fi) {
+  ssize_t n = pwrite(open_file(fi)->fd.get(), data, size, offset);
+  if (n < 0) fuse_reply_err(req, errno);
+  else fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  // Closing a duplicate reports deferred write errors (NFS-style) without closing ours.
+  UniqueFd dup_fd(dup(open_file(fi)->fd.get()));
+  if (!dup_fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  int rc = close(dup_fd.release());
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete open_file(fi);
+  fuse_reply_err(req, 0);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  int fd = open_file(fi)->fd.get();
+  int rc = datasync ? fdatasync(fd) : fsync(fd);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                  fuse_file_info* fi) {
+  int rc = fallocate(open_file(fi)->fd.get(), mode, offset, length);
+  fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+}  // namespace digestfs::fs

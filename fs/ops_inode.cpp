@@ -1,0 +1,216 @@
+// Ops on names and attributes: lookup, attributes, links, directory entries, xattrs, statfs.
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "fs/ops_common.hpp"
+#include "fs/ops_table.hpp"
+
+namespace digestfs::fs {
+namespace {
+
+int ok_or_errno(int rc) { return rc == 0 ? 0 : errno; }
+
+}  // namespace
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  MountContext& ctx = context(req);
+  fuse_entry_param e;
+  int err = lookup_entry(ctx, ctx.nodes.node(parent), name, &e);
+  if (err == ENOENT) {
+    e = fuse_entry_param{};
+    e.entry_timeout = ctx.timeout;  // a cached negative entry
+    fuse_reply_entry(req, &e);
+  } else if (err) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_entry(req, &e);
+  }
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  context(req).nodes.forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) context(req).nodes.forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  MountContext& ctx = context(req);
+  struct stat st;
+  if (fstatat(ctx.nodes.node(ino).fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_reply_attr(req, &st, ctx.timeout);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid,
+                fuse_file_info* fi) {
+  MountContext& ctx = context(req);
+  Node& node = ctx.nodes.node(ino);
+  const std::string path = proc_path(node.fd.get());
+  int err = 0;
+  if (!err && (valid & FUSE_SET_ATTR_MODE)) {
+    err = ok_or_errno(chmod(path.c_str(), attr->st_mode));
+  }
+  if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+    uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
+    err = ok_or_errno(fchownat(node.fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+  }
+  if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
+    if (fi) {
+      err = ok_or_errno(ftruncate(open_file_fd(fi), attr->st_size));
+    } else {
+      err = ok_or_errno(truncate(path.c_str(), attr->st_size));
+    }
+  }
+  if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+    struct timespec tv[2];
+    tv[0].tv_sec = 0;
+    tv[1].tv_sec = 0;
+    tv[0].tv_nsec = UTIME_OMIT;
+    tv[1].tv_nsec = UTIME_OMIT;
+    if (valid & FUSE_SET_ATTR_ATIME_NOW) tv[0].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_ATIME) tv[0] = attr->st_atim;
+    if (valid & FUSE_SET_ATTR_MTIME_NOW) tv[1].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_MTIME) tv[1] = attr->st_mtim;
+    err = ok_or_errno(fi ? futimens(open_file_fd(fi), tv)
+                         : utimensat(AT_FDCWD, path.c_str(), tv, 0));
+  }
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  op_getattr(req, ino, fi);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  MountContext& ctx = context(req);
+  Node& node = ctx.nodes.node(ino);
+  char buf[PATH_MAX + 1];
+  ssize_t n = readlinkat(node.fd.get(), "", buf, sizeof buf - 1);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  buf[n] = '\0';
+  if (ctx.checker) {
+    Decision d = ctx.checker->judge_link(index_path_of(node.fd.get(), ctx.paths), buf);
+    if (!d.allow) {
+      fuse_reply_err(req, d.error);
+      return;
+    }
+  }
+  fuse_reply_readlink(req, buf);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Node& p = context(req).nodes.node(parent);
+  int err;
+  {
+    CallerIdentity as_caller(req);
+    err = ok_or_errno(mknodat(p.fd.get(), name, mode, rdev));
+  }
+  reply_made(req, p, name, err);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Node& p = context(req).nodes.node(parent);
+  int err;
+  {
+    CallerIdentity as_caller(req);
+    err = ok_or_errno(mkdirat(p.fd.get(), name, mode));
+  }
+  reply_made(req, p, name, err);
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  Node& p = context(req).nodes.node(parent);
+  int err;
+  {
+    CallerIdentity as_caller(req);
+    err = ok_or_errno(symlinkat(target, p.fd.get(), name));
+  }
+  reply_made(req, p, name, err);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
+  MountContext& ctx = context(req);
+  Node& p = ctx.nodes.node(parent);
+  int err = ok_or_errno(linkat(AT_FDCWD, proc_path(ctx.nodes.node(ino).fd.get()).c_str(),
+                               p.fd.get(), name, AT_SYMLINK_FOLLOW));
+  reply_made(req, p, name, err);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name, 0)));
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name,
+                                           AT_REMOVEDIR)));
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+  MountContext& ctx = context(req);
+  fuse_reply_err(req, ok_or_errno(renameat2(ctx.nodes.node(parent).fd.get(), name,
+                                            ctx.nodes.node(newparent).fd.get(), newname, flags)));
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  struct statvfs sv;
+  if (fstatvfs(context(req).nodes.node(ino).fd.get(), &sv) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_reply_statfs(req, &sv);
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  fuse_reply_err(req, ok_or_errno(faccessat(AT_FDCWD,
+                                            proc_path(context(req).nodes.node(ino).fd.get()).c_str(),
+                                            mask, AT_EACCESS)));
+}
+
+// xattr calls take a path; the fd's proc path names exactly the node's file.
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  std::vector<char> buf(size);
+  ssize_t n = getxattr(path.c_str(), name, size ? buf.data() : nullptr, size);
+  if (n < 0) fuse_reply_err(req, errno);
+  else if (size == 0) fuse_reply_xattr(req, static_cast<size_t>(n));
+  else fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  std::vector<char> buf(size);
+  ssize_t n = listxattr(path.c_str(), size ? buf.data() : nullptr, size);
+  if (n < 0) fuse_reply_err(req, errno);
+  else if (size == 0) fuse_reply_xattr(req, static_cast<size_t>(n));
+  else fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                 size_t size, int flags) {
+  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  fuse_reply_err(req, ok_or_errno(setxattr(path.c_str(), name, value, size, flags)));
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  fuse_reply_err(req, ok_or_errno(removexattr(path.c_str(), name)));
+}
+
+}  // namespace digestfs::fs

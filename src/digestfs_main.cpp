@@ -1,0 +1,132 @@
+// digestfs: mounts SOURCE at MOUNTPOINT and serves each regular file only when its content
+// matches a digest that a trusted package signed for its path.
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "fs/mount_context.hpp"
+#include "src/command_line.hpp"
+#include "src/mount_args.hpp"
+#include "src/trusted_index.hpp"
+
+namespace digestfs {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: digestfs [-f] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
+    "  -f   stay in the foreground, log to stderr as well as syslog\n"
+    "  -d   foreground with FUSE debug output\n"
+    "  -o ro, allow_other, nosuid, nodev, noexec, ...: generic mount options\n"
+    "options (as -o NAME=VALUE, or --NAME VALUE):\n";
+
+struct FuseArgs {
+  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
+  ~FuseArgs() { fuse_opt_free_args(&args); }
+};
+struct SessionFree {
+  void operator()(fuse_session* se) const { fuse_session_destroy(se); }
+};
+
+// What SOURCE stands for when prefix= is not given: its path inside the root whose database
+// describes it ("/" for a rootfs mounted with root= itself, "/usr" for /usr over /usr).
+std::string default_prefix(const std::string& source, const Settings& settings) {
+  char root[PATH_MAX];
+  if (!realpath(settings.sources.root.c_str(), root)) return source;
+  std::string r = root;
+  if (r == "/") return source;
+  if (source == r) return "/";
+  if (source.starts_with(r + "/")) return source.substr(r.size());
+  return source;
+}
+
+int run(int argc, char** argv) {
+  auto parsed = parse_mount_args(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr, "digestfs: %s\n%s%s", parsed.error().message.c_str(), kUsage,
+                 options_help().c_str());
+    return 2;
+  }
+  MountArgs& args = *parsed;
+  if (args.help) {
+    std::printf("%s%s", kUsage, options_help().c_str());
+    return 0;
+  }
+  openlog("digestfs", LOG_PID, LOG_DAEMON);
+  EventLog log(args.foreground, true);
+
+  // Opened before mounting: the mount may hide SOURCE (digestfs /usr /usr).
+  UniqueFd source_fd(open(args.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  char source_real[PATH_MAX];
+  if (!source_fd || !realpath(args.source.c_str(), source_real)) {
+    std::fprintf(stderr, "digestfs: source %s: %s\n", args.source.c_str(), std::strerror(errno));
+    return 1;
+  }
+  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr,
+                       PathMapping{source_real, args.settings.prefix.empty()
+                                                     ? default_prefix(source_real, args.settings)
+                                                     : args.settings.prefix},
+                       args.read_only, 1.0};
+
+  std::unique_ptr<IntegrityChecker> checker;
+  if (args.settings.verify) {
+    auto loaded = load_trusted_index(args.settings);
+    if (!loaded) {
+      // Fail closed: without a trusted index there is no mount at all.
+      std::fprintf(stderr, "digestfs: %s\n", loaded.error().message.c_str());
+      log.notice(LOG_ERR, "not mounting " + args.mountpoint + ": " + loaded.error().message);
+      return 1;
+    }
+    for (const auto& r : loaded->index->rejected()) {
+      log.notice(LOG_WARNING, "REJECTED package=" + r.nevra + " verdict=" +
+                                  std::string(verdict_name(r.verdict)) + " origin=" + r.origin +
+                                  " reason=\"" + r.reason + "\"");
+    }
+    log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) + ": " +
+                             std::to_string(loaded->index->packages().size()) + " packages, " +
+                             std::to_string(loaded->index->file_count()) + " files, " +
+                             std::to_string(loaded->index->rejected().size()) + " rejected");
+    checker = std::make_unique<IntegrityChecker>(args.settings.policy, log);
+    checker->set_index(loaded->index);
+    ctx.checker = checker.get();
+  }
+
+  FuseArgs fargs;
+  fuse_opt_add_arg(&fargs.args, argv[0]);
+  if (args.debug) fuse_opt_add_arg(&fargs.args, "-d");
+  std::string opts = "default_permissions,fsname=" + args.source + ",subtype=digestfs";
+  if (geteuid() == 0) opts += ",allow_other";
+  for (const auto& o : args.kernel_options) opts += "," + o;
+  fuse_opt_add_arg(&fargs.args, "-o");
+  fuse_opt_add_arg(&fargs.args, opts.c_str());
+
+  std::unique_ptr<fuse_session, SessionFree> se(
+      fuse_session_new(&fargs.args, &fs::operations(), sizeof(fuse_lowlevel_ops), &ctx));
+  if (!se) return 1;
+  if (fuse_set_signal_handlers(se.get()) != 0) return 1;
+  if (fuse_session_mount(se.get(), args.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se.get());
+    return 1;
+  }
+  log.notice(LOG_INFO, "mounted " + std::string(source_real) + " on " + args.mountpoint +
+                           " (mode=" + std::string(to_string(args.settings.policy.mode)) +
+                           (args.settings.verify ? "" : ", verification off") + ")");
+  fuse_daemonize(args.foreground ? 1 : 0);
+  fuse_loop_config config{};
+  config.clone_fd = 0;
+  config.max_idle_threads = 16;
+  int rc = fuse_session_loop_mt(se.get(), &config);
+  fuse_session_unmount(se.get());
+  fuse_remove_signal_handlers(se.get());
+  log.notice(LOG_INFO, "unmounted " + args.mountpoint);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace digestfs
+
+int main(int argc, char** argv) { return digestfs::run(argc, argv); }

@@ -1,0 +1,45 @@
+#include "src/event_log.hpp"
+
+#include <syslog.h>
+
+#include <cstdio>
+
+namespace digestfs {
+namespace {
+constexpr auto kWindow = std::chrono::seconds(5);
+constexpr size_t kMaxTracked = 4096;
+}  // namespace
+
+void EventLog::emit(int priority, const std::string& line) {
+  if (to_syslog_) syslog(priority, "%s", line.c_str());
+  if (to_stderr_) std::fprintf(stderr, "digestfs: %s\n", line.c_str());
+}
+
+void EventLog::notice(int priority, const std::string& line) { emit(priority, line); }
+
+void EventLog::report(int priority, const std::string& key, const std::string& line) {
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = recent_.find(key);
+    if (it != recent_.end() && now - it->second.last < kWindow) {
+      ++it->second.suppressed;
+      ++suppressed_total_;
+      return;
+    }
+    if (it != recent_.end()) {
+      suppressed = it->second.suppressed;
+      it->second = Recent{now, 0};
+    } else {
+      if (recent_.size() >= kMaxTracked) {
+        // Forget quiet keys; their suppressed counts are already in the total.
+        std::erase_if(recent_, [&](const auto& kv) { return now - kv.second.last >= kWindow; });
+      }
+      recent_.emplace(key, Recent{now, 0});
+    }
+  }
+  emit(priority, suppressed ? line + " suppressed=" + std::to_string(suppressed) : line);
+}
+
+}  // namespace digestfs

@@ -1,0 +1,35 @@
+// EventLog: one line per refusal or audit event, to syslog and (in the foreground) stderr.
+// A burst of the same event on the same path is rate-limited, never dropped silently: the
+// next line for it says how many were suppressed, and the total is counted.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace digestfs {
+
+class EventLog {
+ public:
+  EventLog(bool to_stderr, bool to_syslog) : to_stderr_(to_stderr), to_syslog_(to_syslog) {}
+  // key identifies "the same event" (path and reason); line is the whole message.
+  void report(int syslog_priority, const std::string& key, const std::string& line);
+  // Operational messages (mount, reload, errors): never rate-limited.
+  void notice(int syslog_priority, const std::string& line);
+  uint64_t suppressed() const { return suppressed_total_.load(); }
+
+ private:
+  struct Recent {
+    std::chrono::steady_clock::time_point last;
+    uint64_t suppressed = 0;
+  };
+  void emit(int priority, const std::string& line);
+  bool to_stderr_, to_syslog_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Recent> recent_;
+  std::atomic<uint64_t> suppressed_total_{0};
+};
+
+}  // namespace digestfs

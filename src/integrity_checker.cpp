@@ -1,0 +1,197 @@
+#include "src/integrity_checker.hpp"
+
+#include <syslog.h>
+#include <time.h>
+
+#include "cache/trust_store.hpp"
+
+namespace digestfs {
+namespace {
+
+std::string hex_digest(uint8_t algo, std::string_view digest) {
+  return std::string(digest_algo::name(algo)) + ":" +
+         to_hex(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+}
+
+// Timestamps are coarse (a kernel tick): a write in the same tick as our stat could leave
+// ctime unchanged. A version whose ctime is that recent is judged, but not remembered.
+constexpr int64_t kRacyWindowNs = 20'000'000;
+
+int64_t now_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+}  // namespace
+
+std::string_view reason_name(Reason r) {
+  switch (r) {
+    case Reason::Verified: return "verified";
+    case Reason::NoEntry: return "no-entry";
+    case Reason::DigestMismatch: return "digest-mismatch";
+    case Reason::SizeMismatch: return "size-mismatch";
+    case Reason::TypeMismatch: return "type-mismatch";
+    case Reason::ChangedWhileHashing: return "changed-while-hashing";
+    case Reason::ReadError: return "read-error";
+    case Reason::Ghost: return "ghost";
+    case Reason::ConfigSkipped: return "config-skipped";
+    case Reason::LinkTargetMismatch: return "link-target-mismatch";
+  }
+  return "unknown";
+}
+
+IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log)
+    : policy_(std::move(policy)), log_(log) {}
+
+// Applies mode and %config policy to a refusal, logs it, and counts it.
+Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std::string& detail,
+                                    bool config_file) {
+  if (d.allow) return d;
+  bool soften = policy_.mode != Mode::Enforce ||
+                (config_file && policy_.config == ConfigPolicy::Audit);
+  std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
+                     " reason=" + std::string(reason_name(d.reason)) + detail;
+  if (policy_.mode != Mode::Permissive) {
+    log_.report(soften ? LOG_NOTICE : LOG_WARNING, std::string(path) + "|" +
+                std::string(reason_name(d.reason)), line);
+  }
+  if (soften) {
+    ++counters_.audits;
+    d.allow = true;
+    d.error = 0;
+  } else {
+    ++counters_.denials;
+  }
+  return d;
+}
+
+Decision IntegrityChecker::unknown(std::string_view path) {
+  Decision d;
+  d.reason = Reason::NoEntry;
+  switch (policy_.unknown_policy_for(path)) {
+    case UnknownPolicy::Allow:
+      d.allow = true;
+      return d;
+    case UnknownPolicy::Audit:
+      log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
+                  "AUDIT path=" + std::string(path) + " reason=no-entry");
+      ++counters_.audits;
+      d.allow = true;
+      return d;
+    case UnknownPolicy::Deny:
+      break;
+  }
+  d.error = EACCES;
+  return conclude(d, path, "", false);
+}
+
+Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string_view path) {
+  ++counters_.opens;
+  auto index = index_.load();
+  auto entries = index->lookup(path);
+  if (entries.empty()) return unknown(path);
+
+  Decision d;
+  d.stamp = stamp_of(st);
+  d.error = EACCES;
+  bool config_file = false;
+  std::vector<FileEntry> regular;
+  for (const auto& e : entries) {
+    if (!S_ISREG(e.mode())) continue;
+    if (e.is_ghost()) {
+      d.allow = true;
+      d.reason = Reason::Ghost;
+      return d;
+    }
+    config_file |= e.is_config();
+    regular.push_back(e);
+  }
+  const std::string package = " package=" + entries.front().package().nevra;
+  if (regular.empty()) {
+    d.reason = Reason::TypeMismatch;
+    return conclude(d, path, package, false);
+  }
+  if (config_file && policy_.config == ConfigPolicy::Skip) {
+    d.allow = true;
+    d.reason = Reason::ConfigSkipped;
+    return d;
+  }
+  bool size_fits = false;
+  for (const auto& e : regular) size_fits |= e.size() == static_cast<uint64_t>(st.st_size);
+  const FileEntry& first = regular.front();
+  const std::string expected =
+      " expected=" + hex_digest(first.algo(), std::string_view(reinterpret_cast<const char*>(
+                                                  first.digest().data()), first.digest().size()));
+  if (!size_fits) {
+    d.reason = Reason::SizeMismatch;
+    return conclude(d, path,
+                    " size=" + std::to_string(st.st_size) + " expected_size=" +
+                        std::to_string(first.size()) + expected + package,
+                    config_file);
+  }
+
+  // Claims may use different algorithms; each is hashed at most once per version.
+  for (const auto& e : regular) {
+    bool changed = false;
+    auto looked = memo_.digest(d.stamp, e.algo(), [&]() -> std::pair<Result<ContentDigest>, bool> {
+      auto digest = hash_fd(fd, e.algo());
+      struct stat after;
+      if (fstat(fd, &after) != 0 || !(stamp_of(after) == d.stamp)) {
+        changed = true;
+        return {Error{EIO, "changed while hashing"}, false};
+      }
+      if (digest) counters_.bytes_hashed += digest->bytes;
+      return {std::move(digest), d.stamp.ctime_ns < now_ns() - kRacyWindowNs};
+    });
+    ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
+                                                         : counters_.memo_misses);
+    if (!looked.digest) {
+      d.reason = changed ? Reason::ChangedWhileHashing : Reason::ReadError;
+      d.error = changed ? EACCES : EIO;
+      return conclude(d, path, " error=\"" + looked.digest.error().message + "\"" + package,
+                      config_file);
+    }
+    const auto& actual = looked.digest->digest;
+    if (actual.size() == e.digest().size() &&
+        std::equal(actual.begin(), actual.end(), e.digest().begin(),
+                   [](char a, unsigned char b) { return static_cast<unsigned char>(a) == b; })) {
+      d.allow = true;
+      d.verified = true;
+      d.reason = Reason::Verified;
+      d.error = 0;
+      return d;
+    }
+    if (&e == &regular.back()) {
+      d.reason = Reason::DigestMismatch;
+      return conclude(d, path, expected + " actual=" + hex_digest(e.algo(), actual) + package,
+                      config_file);
+    }
+  }
+  return d;
+}
+
+Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {
+  auto index = index_.load();
+  auto entries = index->lookup(path);
+  if (entries.empty()) return unknown(path);
+  Decision d;
+  d.error = EACCES;
+  for (const auto& e : entries) {
+    if (S_ISLNK(e.mode()) && e.linkto() == target) {
+      d.allow = true;
+      d.verified = true;
+      d.reason = Reason::Verified;
+      d.error = 0;
+      return d;
+    }
+  }
+  d.reason = Reason::LinkTargetMismatch;
+  return conclude(d, path,
+                  " target=" + std::string(target) + " expected_target=" +
+                      std::string(entries.front().linkto()) +
+                      " package=" + entries.front().package().nevra,
+                  false);
+}
+
+}  // namespace digestfs

@@ -1,0 +1,74 @@
+// IntegrityChecker: decides whether an open for reading may be served, by the path's own
+// entries in the current DigestIndex and the content digest of the lower file (remembered in
+// the VerdictMemo). It returns a Decision; the FUSE layer only translates it into a reply.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cache/digest_index.hpp"
+#include "cache/verdict_memo.hpp"
+#include "src/event_log.hpp"
+#include "src/policy.hpp"
+
+namespace digestfs {
+
+enum class Reason {
+  Verified,             // content matches a signed digest of this path
+  NoEntry,              // no accepted package claims this path
+  DigestMismatch,
+  SizeMismatch,
+  TypeMismatch,         // the index says this path is not a regular file
+  ChangedWhileHashing,
+  ReadError,
+  Ghost,                // %ghost: content is not checked
+  ConfigSkipped,
+  LinkTargetMismatch,
+};
+std::string_view reason_name(Reason r);
+
+struct Decision {
+  bool allow = false;
+  int error = 0;          // errno for a refusal
+  bool verified = false;  // served because content matched: reads are checked for changes
+  Reason reason = Reason::NoEntry;
+  ContentStamp stamp;     // the version that was judged
+};
+
+struct CheckerCounters {
+  std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
+  std::atomic<uint64_t> denials{0}, audits{0};
+};
+
+class IntegrityChecker {
+ public:
+  IntegrityChecker(Policy policy, EventLog& log);
+
+  void set_index(std::shared_ptr<const DigestIndex> index) { index_.store(std::move(index)); }
+  std::shared_ptr<const DigestIndex> index() const { return index_.load(); }
+
+  // fd is the lower file opened for reading; st its fstat; path its absolute index path.
+  Decision judge_open(int fd, const struct stat& st, std::string_view path);
+  // A symlink's target against the path's entries (no following).
+  Decision judge_link(std::string_view path, std::string_view target);
+
+  const CheckerCounters& counters() const { return counters_; }
+  const Policy& policy() const { return policy_; }
+
+ private:
+  Decision conclude(Decision d, std::string_view path, const std::string& detail,
+                    bool config_file);
+  Decision unknown(std::string_view path);
+
+  Policy policy_;
+  EventLog& log_;
+  VerdictMemo memo_;
+  std::atomic<std::shared_ptr<const DigestIndex>> index_;
+  CheckerCounters counters_;
+};
+
+}  // namespace digestfs
