@@ -221,21 +221,27 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
     inputs.push_back(std::move(in));
   }
 
-  std::vector<Judged> judged(inputs.size());
+  // Judged in batches and merged at once: transient per-header data stays small, so the heap
+  // the snapshot is built in is not left fragmented by a whole database's worth of it.
+  constexpr size_t kBatch = 128;
+  std::vector<Judged> judged(kBatch);
   tbb::enumerable_thread_specific<Worker> workers([&trust] { return Worker(trust.keyring()); });
   tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs)
                                      : tbb::task_arena::automatic);
-  arena.execute([&] {
-    tbb::parallel_for(size_t{0}, inputs.size(), [&](size_t i) {
-      judged[i] = judge(workers.local(), inputs[i], options.allow_weak_digests);
-      inputs[i].blob.reset();
+  for (size_t begin = 0; begin < inputs.size(); begin += kBatch) {
+    const size_t end = std::min(inputs.size(), begin + kBatch);
+    arena.execute([&] {
+      tbb::parallel_for(begin, end, [&](size_t i) {
+        judged[i - begin] = judge(workers.local(), inputs[i], options.allow_weak_digests);
+        inputs[i].blob.reset();
+      });
     });
-  });
-
-  for (Judged& j : judged) {
-    if (j.rejected) builder.add_rejected(std::move(*j.rejected));
-    if (j.package) builder.add_package(std::move(*j.package), std::move(j.files));
-    j = Judged{};
+    for (size_t i = 0; i < end - begin; ++i) {
+      Judged& j = judged[i];
+      if (j.rejected) builder.add_rejected(std::move(*j.rejected));
+      if (j.package) builder.add_package(std::move(*j.package), std::move(j.files));
+      j = Judged{};
+    }
   }
   return builder.build(generation);
 }
