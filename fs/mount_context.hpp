@@ -13,6 +13,7 @@ namespace digestfs::fs {
 struct MountContext {
   NodeTable nodes;
   IntegrityChecker* checker = nullptr;  // null: verification off (benchmarks)
+  const EventLog* log = nullptr;
   PathMapping paths;
   bool read_only = false;
   double timeout = 1.0;  // attribute and entry cache, seconds

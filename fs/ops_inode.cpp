@@ -6,10 +6,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
 #include "fs/ops_common.hpp"
 #include "fs/ops_table.hpp"
+#include "src/status.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -183,8 +185,20 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
                                             mask, AT_EACCESS)));
 }
 
+// The mount root answers the status attribute itself; it never reaches the lower tree.
+bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (ino != FUSE_ROOT_ID || std::strcmp(name, kStatusXattr) != 0) return false;
+  MountContext& ctx = context(req);
+  const std::string status = status_json(ctx.checker, *ctx.log);
+  if (size == 0) fuse_reply_xattr(req, status.size());
+  else if (size < status.size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, status.data(), status.size());
+  return true;
+}
+
 // xattr calls take a path; the fd's proc path names exactly the node's file.
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (reply_status(req, ino, name, size)) return;
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   std::vector<char> buf(size);
   ssize_t n = getxattr(path.c_str(), name, size ? buf.data() : nullptr, size);

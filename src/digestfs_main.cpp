@@ -66,7 +66,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "digestfs: source %s: %s\n", args.source.c_str(), std::strerror(errno));
     return 1;
   }
-  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr,
+  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr, &log,
                        PathMapping{source_real, args.settings.prefix.empty()
                                                      ? default_prefix(source_real, args.settings)
                                                      : args.settings.prefix},

@@ -62,6 +62,7 @@ Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std
     d.error = 0;
   } else {
     ++counters_.denials;
+    ++counters_.denials_by_reason[static_cast<size_t>(d.reason)];
   }
   return d;
 }

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@ enum class Reason {
   ConfigSkipped,
   LinkTargetMismatch,
 };
+constexpr size_t kReasonCount = static_cast<size_t>(Reason::LinkTargetMismatch) + 1;
 std::string_view reason_name(Reason r);
 
 struct Decision {
@@ -42,6 +44,7 @@ struct Decision {
 struct CheckerCounters {
   std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
   std::atomic<uint64_t> denials{0}, audits{0};
+  std::array<std::atomic<uint64_t>, kReasonCount> denials_by_reason{};
 };
 
 class IntegrityChecker {

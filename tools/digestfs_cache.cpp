@@ -1,11 +1,16 @@
 // digestfs-cache: inspect the trusted digest cache that digestfs would build from the same
 // options: what was accepted, what was rejected and why, and what one path is trusted as.
+#include <sys/xattr.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 
 #include "src/command_line.hpp"
 #include "src/json.hpp"
+#include "src/status.hpp"
 #include "src/trusted_index.hpp"
 
 namespace digestfs {
@@ -26,6 +31,7 @@ constexpr const char* kUsageText =
     "  rejected       packages whose header was rejected, with the reason\n"
     "  conflicts      paths claimed by several packages with different content\n"
     "  keys           the keys of the trust store\n"
+    "  status MOUNTPOINT  the state of a running mount (a JSON document)\n"
     "options:\n";
 
 constexpr const char* kExitText =
@@ -171,6 +177,21 @@ int cmd_keys(const TrustedIndex& t, bool json) {
   return kOk;
 }
 
+// A running mount answers on its root's status attribute; no trust store is needed.
+int cmd_status(const std::string& mountpoint) {
+  ssize_t size = getxattr(mountpoint.c_str(), kStatusXattr, nullptr, 0);
+  std::string doc(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  if (size > 0) size = getxattr(mountpoint.c_str(), kStatusXattr, doc.data(), doc.size());
+  if (size <= 0) {
+    std::fprintf(stderr, "digestfs-cache: %s: not a digestfs mount (%s)\n", mountpoint.c_str(),
+                 std::strerror(errno));
+    return kSourceError;
+  }
+  doc.resize(static_cast<size_t>(size));
+  std::puts(doc.c_str());
+  return kOk;
+}
+
 int run(int argc, char** argv) {
   auto cl = parse_command_line(argc, argv, {"json", "help"});
   if (!cl) {
@@ -185,9 +206,9 @@ int run(int argc, char** argv) {
   }
   const auto& args = cl->positional;
   const std::string command = args.empty() ? "" : args[0];
-  const size_t want_args = command == "lookup" ? 2 : 1;
+  const size_t want_args = command == "lookup" || command == "status" ? 2 : 1;
   static const std::set<std::string> known = {"stats", "list", "lookup", "rejected",
-                                              "conflicts", "keys"};
+                                              "conflicts", "keys", "status"};
   if (!known.count(command) || args.size() != want_args) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s",
                  command.empty() ? "no command given"
@@ -196,6 +217,7 @@ int run(int argc, char** argv) {
                  kUsageText);
     return kUsage;
   }
+  if (command == "status") return cmd_status(args[1]);
   auto loaded = load_trusted_index(cl->settings);
   if (!loaded) {
     std::fprintf(stderr, "digestfs-cache: %s\n", loaded.error().message.c_str());

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -299,6 +301,61 @@ TEST_F(Mount, MountsOverItsOwnSource) {
   std::ofstream(root / "usr/share/dfs/data.txt") << "trusted data, version Z\n";
   mount("", root / "usr", root / "usr");
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
+}
+
+std::string status_of(const std::filesystem::path& mnt) {
+  char buf[65536];
+  ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+TEST_F(Mount, ConcurrentFirstOpensHashOnce) {
+  install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
+  mount();
+  constexpr int kReaders = 64;
+  std::vector<std::thread> readers;
+  std::atomic<int> ready{0}, served{0};
+  for (int i = 0; i < kReaders; ++i) {
+    readers.emplace_back([&] {
+      ++ready;
+      while (ready.load() < kReaders) std::this_thread::yield();
+      int fd = open((mnt / "usr/share/dfslarge/large.bin").c_str(), O_RDONLY | O_CLOEXEC);
+      char c;
+      if (fd >= 0 && pread(fd, &c, 1, 268435455) == 1 && c == 0) ++served;
+      if (fd >= 0) close(fd);
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(served.load(), kReaders);
+  const std::string status = status_of(mnt);
+  EXPECT_NE(status.find("\"memo_misses\":1,"), std::string::npos) << status;
+  EXPECT_NE(status.find("\"memo_hits\":63,"), std::string::npos) << status;
+  EXPECT_NE(status.find("\"bytes_hashed\":268435456,"), std::string::npos) << status;
+}
+
+TEST_F(Mount, StatusReportsRejectionsAndDenials) {
+  mount();
+  EXPECT_EQ(read_file(mnt / "usr/share/dfsforeign/file.txt").error, EACCES);
+  const std::string status = status_of(mnt);
+  EXPECT_NE(status.find("\"verdict\":\"untrusted-key\""), std::string::npos) << status;
+  EXPECT_NE(status.find("\"denials_by_reason\":{\"no-entry\":1}"), std::string::npos) << status;
+  std::string out = work.path() / "status.json";
+  EXPECT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " status " + mnt.string() + " >" + out), 0);
+  EXPECT_NE(slurp(out).find("\"packages_accepted\":2"), std::string::npos) << slurp(out);
+}
+
+// What `mount -t fuse.digestfs` and fstab run. mount(8) resets PATH for its helper, so the
+// test calls the helper directly with the build directory on PATH.
+TEST_F(Mount, MountsThroughMountFuse3) {
+  const std::string bin_dir = std::filesystem::path(DIGESTFS_BINARY).parent_path();
+  std::string cmd = "PATH=" + bin_dir + ":$PATH mount.fuse3 " + root.string() + " " +
+                    mnt.string() + " -t digestfs -o keys=" + keys.string() + ",root=" +
+                    root.string() + ",nosuid,rw";
+  ASSERT_EQ(run_shell(cmd), 0) << cmd;
+  EXPECT_TRUE(mounted(mnt));
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n");
+  EXPECT_EQ(read_file(mnt / "usr/share/dfsforeign/file.txt").error, EACCES);
+  EXPECT_EQ(run_shell("umount " + mnt.string()), 0);
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+// IntegrityChecker on lower files in a temp dir and a hand-built index: the decisions that
+// need no mount, among them a change that lands while the file is being hashed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "src/integrity_checker.hpp"
+#include "src/unique_fd.hpp"
+#include "tests/unit/test_env.hpp"
+
+namespace digestfs::test {
+namespace {
+
+constexpr off_t kLarge = 2LL << 30;  // sparse: hashing it takes about a second
+
+class Checker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    big = dir.path() / "big.bin";
+    UniqueFd fd(open(big.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(ftruncate(fd.get(), kLarge), 0);
+    // An old ctime: a just-written file would be judged but not remembered.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    DigestIndex::Builder b;
+    PackagedFile f;
+    f.path = "/usr/share/big.bin";
+    f.digest = std::string(32, '\x11');
+    f.size = static_cast<uint64_t>(kLarge);
+    f.mode = 0100644;
+    b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0}, {f});
+    checker.set_index(b.build(1));
+  }
+
+  Decision judge() {
+    UniqueFd fd(open(big.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    EXPECT_EQ(fstat(fd.get(), &st), 0);
+    return checker.judge_open(fd.get(), st, "/usr/share/big.bin");
+  }
+
+  TempDir dir;
+  std::filesystem::path big;
+  EventLog log{false, false};
+  IntegrityChecker checker{Policy{}, log};
+};
+
+TEST_F(Checker, AnUnchangedMismatchIsADigestMismatch) {
+  Decision d = judge();
+  EXPECT_FALSE(d.allow);
+  EXPECT_EQ(d.error, EACCES);
+  EXPECT_EQ(reason_name(d.reason), "digest-mismatch");
+  EXPECT_EQ(checker.counters().bytes_hashed.load(), static_cast<uint64_t>(kLarge));
+  // Remembered: the second judgement hashes nothing.
+  EXPECT_EQ(reason_name(judge().reason), "digest-mismatch");
+  EXPECT_EQ(checker.counters().memo_hits.load(), 1u);
+  EXPECT_EQ(checker.counters().bytes_hashed.load(), static_cast<uint64_t>(kLarge));
+}
+
+TEST_F(Checker, AChangeDuringHashingNeverPasses) {
+  std::thread writer([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    UniqueFd fd(open(big.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_EQ(pwrite(fd.get(), "x", 1, kLarge / 2), 1);
+  });
+  Decision d = judge();
+  writer.join();
+  EXPECT_FALSE(d.allow);
+  EXPECT_EQ(reason_name(d.reason), "changed-while-hashing");
+  EXPECT_EQ(checker.counters().denials_by_reason[static_cast<size_t>(Reason::ChangedWhileHashing)]
+                .load(),
+            1u);
+}
+
+TEST_F(Checker, AuditModeAllowsButCounts) {
+  IntegrityChecker audit{Policy{Mode::Audit, UnknownPolicy::Deny, ConfigPolicy::Audit, {}}, log};
+  audit.set_index(checker.index());
+  UniqueFd fd(open(big.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  ASSERT_EQ(fstat(fd.get(), &st), 0);
+  Decision d = audit.judge_open(fd.get(), st, "/usr/share/big.bin");
+  EXPECT_TRUE(d.allow);
+  EXPECT_FALSE(d.verified);
+  EXPECT_EQ(audit.counters().audits.load(), 1u);
+  Decision unknown = audit.judge_open(fd.get(), st, "/usr/share/other.bin");
+  EXPECT_TRUE(unknown.allow);
+}
+
+}  // namespace
+}  // namespace digestfs::test
