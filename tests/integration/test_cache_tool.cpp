@@ -9,12 +9,12 @@
 namespace digestfs::test {
 namespace {
 
-struct Run {
+struct ToolRun {
   int status;
   std::string out, err;
 };
 
-Run cache_tool(const std::string& args) {
+ToolRun cache_tool(const std::string& args) {
   TempDir dir;
   const auto out = dir.path() / "out", err = dir.path() / "err";
   int status = run_shell(std::string(DIGESTFS_CACHE_BINARY) + " " + args + " >" + out.string() +
@@ -39,27 +39,27 @@ class CacheTool : public ::testing::Test {
 };
 
 TEST_F(CacheTool, StatsListsAcceptedAndRejectedCounts) {
-  Run r = cache_tool(sources + " stats");
+  ToolRun r = cache_tool(sources + " stats");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("packages accepted: 5"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("packages rejected: 3"), std::string::npos) << r.out;
-  Run j = cache_tool(sources + " --json stats");
+  ToolRun j = cache_tool(sources + " --json stats");
   EXPECT_EQ(j.status, 0);
   EXPECT_NE(j.out.find("\"packages_accepted\":5"), std::string::npos) << j.out;
 }
 
 TEST_F(CacheTool, LookupExitsOneForAPathWithoutEntry) {
-  Run found = cache_tool(sources + " lookup /usr/bin/hello");
+  ToolRun found = cache_tool(sources + " lookup /usr/bin/hello");
   EXPECT_EQ(found.status, 0);
   EXPECT_NE(found.out.find("sha256:c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0"),
             std::string::npos);
-  Run missing = cache_tool(sources + " lookup /usr/bin/nonexistent");
+  ToolRun missing = cache_tool(sources + " lookup /usr/bin/nonexistent");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("/usr/bin/nonexistent: no entry"), std::string::npos) << missing.err;
 }
 
 TEST_F(CacheTool, RejectedNamesVerdictAndReason) {
-  Run r = cache_tool(sources + " rejected");
+  ToolRun r = cache_tool(sources + " rejected");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("hello-2.0-1.x86_64 unsigned"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("hello-2.0-1.x86_64 corrupted"), std::string::npos) << r.out;
@@ -70,10 +70,10 @@ TEST_F(CacheTool, UsageAndSourceErrorsHaveTheirExitCodes) {
   EXPECT_EQ(cache_tool(sources + " frobnicate").status, 2);
   EXPECT_EQ(cache_tool(sources + " --bogus stats").status, 2);
   EXPECT_EQ(cache_tool(sources + " lookup").status, 2);
-  Run keys = cache_tool("--keys /nonexistent/keys --packages /tmp stats");
+  ToolRun keys = cache_tool("--keys /nonexistent/keys --packages /tmp stats");
   EXPECT_EQ(keys.status, 3);
   EXPECT_NE(keys.err.find("/nonexistent/keys"), std::string::npos) << keys.err;
-  Run db = cache_tool("--keys " + (shared_rpm_data() / "keys").string() + " --root /nonexistent stats");
+  ToolRun db = cache_tool("--keys " + (shared_rpm_data() / "keys").string() + " --root /nonexistent stats");
   EXPECT_EQ(db.status, 3);
   EXPECT_NE(db.err.find("no rpm database"), std::string::npos) << db.err;
 }
