@@ -284,9 +284,7 @@ TEST_F(Mount, WritesPassThroughAndAreVerifiedAgain) {
   EXPECT_EQ(slurp(root / "usr/share/dfs/data.txt"), "trusted data, version 1\nmore\n");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
   std::ofstream(mnt / "usr/share/dfs/created.txt") << "created\n";
-  struct stat st;
-  ASSERT_EQ(stat((root / "usr/share/dfs/created.txt").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, geteuid());
+  EXPECT_EQ(slurp(root / "usr/share/dfs/created.txt"), "created\n");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/created.txt").error, EACCES) << "unknown=deny";
   EXPECT_EQ(mkdir((mnt / std::string(300, 'n')).c_str(), 0755), -1);
   EXPECT_EQ(errno, ENAMETOOLONG);
@@ -301,6 +299,64 @@ TEST_F(Mount, MountsOverItsOwnSource) {
   std::ofstream(root / "usr/share/dfs/data.txt") << "trusted data, version Z\n";
   mount("", root / "usr", root / "usr");
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
+}
+
+TEST_F(Mount, ConfigFilesFollowTheConfigPolicy) {
+  std::ofstream(root / "etc/dfs/dfs.conf") << "setting = edited by the admin\n";
+  mount();
+  EXPECT_EQ(read_file(mnt / "etc/dfs/dfs.conf").bytes, "setting = edited by the admin\n");
+  EXPECT_NE(log_text().find("AUDIT path=/etc/dfs/dfs.conf reason=size-mismatch"), std::string::npos)
+      << log_text();
+  unmount();
+  mount(",config=verify");
+  EXPECT_EQ(read_file(mnt / "etc/dfs/dfs.conf").error, EACCES);
+  unmount();
+  std::filesystem::remove(log);
+  mount(",config=skip");
+  EXPECT_EQ(read_file(mnt / "etc/dfs/dfs.conf").error, 0);
+  EXPECT_EQ(log_text().find("dfs.conf"), std::string::npos) << log_text();
+}
+
+TEST_F(Mount, GhostFilesAreNotContentChecked) {
+  std::filesystem::create_directories(root / "var/log");
+  std::ofstream(root / "var/log/dfs.log") << "whatever the service logged\n";
+  mount();
+  EXPECT_EQ(read_file(mnt / "var/log/dfs.log").bytes, "whatever the service logged\n");
+}
+
+TEST_F(Mount, RepeatedRefusalsAreRateLimitedAndCounted) {
+  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered\n";
+  mount();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
+  const std::string log = log_text();
+  size_t lines = 0;
+  for (size_t at = 0; (at = log.find("DENY path=/usr/share/dfs/data.txt", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_EQ(lines, 1u) << log;
+  char buf[4096];
+  ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf, static_cast<size_t>(n)).find("\"suppressed_events\":9"), std::string::npos)
+      << std::string(buf, static_cast<size_t>(n));
+}
+
+TEST_F(Mount, FilesMadeThroughTheMountBelongToTheCaller) {
+  std::filesystem::create_directories(root / "srv/shared");
+  std::filesystem::permissions(work.path(), std::filesystem::perms::owner_all |
+                                                std::filesystem::perms::group_exec |
+                                                std::filesystem::perms::others_exec);
+  std::filesystem::permissions(root / "srv/shared", std::filesystem::perms::all |
+                                                        std::filesystem::perms::sticky_bit);
+  mount(",unknown=allow");
+  ASSERT_EQ(run_shell("setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo x >" +
+                      (mnt / "srv/shared/made").string() + " && mkdir " +
+                      (mnt / "srv/shared/dir").string() + "'"),
+            0);
+  for (const char* p : {"srv/shared/made", "srv/shared/dir"}) {
+    struct stat st;
+    ASSERT_EQ(stat((root / p).c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_uid, 65534u) << p;
+    EXPECT_EQ(st.st_gid, 65534u) << p;
+  }
 }
 
 std::string status_of(const std::filesystem::path& mnt) {
