@@ -7,13 +7,15 @@
 #include "fs/node_table.hpp"
 #include "src/integrity_checker.hpp"
 #include "src/lower_path.hpp"
+#include "src/status.hpp"
 
 namespace digestfs::fs {
 
 struct MountContext {
   NodeTable nodes;
   IntegrityChecker* checker = nullptr;  // null: verification off (benchmarks)
-  const EventLog* log = nullptr;
+  StatusSources status;
+  IndexReloader* reloader = nullptr;
   PathMapping paths;
   bool read_only = false;
   double timeout = 1.0;  // attribute and entry cache, seconds

@@ -187,9 +187,11 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 
 // The mount root answers the status attribute itself; it never reaches the lower tree.
 bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  if (ino != FUSE_ROOT_ID || std::strcmp(name, kStatusXattr) != 0) return false;
+  if (ino != FUSE_ROOT_ID) return false;
+  const bool json = std::strcmp(name, kStatusXattr) == 0;
+  if (!json && std::strcmp(name, kStatusTextXattr) != 0) return false;
   MountContext& ctx = context(req);
-  const std::string status = status_json(ctx.checker, *ctx.log);
+  const std::string status = json ? status_json(ctx.status) : status_text(ctx.status);
   if (size == 0) fuse_reply_xattr(req, status.size());
   else if (size < status.size()) fuse_reply_err(req, ERANGE);
   else fuse_reply_buf(req, status.data(), status.size());
@@ -218,6 +220,16 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
                  size_t size, int flags) {
+  if (ino == FUSE_ROOT_ID && std::strcmp(name, kReloadXattr) == 0) {
+    MountContext& ctx = context(req);
+    if (!ctx.reloader) {
+      fuse_reply_err(req, ENOTSUP);
+      return;
+    }
+    ctx.reloader->request();
+    fuse_reply_err(req, 0);
+    return;
+  }
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   fuse_reply_err(req, ok_or_errno(setxattr(path.c_str(), name, value, size, flags)));
 }

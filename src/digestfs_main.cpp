@@ -7,10 +7,14 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 
 #include "fs/mount_context.hpp"
 #include "src/command_line.hpp"
+#include "src/daemon.hpp"
 #include "src/mount_args.hpp"
 #include "src/trusted_index.hpp"
 
@@ -23,6 +27,53 @@ constexpr const char* kUsage =
     "  -d   foreground with FUSE debug output\n"
     "  -o ro, allow_other, nosuid, nodev, noexec, ...: generic mount options\n"
     "options (as -o NAME=VALUE, or --NAME VALUE):\n";
+
+std::atomic<IndexReloader*> g_reloader{nullptr};
+
+// Everything verification needs while mounted: the checker, the reloader and the primer.
+struct Verification {
+  std::unique_ptr<IntegrityChecker> checker;
+  std::unique_ptr<IndexReloader> reloader;
+  std::unique_ptr<Primer> primer;
+
+  // Loads the trusted index and wires the parts into ctx.
+  static Result<std::unique_ptr<Verification>> start(const Settings& settings,
+                                                     fs::MountContext& ctx, EventLog& log) {
+    auto loaded = load_trusted_index(settings);
+    if (!loaded) {
+      log.notice(LOG_ERR, "not mounting: " + loaded.error().message);
+      return loaded.error();
+    }
+    for (const auto& r : loaded->index->rejected()) {
+      log.notice(LOG_WARNING, "REJECTED package=" + r.nevra + " verdict=" +
+                                  std::string(verdict_name(r.verdict)) + " origin=" + r.origin +
+                                  " reason=\"" + r.reason + "\"");
+    }
+    log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) +
+                             ": " + std::to_string(loaded->index->packages().size()) +
+                             " packages, " + std::to_string(loaded->index->file_count()) +
+                             " files, " + std::to_string(loaded->index->rejected().size()) +
+                             " rejected");
+    auto v = std::make_unique<Verification>();
+    v->checker = std::make_unique<IntegrityChecker>(settings.policy, log);
+    v->checker->set_index(loaded->index);
+    ctx.checker = v->checker.get();
+    ctx.status.checker = v->checker.get();
+    v->reloader = std::make_unique<IndexReloader>(settings, *v->checker, log);
+    if (auto watching = v->reloader->start(); !watching) {
+      log.notice(LOG_WARNING, "no automatic reload: " + watching.error().message);
+    } else {
+      ctx.reloader = v->reloader.get();
+      ctx.status.reloader = v->reloader.get();
+    }
+    if (settings.prime) {
+      v->primer = std::make_unique<Primer>(*v->checker, ctx.nodes.root().fd.get(), ctx.paths,
+                                           log, settings.sources.jobs);
+      ctx.status.primer = v->primer.get();
+    }
+    return v;
+  }
+};
 
 struct FuseArgs {
   fuse_args args = FUSE_ARGS_INIT(0, nullptr);
@@ -57,42 +108,29 @@ int run(int argc, char** argv) {
     return 0;
   }
   openlog("digestfs", LOG_PID, LOG_DAEMON);
+  // Detach first: oneTBB's threads and the reloader's must be born in the daemon itself.
+  Daemon daemon(args.foreground);
   EventLog log(args.foreground, true);
 
   // Opened before mounting: the mount may hide SOURCE (digestfs /usr /usr).
   UniqueFd source_fd(open(args.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   char source_real[PATH_MAX];
   if (!source_fd || !realpath(args.source.c_str(), source_real)) {
-    std::fprintf(stderr, "digestfs: source %s: %s\n", args.source.c_str(), std::strerror(errno));
-    return 1;
+    daemon.fail("source " + args.source + ": " + std::strerror(errno), 1);
   }
-  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr, &log,
+  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr,
+                       StatusSources{nullptr, &log, nullptr, nullptr}, nullptr,
                        PathMapping{source_real, args.settings.prefix.empty()
                                                      ? default_prefix(source_real, args.settings)
                                                      : args.settings.prefix},
                        args.read_only, 1.0};
 
-  std::unique_ptr<IntegrityChecker> checker;
+  std::unique_ptr<Verification> verification;
   if (args.settings.verify) {
-    auto loaded = load_trusted_index(args.settings);
-    if (!loaded) {
-      // Fail closed: without a trusted index there is no mount at all.
-      std::fprintf(stderr, "digestfs: %s\n", loaded.error().message.c_str());
-      log.notice(LOG_ERR, "not mounting " + args.mountpoint + ": " + loaded.error().message);
-      return 1;
-    }
-    for (const auto& r : loaded->index->rejected()) {
-      log.notice(LOG_WARNING, "REJECTED package=" + r.nevra + " verdict=" +
-                                  std::string(verdict_name(r.verdict)) + " origin=" + r.origin +
-                                  " reason=\"" + r.reason + "\"");
-    }
-    log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) + ": " +
-                             std::to_string(loaded->index->packages().size()) + " packages, " +
-                             std::to_string(loaded->index->file_count()) + " files, " +
-                             std::to_string(loaded->index->rejected().size()) + " rejected");
-    checker = std::make_unique<IntegrityChecker>(args.settings.policy, log);
-    checker->set_index(loaded->index);
-    ctx.checker = checker.get();
+    auto started = Verification::start(args.settings, ctx, log);
+    // Fail closed: without a trusted index there is no mount at all.
+    if (!started) daemon.fail(started.error().message, 1);
+    verification = std::move(started.value());
   }
 
   FuseArgs fargs;
@@ -106,16 +144,25 @@ int run(int argc, char** argv) {
 
   std::unique_ptr<fuse_session, SessionFree> se(
       fuse_session_new(&fargs.args, &fs::operations(), sizeof(fuse_lowlevel_ops), &ctx));
-  if (!se) return 1;
-  if (fuse_set_signal_handlers(se.get()) != 0) return 1;
+  if (!se || fuse_set_signal_handlers(se.get()) != 0) daemon.fail("cannot start a FUSE session", 1);
+  // libfuse ends the session on SIGHUP; here it means "reload the trusted index".
+  if (ctx.reloader) {
+    g_reloader = ctx.reloader;
+    struct sigaction hup {};
+    hup.sa_handler = [](int) { g_reloader.load()->request(); };
+    sigemptyset(&hup.sa_mask);
+    hup.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &hup, nullptr);
+  }
   if (fuse_session_mount(se.get(), args.mountpoint.c_str()) != 0) {
     fuse_remove_signal_handlers(se.get());
-    return 1;
+    daemon.fail("cannot mount on " + args.mountpoint, 1);
   }
   log.notice(LOG_INFO, "mounted " + std::string(source_real) + " on " + args.mountpoint +
                            " (mode=" + std::string(to_string(args.settings.policy.mode)) +
                            (args.settings.verify ? "" : ", verification off") + ")");
-  fuse_daemonize(args.foreground ? 1 : 0);
+  daemon.ready();
+  if (verification && verification->primer) verification->primer->start();
   fuse_loop_config config{};
   config.clone_fd = 0;
   config.max_idle_threads = 16;

@@ -3,6 +3,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <cstring>
+
 #include "cache/trust_store.hpp"
 
 namespace digestfs {
@@ -134,29 +136,17 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
 
   // Claims may use different algorithms; each is hashed at most once per version.
   for (const auto& e : regular) {
-    bool changed = false;
-    auto looked = memo_.digest(d.stamp, e.algo(), [&]() -> std::pair<Result<ContentDigest>, bool> {
-      auto digest = hash_fd(fd, e.algo());
-      struct stat after;
-      if (fstat(fd, &after) != 0 || !(stamp_of(after) == d.stamp)) {
-        changed = true;
-        return {Error{EIO, "changed while hashing"}, false};
-      }
-      if (digest) counters_.bytes_hashed += digest->bytes;
-      return {std::move(digest), d.stamp.ctime_ns < now_ns() - kRacyWindowNs};
-    });
+    auto looked = content_digest(fd, d.stamp, e.algo());
     ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
                                                          : counters_.memo_misses);
     if (!looked.digest) {
-      d.reason = changed ? Reason::ChangedWhileHashing : Reason::ReadError;
-      d.error = changed ? EACCES : EIO;
+      d.reason = looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing
+                                                      : Reason::ReadError;
+      d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
       return conclude(d, path, " error=\"" + looked.digest.error().message + "\"" + package,
                       config_file);
     }
-    const auto& actual = looked.digest->digest;
-    if (actual.size() == e.digest().size() &&
-        std::equal(actual.begin(), actual.end(), e.digest().begin(),
-                   [](char a, unsigned char b) { return static_cast<unsigned char>(a) == b; })) {
+    if (matches(*looked.digest, e)) {
       d.allow = true;
       d.verified = true;
       d.reason = Reason::Verified;
@@ -165,11 +155,36 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
     }
     if (&e == &regular.back()) {
       d.reason = Reason::DigestMismatch;
-      return conclude(d, path, expected + " actual=" + hex_digest(e.algo(), actual) + package,
+      return conclude(d, path,
+                      expected + " actual=" + hex_digest(e.algo(), looked.digest->digest) + package,
                       config_file);
     }
   }
   return d;
+}
+
+VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
+                                                     uint8_t algo) {
+  return memo_.digest(stamp, algo, [&]() -> std::pair<Result<ContentDigest>, bool> {
+    auto digest = hash_fd(fd, algo);
+    struct stat after;
+    if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
+      return {Error{ESTALE, "changed while hashing"}, false};
+    }
+    if (digest) counters_.bytes_hashed += digest->bytes;
+    return {std::move(digest), stamp.ctime_ns < now_ns() - kRacyWindowNs};
+  });
+}
+
+bool IntegrityChecker::matches(const ContentDigest& actual, const FileEntry& entry) {
+  auto expected = entry.digest();
+  return actual.algo == entry.algo() && actual.digest.size() == expected.size() &&
+         std::memcmp(actual.digest.data(), expected.data(), expected.size()) == 0;
+}
+
+bool IntegrityChecker::prime(int fd, const struct stat& st, const FileEntry& entry) {
+  auto looked = content_digest(fd, stamp_of(st), entry.algo());
+  return looked.digest && matches(*looked.digest, entry);
 }
 
 Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {

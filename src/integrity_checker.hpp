@@ -58,6 +58,9 @@ class IntegrityChecker {
   Decision judge_open(int fd, const struct stat& st, std::string_view path);
   // A symlink's target against the path's entries (no following).
   Decision judge_link(std::string_view path, std::string_view target);
+  // Priming: remembers the content digest of fd for entry's algorithm; true when it matches.
+  // Counts neither as an open nor as a memo hit or miss.
+  bool prime(int fd, const struct stat& st, const FileEntry& entry);
 
   const CheckerCounters& counters() const { return counters_; }
   const Policy& policy() const { return policy_; }
@@ -66,6 +69,10 @@ class IntegrityChecker {
   Decision conclude(Decision d, std::string_view path, const std::string& detail,
                     bool config_file);
   Decision unknown(std::string_view path);
+  // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
+  // after (a change in between is an ESTALE error, never a digest).
+  VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo);
+  static bool matches(const ContentDigest& actual, const FileEntry& entry);
 
   Policy policy_;
   EventLog& log_;

@@ -134,6 +134,14 @@ std::vector<OptionSpec> make_registry() {
                  return {};
                },
                [](const Settings& s) { return s.prefix; }});
+  r.push_back({"prime", "",
+               "verify every indexed file in the background right after mounting (idle I/O "
+               "priority), so later opens are answered from memory",
+               [](Settings& s, std::string_view) -> Result<void> {
+                 s.prime = true;
+                 return {};
+               },
+               [](const Settings& s) { return s.prime ? "yes" : "no"; }});
   r.push_back({"noverify", "", "serve every file without checking it (benchmarks only)",
                [](Settings& s, std::string_view) -> Result<void> {
                  s.verify = false;

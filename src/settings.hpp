@@ -26,6 +26,7 @@ struct Settings {
   Policy policy;
   std::string prefix;
   bool verify = true;  // off only for measuring the cost of verification
+  bool prime = false;  // verify every indexed file in the background after mounting
 };
 
 struct OptionSpec {

@@ -1,43 +1,107 @@
 #include "src/status.hpp"
 
+#include <cstdio>
+
 #include "src/json.hpp"
 
 namespace digestfs {
+namespace {
 
-std::string status_json(const IntegrityChecker* checker, const EventLog& log) {
-  JsonWriter j;
-  j.begin_object();
-  j.key("verification").value(checker != nullptr);
-  j.key("suppressed_events").value(log.suppressed());
-  if (checker) {
-    auto index = checker->index();
-    const CheckerCounters& c = checker->counters();
-    j.key("mode").value(to_string(checker->policy().mode));
-    j.key("generation").value(index->generation());
-    j.key("packages_accepted").value(static_cast<uint64_t>(index->packages().size()));
-    j.key("files_indexed").value(static_cast<uint64_t>(index->file_count()));
-    j.key("packages_rejected").begin_array();
-    for (const auto& r : index->rejected()) {
-      j.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
-          .key("reason").value(r.reason).end_object();
-    }
-    j.end_array();
-    j.key("opens").value(c.opens.load());
-    j.key("memo_hits").value(c.memo_hits.load());
-    j.key("memo_misses").value(c.memo_misses.load());
-    j.key("bytes_hashed").value(c.bytes_hashed.load());
-    j.key("denials").value(c.denials.load());
-    j.key("audits").value(c.audits.load());
-    j.key("denials_by_reason").begin_object();
-    for (size_t i = 0; i < kReasonCount; ++i) {
-      if (uint64_t n = c.denials_by_reason[i].load()) {
-        j.key(reason_name(static_cast<Reason>(i))).value(n);
-      }
-    }
-    j.end_object();
+// One walk over the status, written either as JSON or as "name: value" lines.
+class StatusSink {
+ public:
+  explicit StatusSink(bool json) : json_(json) {
+    if (json_) j_.begin_object();
   }
-  j.end_object();
-  return j.str();
+  void field(std::string_view name, uint64_t v) {
+    if (json_) j_.key(name).value(v);
+    else text_ += std::string(name) + ": " + std::to_string(v) + "\n";
+  }
+  void field(std::string_view name, std::string_view v) {
+    if (json_) j_.key(name).value(v);
+    else text_ += std::string(name) + ": " + std::string(v) + "\n";
+  }
+  void flag(std::string_view name, bool v) {
+    if (json_) j_.key(name).value(v);
+    else text_ += std::string(name) + ": " + (v ? "yes" : "no") + "\n";
+  }
+  void rejected(const std::vector<RejectedHeader>& list) {
+    if (json_) {
+      j_.key("packages_rejected").begin_array();
+      for (const auto& r : list) {
+        j_.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
+            .key("reason").value(r.reason).end_object();
+      }
+      j_.end_array();
+      return;
+    }
+    text_ += "packages_rejected: " + std::to_string(list.size()) + "\n";
+    for (const auto& r : list) {
+      text_ += "  " + r.nevra + " " + std::string(verdict_name(r.verdict)) + ": " + r.reason + "\n";
+    }
+  }
+  void denials(const CheckerCounters& c) {
+    if (json_) j_.key("denials_by_reason").begin_object();
+    for (size_t i = 0; i < kReasonCount; ++i) {
+      uint64_t n = c.denials_by_reason[i].load();
+      if (n == 0) continue;
+      if (json_) j_.key(reason_name(static_cast<Reason>(i))).value(n);
+      else text_ += "  denied " + std::string(reason_name(static_cast<Reason>(i))) + ": " + std::to_string(n) + "\n";
+    }
+    if (json_) j_.end_object();
+  }
+  std::string finish() {
+    if (json_) return j_.end_object().str();
+    return text_;
+  }
+
+ private:
+  bool json_;
+  JsonWriter j_;
+  std::string text_;
+};
+
+std::string render(const StatusSources& s, bool json) {
+  StatusSink out(json);
+  out.flag("verification", s.checker != nullptr);
+  if (s.log) out.field("suppressed_events", s.log->suppressed());
+  if (s.checker) {
+    auto index = s.checker->index();
+    const CheckerCounters& c = s.checker->counters();
+    out.field("mode", to_string(s.checker->policy().mode));
+    out.field("generation", index->generation());
+    out.field("packages_accepted", static_cast<uint64_t>(index->packages().size()));
+    out.field("files_indexed", static_cast<uint64_t>(index->file_count()));
+    out.rejected(index->rejected());
+    out.field("opens", c.opens.load());
+    out.field("memo_hits", c.memo_hits.load());
+    out.field("memo_misses", c.memo_misses.load());
+    out.field("bytes_hashed", c.bytes_hashed.load());
+    out.field("denials", c.denials.load());
+    out.denials(c);
+    out.field("audits", c.audits.load());
+  }
+  if (s.reloader) {
+    ReloadStats r = s.reloader->stats();
+    out.field("reloads", r.reloads);
+    out.field("reload_failures", r.failures);
+    out.field("last_reload_ms", static_cast<uint64_t>(r.last_seconds * 1000));
+    out.field("last_reload_error", r.last_error);
+  }
+  if (s.primer) {
+    PrimeProgress p = s.primer->progress();
+    out.flag("prime_done", p.done);
+    out.field("prime_total", p.total);
+    out.field("prime_files", p.files);
+    out.field("prime_bytes", p.bytes);
+    out.field("prime_failures", p.failures);
+  }
+  return out.finish();
 }
+
+}  // namespace
+
+std::string status_json(const StatusSources& s) { return render(s, true); }
+std::string status_text(const StatusSources& s) { return render(s, false); }
 
 }  // namespace digestfs

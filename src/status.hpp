@@ -1,18 +1,30 @@
-// The state of a running mount, as one JSON document: what the status xattr on the mount
-// root returns and `digestfs-cache status MOUNTPOINT` prints.
+// The state of a running mount, as one JSON document and as text for people: what the status
+// attributes on the mount root return and `digestfs-cache status MOUNTPOINT` prints.
 #pragma once
 
 #include <string>
 
 #include "src/event_log.hpp"
+#include "src/index_reloader.hpp"
 #include "src/integrity_checker.hpp"
+#include "src/primer.hpp"
 
 namespace digestfs {
 
-// The extended attribute on the mount root that holds the status document.
-inline constexpr const char* kStatusXattr = "user.digestfs.status";
+// Extended attributes on the mount root, answered by the daemon itself.
+inline constexpr const char* kStatusXattr = "user.digestfs.status";       // JSON
+inline constexpr const char* kStatusTextXattr = "user.digestfs.status.text";
+inline constexpr const char* kReloadXattr = "user.digestfs.reload";       // set: reload now
 
-// checker is null when verification is off.
-std::string status_json(const IntegrityChecker* checker, const EventLog& log);
+// What the status is made of; any pointer may be null (that part is not running).
+struct StatusSources {
+  const IntegrityChecker* checker = nullptr;
+  const EventLog* log = nullptr;
+  const IndexReloader* reloader = nullptr;
+  const Primer* primer = nullptr;
+};
+
+std::string status_json(const StatusSources& s);
+std::string status_text(const StatusSources& s);
 
 }  // namespace digestfs

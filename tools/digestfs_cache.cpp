@@ -31,7 +31,8 @@ constexpr const char* kUsageText =
     "  rejected       packages whose header was rejected, with the reason\n"
     "  conflicts      paths claimed by several packages with different content\n"
     "  keys           the keys of the trust store\n"
-    "  status MOUNTPOINT  the state of a running mount (a JSON document)\n"
+    "  status MOUNTPOINT  the state of a running mount (with --json: one JSON document)\n"
+    "  reload MOUNTPOINT  make a running mount rebuild its index from its sources now\n"
     "options:\n";
 
 constexpr const char* kExitText =
@@ -177,18 +178,29 @@ int cmd_keys(const TrustedIndex& t, bool json) {
   return kOk;
 }
 
-// A running mount answers on its root's status attribute; no trust store is needed.
-int cmd_status(const std::string& mountpoint) {
-  ssize_t size = getxattr(mountpoint.c_str(), kStatusXattr, nullptr, 0);
+// A running mount answers on its root's status attributes; no trust store is needed.
+int cmd_status(const std::string& mountpoint, bool json) {
+  const char* name = json ? kStatusXattr : kStatusTextXattr;
+  ssize_t size = getxattr(mountpoint.c_str(), name, nullptr, 0);
   std::string doc(size > 0 ? static_cast<size_t>(size) : 0, '\0');
-  if (size > 0) size = getxattr(mountpoint.c_str(), kStatusXattr, doc.data(), doc.size());
+  if (size > 0) size = getxattr(mountpoint.c_str(), name, doc.data(), doc.size());
   if (size <= 0) {
     std::fprintf(stderr, "digestfs-cache: %s: not a digestfs mount (%s)\n", mountpoint.c_str(),
                  std::strerror(errno));
     return kSourceError;
   }
   doc.resize(static_cast<size_t>(size));
-  std::puts(doc.c_str());
+  std::fputs(doc.c_str(), stdout);
+  if (json) std::fputc('\n', stdout);
+  return kOk;
+}
+
+int cmd_reload(const std::string& mountpoint) {
+  if (setxattr(mountpoint.c_str(), kReloadXattr, "1", 1, 0) != 0) {
+    std::fprintf(stderr, "digestfs-cache: %s: cannot request a reload (%s)\n",
+                 mountpoint.c_str(), std::strerror(errno));
+    return kSourceError;
+  }
   return kOk;
 }
 
@@ -206,9 +218,10 @@ int run(int argc, char** argv) {
   }
   const auto& args = cl->positional;
   const std::string command = args.empty() ? "" : args[0];
-  const size_t want_args = command == "lookup" || command == "status" ? 2 : 1;
+  const size_t want_args =
+      command == "lookup" || command == "status" || command == "reload" ? 2 : 1;
   static const std::set<std::string> known = {"stats", "list", "lookup", "rejected",
-                                              "conflicts", "keys", "status"};
+                                              "conflicts", "keys", "status", "reload"};
   if (!known.count(command) || args.size() != want_args) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s",
                  command.empty() ? "no command given"
@@ -217,13 +230,14 @@ int run(int argc, char** argv) {
                  kUsageText);
     return kUsage;
   }
-  if (command == "status") return cmd_status(args[1]);
+  const bool json = cl->flags.count("json") > 0;
+  if (command == "status") return cmd_status(args[1], json);
+  if (command == "reload") return cmd_reload(args[1]);
   auto loaded = load_trusted_index(cl->settings);
   if (!loaded) {
     std::fprintf(stderr, "digestfs-cache: %s\n", loaded.error().message.c_str());
     return kSourceError;
   }
-  const bool json = cl->flags.count("json") > 0;
   if (command == "stats") return cmd_stats(*loaded, json);
   if (command == "list") return cmd_list(*loaded, json);
   if (command == "lookup") return cmd_lookup(*loaded, args[1], json);

@@ -15,135 +15,12 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/unit/test_env.hpp"
+#include "tests/integration/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool mounted(const std::filesystem::path& where) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(info, line)) {
-    std::istringstream f(line);
-    std::string a, b, c, d, mountpoint;
-    f >> a >> b >> c >> d >> mountpoint;
-    if (mountpoint == where.string()) return true;
-  }
-  return false;
-}
-
-size_t open_fds() {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
-
-// Reads a file through the mount: bytes, or the errno of open/read.
-struct ReadResult {
-  int error = 0;
-  std::string bytes;
-};
-ReadResult read_file(const std::filesystem::path& p) {
-  ReadResult r;
-  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) r.bytes.append(buf, static_cast<size_t>(n));
-  if (n < 0) r.error = errno;
-  close(fd);
-  return r;
-}
-
-class Mount : public ::testing::Test {
- protected:
-  void SetUp() override {
-    DIGESTFS_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0 && geteuid() == 0, "/dev/fuse as root");
-    DIGESTFS_REQUIRE(!built_fixtures().empty(), "test fixtures (rpmbuild, rpmsign, gpg)");
-    DIGESTFS_REQUIRE(std::filesystem::is_directory(shared_rpm_data()), "../shared/data/rpm");
-    fx = built_fixtures();
-    root = work.path() / "root";
-    mnt = work.path() / "mnt";
-    keys = work.path() / "keys";
-    std::filesystem::create_directories(mnt);
-    std::filesystem::create_directories(keys);
-    std::filesystem::create_symlink(fx / "keys/RPM-GPG-KEY-digestfs-test", keys / "test.asc");
-    std::filesystem::create_symlink(shared_rpm_data() / "keys/rpm.org-rsa-2048-test.pub",
-                                    keys / "rpm.org.asc");
-    install({fx / "rpms/dfs-base-1.0-1.noarch.rpm", fx / "rpms/dfs-foreign-1.0-1.noarch.rpm",
-             shared_rpm_data() / "packages/hello-2.0-1.x86_64-signed.rpm"});
-    fds_before = open_fds();
-  }
-
-  void TearDown() override {
-    unmount();
-    if (!mnt.empty()) {
-      EXPECT_FALSE(mounted(mnt)) << "leftover mount at " << mnt;
-    }
-    if (fds_before) {
-      EXPECT_EQ(open_fds(), fds_before) << "fd leak in the test process";
-    }
-  }
-
-  void install(const std::vector<std::filesystem::path>& rpms) {
-    std::string cmd = "rpm --root " + root.string() +
-                      " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --replacefiles";
-    for (const auto& r : rpms) cmd += " " + r.string();
-    ASSERT_EQ(run_shell(cmd + " >/dev/null 2>&1"), 0) << cmd;
-  }
-
-  // Starts digestfs in the foreground and waits until the mount is there.
-  void mount(const std::string& extra = "", std::filesystem::path source = {},
-             std::filesystem::path at = {}) {
-    if (source.empty()) source = root;
-    if (at.empty()) at = mnt;
-    mounted_at = at;
-    log = work.path() / "digestfs.log";
-    pid = fork();
-    if (pid == 0) {
-      int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(out, 2);
-      std::string opts = "keys=" + keys.string() + ",root=" + root.string() + extra;
-      execl(DIGESTFS_BINARY, "digestfs", "-f", "-o", opts.c_str(), source.c_str(), at.c_str(),
-            nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 200 && !mounted(at); ++i) {
-      int status;
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        FAIL() << "digestfs exited before mounting: " << slurp(log);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    ASSERT_TRUE(mounted(at)) << slurp(log);
-  }
-
-  void unmount() {
-    if (pid <= 0) return;
-    run_shell("fusermount3 -u " + mounted_at.string() + " 2>/dev/null");
-    int status = 0;
-    waitpid(pid, &status, 0);
-    pid = -1;
-  }
-
-  std::string log_text() { return slurp(log); }
-
-  TempDir work;
-  std::filesystem::path fx, root, mnt, keys, log, mounted_at;
-  pid_t pid = -1;
-  size_t fds_before = 0;
-};
+using Mount = MountFixture;
 
 TEST_F(Mount, UnchangedFilesReadExactly) {
   mount();
@@ -332,11 +209,7 @@ TEST_F(Mount, RepeatedRefusalsAreRateLimitedAndCounted) {
   size_t lines = 0;
   for (size_t at = 0; (at = log.find("DENY path=/usr/share/dfs/data.txt", at)) != std::string::npos; ++at) ++lines;
   EXPECT_EQ(lines, 1u) << log;
-  char buf[4096];
-  ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
-  ASSERT_GT(n, 0);
-  EXPECT_NE(std::string(buf, static_cast<size_t>(n)).find("\"suppressed_events\":9"), std::string::npos)
-      << std::string(buf, static_cast<size_t>(n));
+  EXPECT_NE(status().find("\"suppressed_events\":9"), std::string::npos) << status();
 }
 
 TEST_F(Mount, FilesMadeThroughTheMountBelongToTheCaller) {
@@ -359,12 +232,6 @@ TEST_F(Mount, FilesMadeThroughTheMountBelongToTheCaller) {
   }
 }
 
-std::string status_of(const std::filesystem::path& mnt) {
-  char buf[65536];
-  ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
 TEST_F(Mount, ConcurrentFirstOpensHashOnce) {
   install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
   mount();
@@ -383,20 +250,20 @@ TEST_F(Mount, ConcurrentFirstOpensHashOnce) {
   }
   for (auto& t : readers) t.join();
   EXPECT_EQ(served.load(), kReaders);
-  const std::string status = status_of(mnt);
-  EXPECT_NE(status.find("\"memo_misses\":1,"), std::string::npos) << status;
-  EXPECT_NE(status.find("\"memo_hits\":63,"), std::string::npos) << status;
-  EXPECT_NE(status.find("\"bytes_hashed\":268435456,"), std::string::npos) << status;
+  const std::string doc = status();
+  EXPECT_NE(doc.find("\"memo_misses\":1,"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"memo_hits\":63,"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"bytes_hashed\":268435456,"), std::string::npos) << doc;
 }
 
 TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   mount();
   EXPECT_EQ(read_file(mnt / "usr/share/dfsforeign/file.txt").error, EACCES);
-  const std::string status = status_of(mnt);
-  EXPECT_NE(status.find("\"verdict\":\"untrusted-key\""), std::string::npos) << status;
-  EXPECT_NE(status.find("\"denials_by_reason\":{\"no-entry\":1}"), std::string::npos) << status;
+  const std::string doc = status();
+  EXPECT_NE(doc.find("\"verdict\":\"untrusted-key\""), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"denials_by_reason\":{\"no-entry\":1}"), std::string::npos) << doc;
   std::string out = work.path() / "status.json";
-  EXPECT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " status " + mnt.string() + " >" + out), 0);
+  EXPECT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " --json status " + mnt.string() + " >" + out), 0);
   EXPECT_NE(slurp(out).find("\"packages_accepted\":2"), std::string::npos) << slurp(out);
 }
 

@@ -1,0 +1,56 @@
+// IndexReloader: rebuilds the digest index when the rpm database (or a package directory)
+// changes, on SIGHUP, and on request, in its own thread. A new snapshot replaces the old one
+// only when it loaded; a database that cannot be read keeps the last good snapshot and is
+// logged. Remembered content digests survive a reload: unchanged files are not hashed again.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "src/event_log.hpp"
+#include "src/integrity_checker.hpp"
+#include "src/settings.hpp"
+#include "src/unique_fd.hpp"
+
+namespace digestfs {
+
+struct ReloadStats {
+  uint64_t reloads = 0;
+  uint64_t failures = 0;
+  double last_seconds = 0;
+  std::string last_error;  // of the last failed reload, kept until one succeeds
+};
+
+class IndexReloader {
+ public:
+  IndexReloader(Settings settings, IntegrityChecker& checker, EventLog& log);
+  ~IndexReloader();
+  IndexReloader(const IndexReloader&) = delete;
+  IndexReloader& operator=(const IndexReloader&) = delete;
+
+  // Starts watching the sources and serving requests.
+  Result<void> start();
+  // Asks for a reload; async-signal-safe (a write to an eventfd).
+  void request();
+  ReloadStats stats() const;
+
+ private:
+  void run();
+  void reload();
+  void watch(const std::filesystem::path& dir);
+
+  Settings settings_;
+  IntegrityChecker& checker_;
+  EventLog& log_;
+  UniqueFd inotify_;
+  UniqueFd wake_;   // eventfd: reload requests
+  UniqueFd stop_;   // eventfd: shutdown
+  std::thread thread_;
+  mutable std::mutex stats_mutex_;
+  ReloadStats stats_;
+};
+
+}  // namespace digestfs

@@ -1,0 +1,158 @@
+// The fixture every mount test uses: a root installed with `rpm --root R -i` from the real
+// packages in ../shared/data/rpm and from packages signed at test time, the real digestfs
+// binary mounted over it in a fresh temp dir, and on teardown a check for leftover mounts
+// and fd leaks.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/unit/test_env.hpp"
+
+namespace digestfs::test {
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline bool mounted(const std::filesystem::path& where) {
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(info, line)) {
+    std::istringstream f(line);
+    std::string a, b, c, d, mountpoint;
+    f >> a >> b >> c >> d >> mountpoint;
+    if (mountpoint == where.string()) return true;
+  }
+  return false;
+}
+
+inline size_t open_fds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Reads a file through the mount: bytes, or the errno of open/read.
+struct ReadResult {
+  int error = 0;
+  std::string bytes;
+};
+inline ReadResult read_file(const std::filesystem::path& p) {
+  ReadResult r;
+  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    r.error = errno;
+    return r;
+  }
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) r.bytes.append(buf, static_cast<size_t>(n));
+  if (n < 0) r.error = errno;
+  close(fd);
+  return r;
+}
+
+class MountFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DIGESTFS_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0 && geteuid() == 0, "/dev/fuse as root");
+    DIGESTFS_REQUIRE(!built_fixtures().empty(), "test fixtures (rpmbuild, rpmsign, gpg)");
+    DIGESTFS_REQUIRE(std::filesystem::is_directory(shared_rpm_data()), "../shared/data/rpm");
+    fx = built_fixtures();
+    root = work.path() / "root";
+    mnt = work.path() / "mnt";
+    keys = work.path() / "keys";
+    std::filesystem::create_directories(mnt);
+    std::filesystem::create_directories(keys);
+    std::filesystem::create_symlink(fx / "keys/RPM-GPG-KEY-digestfs-test", keys / "test.asc");
+    std::filesystem::create_symlink(shared_rpm_data() / "keys/rpm.org-rsa-2048-test.pub",
+                                    keys / "rpm.org.asc");
+    install({fx / "rpms/dfs-base-1.0-1.noarch.rpm", fx / "rpms/dfs-foreign-1.0-1.noarch.rpm",
+             shared_rpm_data() / "packages/hello-2.0-1.x86_64-signed.rpm"});
+    fds_before = open_fds();
+  }
+
+  void TearDown() override {
+    unmount();
+    if (!mnt.empty()) {
+      EXPECT_FALSE(mounted(mnt)) << "leftover mount at " << mnt;
+    }
+    if (fds_before) {
+      EXPECT_EQ(open_fds(), fds_before) << "fd leak in the test process";
+    }
+  }
+
+  void install(const std::vector<std::filesystem::path>& rpms) {
+    std::string cmd = "rpm --root " + root.string() +
+                      " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --replacefiles";
+    for (const auto& r : rpms) cmd += " " + r.string();
+    ASSERT_EQ(run_shell(cmd + " >/dev/null 2>&1"), 0) << cmd;
+  }
+
+  // Starts digestfs in the foreground and waits until the mount is there.
+  void mount(const std::string& extra = "", std::filesystem::path source = {},
+             std::filesystem::path at = {}) {
+    if (source.empty()) source = root;
+    if (at.empty()) at = mnt;
+    mounted_at = at;
+    log = work.path() / "digestfs.log";
+    pid = fork();
+    if (pid == 0) {
+      int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(out, 2);
+      std::string opts = "keys=" + keys.string() + ",root=" + root.string() + extra;
+      execl(DIGESTFS_BINARY, "digestfs", "-f", "-o", opts.c_str(), source.c_str(), at.c_str(),
+            nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && !mounted(at); ++i) {
+      int status;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        FAIL() << "digestfs exited before mounting: " << slurp(log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ASSERT_TRUE(mounted(at)) << slurp(log);
+  }
+
+  void unmount() {
+    if (pid <= 0) return;
+    run_shell("fusermount3 -u " + mounted_at.string() + " 2>/dev/null");
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+  }
+
+  std::string log_text() { return slurp(log); }
+
+  // The status document (JSON) of the running mount.
+  std::string status() {
+    char buf[65536];
+    ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+  TempDir work;
+  std::filesystem::path fx, root, mnt, keys, log, mounted_at;
+  pid_t pid = -1;
+  size_t fds_before = 0;
+};
+
+}  // namespace digestfs::test
