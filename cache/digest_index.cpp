@@ -142,20 +142,35 @@ std::vector<PathConflict> DigestIndex::conflicts() const {
   return out;
 }
 
+std::vector<std::vector<uint32_t>> DigestIndex::records_by_package() const {
+  std::vector<std::vector<uint32_t>> out(packages_.size());
+  for (size_t p = 0; p < packages_.size(); ++p) out[p].reserve(packages_[p].file_count);
+  for (uint32_t i = 0; i < records_.size(); ++i) out[records_[i].package].push_back(i);
+  return out;
+}
+
 size_t DigestIndex::memory_bytes() const {
   size_t bytes = records_.capacity() * sizeof(Record) + dirs_.capacity() * sizeof(uint32_t) +
                  slots_.capacity() * sizeof(uint32_t) + arena_.capacity();
   for (const auto& p : packages_) {
-    bytes += sizeof(p) + p.nevra.capacity() + p.origin.capacity() + p.signer.capacity();
+    bytes += sizeof(p) + p.nevra.capacity() + p.origin.capacity() + p.signer.capacity() +
+             p.header_key.capacity();
   }
   return bytes;
 }
 
 // ---- Builder ----
 
+// Transparent hashing: interning a string_view looks it up without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+using InternMap = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+
 struct DigestIndex::Builder::Interning {
-  std::unordered_map<std::string, uint32_t> strings;
-  std::unordered_map<std::string, uint32_t> dirs;
+  InternMap strings;
+  InternMap dirs;
 };
 
 DigestIndex::Builder::Builder()
@@ -167,28 +182,51 @@ DigestIndex::Builder::Builder()
 DigestIndex::Builder::~Builder() = default;
 
 uint32_t DigestIndex::Builder::intern(std::string_view s) {
-  auto [it, inserted] = interning_->strings.try_emplace(std::string(s), 0);
-  if (inserted) {
-    it->second = static_cast<uint32_t>(index_->arena_.size());
-    index_->arena_.append(s);
-    index_->arena_.push_back('\0');
-  }
-  return it->second;
+  if (auto it = interning_->strings.find(s); it != interning_->strings.end()) return it->second;
+  const auto offset = static_cast<uint32_t>(index_->arena_.size());
+  index_->arena_.append(s);
+  index_->arena_.push_back('\0');
+  interning_->strings.emplace(std::string(s), offset);
+  return offset;
 }
 
 uint32_t DigestIndex::Builder::intern_dir(std::string_view dir) {
-  auto [it, inserted] = interning_->dirs.try_emplace(std::string(dir), 0);
-  if (inserted) {
-    it->second = static_cast<uint32_t>(index_->dirs_.size());
-    index_->dirs_.push_back(intern(dir));
+  if (auto it = interning_->dirs.find(dir); it != interning_->dirs.end()) return it->second;
+  const auto id = static_cast<uint32_t>(index_->dirs_.size());
+  index_->dirs_.push_back(intern(dir));
+  interning_->dirs.emplace(std::string(dir), id);
+  return id;
+}
+
+uint32_t DigestIndex::Builder::start_package(PackageRecord package, size_t files) {
+  const auto package_id = static_cast<uint32_t>(index_->packages_.size());
+  package.file_count = static_cast<uint32_t>(files);
+  index_->packages_.push_back(std::move(package));
+  return package_id;
+}
+
+void DigestIndex::Builder::add_from(const DigestIndex& earlier, uint32_t package,
+                                    const std::vector<uint32_t>& records) {
+  const uint32_t package_id = start_package(earlier.packages_[package], records.size());
+  ++index_->reused_;
+  for (uint32_t i : records) {
+    Record r = earlier.records_[i];
+    r.dir = intern_dir(earlier.str(earlier.dirs_[r.dir]));
+    r.name = intern(earlier.str(r.name));
+    const uint32_t digest = static_cast<uint32_t>(index_->arena_.size());
+    index_->arena_.append(earlier.str(r.digest), r.digest_len);
+    r.digest = digest;
+    r.user = intern(earlier.str(r.user));
+    r.group = intern(earlier.str(r.group));
+    r.linkto = intern(earlier.str(r.linkto));
+    r.caps = intern(earlier.str(r.caps));
+    r.package = package_id;
+    index_->records_.push_back(r);
   }
-  return it->second;
 }
 
 void DigestIndex::Builder::add_package(PackageRecord package, std::vector<PackagedFile> files) {
-  const auto package_id = static_cast<uint32_t>(index_->packages_.size());
-  package.file_count = static_cast<uint32_t>(files.size());
-  index_->packages_.push_back(std::move(package));
+  const uint32_t package_id = start_package(std::move(package), files.size());
   for (const PackagedFile& f : files) {
     auto [dir, name] = split_path(f.path);
     Record r{};

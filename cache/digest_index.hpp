@@ -27,6 +27,7 @@ struct PackageRecord {
   std::string signer;  // key id of the header signature
   uint8_t digest_algo = 0;
   uint32_t file_count = 0;
+  std::string header_key;  // SHA-256 of the header as read: unchanged headers are reused
 };
 
 struct RejectedHeader {
@@ -102,10 +103,14 @@ class DigestIndex {
   uint64_t generation() const { return generation_; }
   const std::vector<PackageRecord>& packages() const { return packages_; }
   const std::vector<RejectedHeader>& rejected() const { return rejected_; }
+  // Packages taken over unchanged from the previous snapshot when this one was built.
+  size_t reused_packages() const { return reused_; }
   // Paths claimed by more than one package with differing content, type or target.
   std::vector<PathConflict> conflicts() const;
   // Bytes held by the snapshot's tables (for the memory benchmark and status).
   size_t memory_bytes() const;
+  // The records of each package, by package number (for reusing them in the next snapshot).
+  std::vector<std::vector<uint32_t>> records_by_package() const;
 
  private:
   friend class FileEntry;
@@ -128,6 +133,7 @@ class DigestIndex {
   std::vector<PackageRecord> packages_;
   std::vector<RejectedHeader> rejected_;
   uint64_t generation_ = 0;
+  size_t reused_ = 0;
 };
 
 // Collects packages and files (single-threaded; interning makes the snapshot compact).
@@ -139,12 +145,16 @@ class DigestIndex::Builder {
   Builder& operator=(const Builder&) = delete;
 
   void add_package(PackageRecord package, std::vector<PackagedFile> files);
+  // Copies package `package` and its records from an earlier snapshot, without re-reading or
+  // re-verifying its header.
+  void add_from(const DigestIndex& earlier, uint32_t package, const std::vector<uint32_t>& records);
   void add_rejected(RejectedHeader rejected);
   std::shared_ptr<const DigestIndex> build(uint64_t generation);
 
  private:
   uint32_t intern(std::string_view s);
   uint32_t intern_dir(std::string_view dir);
+  uint32_t start_package(PackageRecord package, size_t files);
   struct Interning;
   std::unique_ptr<Interning> interning_;
   std::unique_ptr<DigestIndex> index_;

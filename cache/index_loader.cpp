@@ -1,6 +1,7 @@
 #include "cache/index_loader.hpp"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <rpm/rpmcli.h>
 #include <rpm/rpmlib.h>
 #include <tbb/enumerable_thread_specific.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 #include <variant>
 
 #include "cache/header_files.hpp"
@@ -30,7 +32,15 @@ struct Judged {
   std::optional<PackageRecord> package;
   std::vector<PackagedFile> files;
   std::optional<RejectedHeader> rejected;
+  std::optional<uint32_t> reuse;  // accepted in the previous snapshot as this package
 };
+
+std::string header_key(const void* blob, size_t size) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(blob, size, md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
 
 std::string nevra_of(Header h) {
   rpm::Malloced<char> s(headerGetAsString(h, RPMTAG_NEVRA));
@@ -163,6 +173,7 @@ std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
 
 Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
   Judged out;
+  std::string key;
   if (!in.package_file.empty()) {
     if (auto rejected = read_package_file(w, in)) {
       out.rejected = std::move(rejected);
@@ -170,6 +181,7 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
     }
     if (!in.blob) return out;  // a source package: nothing it installs
   }
+  key = header_key(in.blob.get(), in.size);
   rpm::HeaderPtr h(headerImport(in.blob.get(), in.size, HEADERIMPORT_COPY));
   if (!h) {
     out.rejected = rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
@@ -190,7 +202,7 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
                                  " (allow weak digests to trust them)");
     return out;
   }
-  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0};
+  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, key};
   out.files = std::move(files.files);
   return out;
 }
@@ -199,7 +211,8 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
 
 Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& trust,
                                                              const SourceOptions& options,
-                                                             uint64_t generation) {
+                                                             uint64_t generation,
+                                                             const DigestIndex* previous) {
   rpm::ensure_initialized();
   std::vector<HeaderInput> inputs;
   DigestIndex::Builder builder;
@@ -221,6 +234,17 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
     inputs.push_back(std::move(in));
   }
 
+  // Database headers that the previous snapshot accepted, by their exact bytes: their
+  // verdict and files are taken from it rather than verified and read again.
+  std::unordered_map<std::string, uint32_t> reusable;
+  std::vector<std::vector<uint32_t>> previous_records;
+  if (previous) {
+    previous_records = previous->records_by_package();
+    for (uint32_t p = 0; p < previous->packages().size(); ++p) {
+      if (!previous->packages()[p].header_key.empty()) reusable.emplace(previous->packages()[p].header_key, p);
+    }
+  }
+
   // Judged in batches and merged at once: transient per-header data stays small, so the heap
   // the snapshot is built in is not left fragmented by a whole database's worth of it.
   constexpr size_t kBatch = 128;
@@ -232,7 +256,12 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
     const size_t end = std::min(inputs.size(), begin + kBatch);
     arena.execute([&] {
       tbb::parallel_for(begin, end, [&](size_t i) {
-        judged[i - begin] = judge(workers.local(), inputs[i], options.allow_weak_digests);
+        Judged& j = judged[i - begin];
+        if (inputs[i].blob && !reusable.empty()) {
+          auto hit = reusable.find(header_key(inputs[i].blob.get(), inputs[i].size));
+          if (hit != reusable.end()) j.reuse = hit->second;
+        }
+        if (!j.reuse) j = judge(workers.local(), inputs[i], options.allow_weak_digests);
         inputs[i].blob.reset();
       });
     });
@@ -240,6 +269,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
       Judged& j = judged[i];
       if (j.rejected) builder.add_rejected(std::move(*j.rejected));
       if (j.package) builder.add_package(std::move(*j.package), std::move(j.files));
+      if (j.reuse) builder.add_from(*previous, *j.reuse, previous_records[*j.reuse]);
       j = Judged{};
     }
   }

@@ -59,7 +59,8 @@ struct Verification {
     v->checker->set_index(loaded->index);
     ctx.checker = v->checker.get();
     ctx.status.checker = v->checker.get();
-    v->reloader = std::make_unique<IndexReloader>(settings, *v->checker, log);
+    v->reloader = std::make_unique<IndexReloader>(settings, std::move(loaded.value()),
+                                                  *v->checker, log);
     if (auto watching = v->reloader->start(); !watching) {
       log.notice(LOG_WARNING, "no automatic reload: " + watching.error().message);
     } else {

@@ -8,7 +8,6 @@
 
 #include <cstring>
 
-#include "src/trusted_index.hpp"
 
 namespace digestfs {
 namespace {
@@ -40,8 +39,9 @@ void drain(int fd) {
 
 }  // namespace
 
-IndexReloader::IndexReloader(Settings settings, IntegrityChecker& checker, EventLog& log)
-    : settings_(std::move(settings)), checker_(checker), log_(log) {}
+IndexReloader::IndexReloader(Settings settings, TrustedIndex loaded, IntegrityChecker& checker,
+                             EventLog& log)
+    : settings_(std::move(settings)), current_(std::move(loaded)), checker_(checker), log_(log) {}
 
 IndexReloader::~IndexReloader() {
   if (thread_.joinable()) {
@@ -133,9 +133,9 @@ void IndexReloader::run() {
 }
 
 void IndexReloader::reload() {
-  const auto old = checker_.index();
+  const auto old = current_.index;
   const uint64_t generation = old->generation() + 1;
-  auto loaded = load_trusted_index(settings_, generation);
+  auto loaded = load_trusted_index(settings_, generation, &current_);
   std::lock_guard lock(stats_mutex_);
   if (!loaded) {
     ++stats_.failures;
@@ -145,6 +145,7 @@ void IndexReloader::reload() {
     return;
   }
   checker_.set_index(loaded->index);
+  current_ = *loaded;
   ++stats_.reloads;
   stats_.last_seconds = loaded->load_seconds;
   stats_.last_error.clear();
@@ -152,6 +153,7 @@ void IndexReloader::reload() {
                             std::to_string(loaded->index->packages().size()) + " packages, " +
                             std::to_string(loaded->index->file_count()) + " files, " +
                             std::to_string(loaded->index->rejected().size()) + " rejected, " +
+                            std::to_string(loaded->index->reused_packages()) + " unchanged, " +
                             std::to_string(static_cast<int>(loaded->load_seconds * 1000)) + " ms");
 }
 

@@ -13,6 +13,7 @@
 #include "src/event_log.hpp"
 #include "src/integrity_checker.hpp"
 #include "src/settings.hpp"
+#include "src/trusted_index.hpp"
 #include "src/unique_fd.hpp"
 
 namespace digestfs {
@@ -26,7 +27,8 @@ struct ReloadStats {
 
 class IndexReloader {
  public:
-  IndexReloader(Settings settings, IntegrityChecker& checker, EventLog& log);
+  // `loaded` is what the checker serves now; reloads reuse its unchanged packages.
+  IndexReloader(Settings settings, TrustedIndex loaded, IntegrityChecker& checker, EventLog& log);
   ~IndexReloader();
   IndexReloader(const IndexReloader&) = delete;
   IndexReloader& operator=(const IndexReloader&) = delete;
@@ -43,6 +45,7 @@ class IndexReloader {
   void watch(const std::filesystem::path& dir);
 
   Settings settings_;
+  TrustedIndex current_;  // touched by the reloader thread only, after start()
   IntegrityChecker& checker_;
   EventLog& log_;
   UniqueFd inotify_;

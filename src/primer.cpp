@@ -1,7 +1,6 @@
 #include "src/primer.hpp"
 
 #include <fcntl.h>
-#include <linux/ioprio.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <tbb/parallel_for_each.h>
@@ -15,15 +14,19 @@
 namespace digestfs {
 namespace {
 
+// The kernel's ioprio ABI (linux/ioprio.h does not compile as C++ on every kernel's headers).
+constexpr int kIoprioWhoProcess = 1;
+constexpr int kIoprioIdle = 3 << 13;  // IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT
+
 // Per thread: the priming work yields the disk to everything else.
 class IdleIoPriority {
  public:
   IdleIoPriority() {
-    saved_ = static_cast<int>(syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0));
-    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0));
+    saved_ = static_cast<int>(syscall(SYS_ioprio_get, kIoprioWhoProcess, 0));
+    syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, kIoprioIdle);
   }
   ~IdleIoPriority() {
-    if (saved_ >= 0) syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, saved_);
+    if (saved_ >= 0) syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, saved_);
   }
 
  private:

@@ -15,7 +15,9 @@ struct TrustedIndex {
   double load_seconds = 0;
 };
 
-Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t generation = 1);
+// With `previous` loaded from the same keys, unchanged database headers are reused from it.
+Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t generation = 1,
+                                        const TrustedIndex* previous = nullptr);
 
 // "c", "d", "g", ... as rpm prints file attributes (config, doc, ghost, license, missingok,
 // noreplace, readme), for listings.

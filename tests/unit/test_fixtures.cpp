@@ -135,5 +135,43 @@ TEST_F(Fixtures, InstalledHeadersGetTheSameVerdictsFromTheDatabase) {
   }
 }
 
+TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
+  TempDir root;
+  auto install = [&](const std::string& rpm) {
+    return run_shell("rpm --root " + root.path().string() +
+                     " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature " +
+                     (fx / "rpms" / rpm).string() + " >/dev/null 2>&1");
+  };
+  ASSERT_EQ(install("dfs-base-1.0-1.noarch.rpm"), 0);
+  ASSERT_EQ(install("dfs-foreign-1.0-1.noarch.rpm"), 0);
+  auto trust = TrustStore::load(fx / "keys");
+  ASSERT_TRUE(trust.ok());
+  SourceOptions options;
+  options.root = root.path();
+  auto first = load_digest_index(*trust, options, 1);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ((*first)->reused_packages(), 0u);
+
+  // No file conflicts here: rpm rewrites a header in place when another package replaces
+  // one of its files (the file state), and a rewritten header is judged again.
+  ASSERT_EQ(install("dfs-sha512-1.0-1.noarch.rpm"), 0);
+  auto second = load_digest_index(*trust, options, 2, first->get());
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*second)->reused_packages(), 1u) << "dfs-base unchanged; dfs-sha512 is new";
+  EXPECT_EQ((*second)->packages().size(), 2u);
+  ASSERT_EQ((*second)->rejected().size(), 1u) << "a rejected header is judged again";
+  EXPECT_EQ((*second)->rejected()[0].verdict, HeaderVerdict::UntrustedKey);
+  // The reused package's entries are the same as when it was read.
+  auto before = (*first)->lookup("/usr/share/dfs/data.txt");
+  auto after = (*second)->lookup("/usr/share/dfs/data.txt");
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(std::equal(before[0].digest().begin(), before[0].digest().end(),
+                         after[0].digest().begin(), after[0].digest().end()));
+  EXPECT_EQ(after[0].mode(), before[0].mode());
+  EXPECT_EQ(after[0].package().nevra, "dfs-base-1.0-1.noarch");
+  EXPECT_EQ((*second)->lookup("/usr/share/dfs512/file.txt").size(), 1u);
+}
+
 }  // namespace
 }  // namespace digestfs::test
