@@ -153,8 +153,7 @@ size_t DigestIndex::memory_bytes() const {
   size_t bytes = records_.capacity() * sizeof(Record) + dirs_.capacity() * sizeof(uint32_t) +
                  slots_.capacity() * sizeof(uint32_t) + arena_.capacity();
   for (const auto& p : packages_) {
-    bytes += sizeof(p) + p.nevra.capacity() + p.origin.capacity() + p.signer.capacity() +
-             p.header_key.capacity();
+    bytes += sizeof(p) + p.nevra.capacity() + p.origin.capacity() + p.signer.capacity();
   }
   return bytes;
 }
@@ -196,6 +195,11 @@ uint32_t DigestIndex::Builder::intern_dir(std::string_view dir) {
   index_->dirs_.push_back(intern(dir));
   interning_->dirs.emplace(std::string(dir), id);
   return id;
+}
+
+void DigestIndex::Builder::reserve(size_t files) {
+  index_->records_.reserve(files);
+  interning_->strings.reserve(files);
 }
 
 uint32_t DigestIndex::Builder::start_package(PackageRecord package, size_t files) {

@@ -3,6 +3,7 @@
 // a reload builds a new snapshot and swaps the pointer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -27,7 +28,9 @@ struct PackageRecord {
   std::string signer;  // key id of the header signature
   uint8_t digest_algo = 0;
   uint32_t file_count = 0;
-  std::string header_key;  // SHA-256 of the header as read: unchanged headers are reused
+  // SHA-256 of the header as read (all zero: none); unchanged headers are reused on reload.
+  // A fixed array, not a string: nothing per package lands on the loader threads' heaps.
+  std::array<unsigned char, 32> header_key{};
 };
 
 struct RejectedHeader {
@@ -144,6 +147,8 @@ class DigestIndex::Builder {
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;
 
+  // Room for about this many files, so the tables and the interning maps do not regrow.
+  void reserve(size_t files);
   void add_package(PackageRecord package, std::vector<PackagedFile> files);
   // Copies package `package` and its records from an earlier snapshot, without re-reading or
   // re-verifying its header.

@@ -73,4 +73,14 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
   return out;
 }
 
+std::array<unsigned char, 32> sha256_of(const void* data, size_t size) {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  EVP_DigestInit_ex2(ctx.get(), fetched(digest_algo::kSha256), nullptr);
+  EVP_DigestUpdate(ctx.get(), data, size);
+  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  return out;
+}
+
 }  // namespace digestfs

@@ -1,6 +1,8 @@
 // Hashes the content of an open file with OpenSSL EVP, in the algorithm an entry names.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,5 +18,8 @@ struct ContentDigest {
 
 // Reads fd from offset 0 to its end with pread (the file offset is left alone).
 Result<ContentDigest> hash_fd(int fd, uint8_t algo);
+
+// SHA-256 of a buffer, with a context kept per thread: no allocation per call.
+std::array<unsigned char, 32> sha256_of(const void* data, size_t size);
 
 }  // namespace digestfs

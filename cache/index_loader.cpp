@@ -1,7 +1,6 @@
 #include "cache/index_loader.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <rpm/rpmcli.h>
 #include <rpm/rpmlib.h>
 #include <tbb/enumerable_thread_specific.h>
@@ -9,10 +8,13 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <optional>
 #include <unordered_map>
 #include <variant>
 
+#include "cache/file_hasher.hpp"
 #include "cache/header_files.hpp"
 #include "cache/header_verifier.hpp"
 #include "cache/rpm_library.hpp"
@@ -26,6 +28,7 @@ struct HeaderInput {
   std::filesystem::path package_file;  // set for .rpm files: read in the parallel phase
   rpm::Malloced<void> blob;            // set for database headers
   unsigned size = 0;
+  std::array<unsigned char, 32> key{};  // SHA-256 of blob
 };
 
 struct Judged {
@@ -35,12 +38,15 @@ struct Judged {
   std::optional<uint32_t> reuse;  // accepted in the previous snapshot as this package
 };
 
-std::string header_key(const void* blob, size_t size) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(blob, size, md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), len);
-}
+using HeaderKey = std::array<unsigned char, 32>;
+
+struct HeaderKeyHash {
+  size_t operator()(const HeaderKey& k) const {
+    size_t h;
+    std::memcpy(&h, k.data(), sizeof h);  // already uniformly distributed
+    return h;
+  }
+};
 
 std::string nevra_of(Header h) {
   rpm::Malloced<char> s(headerGetAsString(h, RPMTAG_NEVRA));
@@ -89,6 +95,7 @@ Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
     HeaderInput in;
     in.origin = "rpmdb:" + dir.string() + "#" + std::to_string(rpmdbGetIteratorOffset(it.get()));
     in.blob.reset(headerExport(h, &in.size));
+    in.key = sha256_of(in.blob.get(), in.size);
     out.headers.push_back(std::move(in));
   }
   it.reset();
@@ -173,15 +180,14 @@ std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
 
 Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
   Judged out;
-  std::string key;
   if (!in.package_file.empty()) {
     if (auto rejected = read_package_file(w, in)) {
       out.rejected = std::move(rejected);
       return out;
     }
     if (!in.blob) return out;  // a source package: nothing it installs
+    in.key = sha256_of(in.blob.get(), in.size);
   }
-  key = header_key(in.blob.get(), in.size);
   rpm::HeaderPtr h(headerImport(in.blob.get(), in.size, HEADERIMPORT_COPY));
   if (!h) {
     out.rejected = rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
@@ -202,7 +208,7 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
                                  " (allow weak digests to trust them)");
     return out;
   }
-  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, key};
+  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key};
   out.files = std::move(files.files);
   return out;
 }
@@ -236,12 +242,13 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
 
   // Database headers that the previous snapshot accepted, by their exact bytes: their
   // verdict and files are taken from it rather than verified and read again.
-  std::unordered_map<std::string, uint32_t> reusable;
+  std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash> reusable;
   std::vector<std::vector<uint32_t>> previous_records;
   if (previous) {
+    builder.reserve(previous->file_count());
     previous_records = previous->records_by_package();
     for (uint32_t p = 0; p < previous->packages().size(); ++p) {
-      if (!previous->packages()[p].header_key.empty()) reusable.emplace(previous->packages()[p].header_key, p);
+      reusable.emplace(previous->packages()[p].header_key, p);
     }
   }
 
@@ -258,7 +265,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
       tbb::parallel_for(begin, end, [&](size_t i) {
         Judged& j = judged[i - begin];
         if (inputs[i].blob && !reusable.empty()) {
-          auto hit = reusable.find(header_key(inputs[i].blob.get(), inputs[i].size));
+          auto hit = reusable.find(inputs[i].key);
           if (hit != reusable.end()) j.reuse = hit->second;
         }
         if (!j.reuse) j = judge(workers.local(), inputs[i], options.allow_weak_digests);
