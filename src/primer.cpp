@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <syslog.h>
-#include <tbb/parallel_for_each.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_scheduler_observer.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "src/unique_fd.hpp"
@@ -18,20 +21,26 @@ namespace {
 constexpr int kIoprioWhoProcess = 1;
 constexpr int kIoprioIdle = 3 << 13;  // IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT
 
-// Per thread: the priming work yields the disk to everything else.
-class IdleIoPriority {
+// Every thread that works in the priming arena yields the disk to everything else while it
+// is there (I/O priority is per thread), and gets its own priority back when it leaves.
+class IdleIoWhileInArena : public tbb::task_scheduler_observer {
  public:
-  IdleIoPriority() {
+  explicit IdleIoWhileInArena(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+    observe(true);
+  }
+  ~IdleIoWhileInArena() override { observe(false); }
+  void on_scheduler_entry(bool) override {
     saved_ = static_cast<int>(syscall(SYS_ioprio_get, kIoprioWhoProcess, 0));
     syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, kIoprioIdle);
   }
-  ~IdleIoPriority() {
+  void on_scheduler_exit(bool) override {
     if (saved_ >= 0) syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, saved_);
   }
 
  private:
-  int saved_;
+  static thread_local int saved_;
 };
+thread_local int IdleIoWhileInArena::saved_ = -1;
 
 // The entry's path relative to the source, or empty when the source does not hold it.
 std::string relative_to_source(const std::string& path, const std::string& prefix) {
@@ -58,7 +67,22 @@ void Primer::start() {
 }
 
 PrimeProgress Primer::progress() const {
-  return PrimeProgress{total_.load(), files_.load(), bytes_.load(), failures_.load(), done_.load()};
+  return PrimeProgress{total_.load(), files_.load(),      bytes_.load(),
+                       failures_.load(), elapsed_ms_.load(), done_.load()};
+}
+
+void Primer::prime_one(const DigestIndex& index, uint32_t record, const std::string& prefix) {
+  FileEntry e = index.entry(record);
+  const std::string rel = relative_to_source(e.path(), prefix);
+  if (rel.empty()) return;
+  UniqueFd fd(openat(source_fd_, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  struct stat st;
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !checker_.prime(fd.get(), st, e)) {
+    ++failures_;
+  } else {
+    bytes_ += static_cast<uint64_t>(st.st_size);
+  }
+  ++files_;
 }
 
 void Primer::run() {
@@ -71,29 +95,28 @@ void Primer::run() {
     FileEntry e = index->entry(i);
     if (S_ISREG(e.mode()) && !e.is_ghost() && !e.digest().empty()) work.push_back(static_cast<uint32_t>(i));
   }
-  total_ = work.size();
-  tbb::task_arena arena(jobs_ ? static_cast<int>(jobs_) : tbb::task_arena::automatic);
-  arena.execute([&] {
-    tbb::parallel_for_each(work.begin(), work.end(), [&](uint32_t i) {
-      if (stopping_) return;
-      IdleIoPriority idle;
-      FileEntry e = index->entry(i);
-      const std::string rel = relative_to_source(e.path(), prefix);
-      if (rel.empty()) return;
-      UniqueFd fd(openat(source_fd_, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-      struct stat st;
-      if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-          !checker_.prime(fd.get(), st, e)) {
-        ++failures_;
-      } else {
-        bytes_ += static_cast<uint64_t>(st.st_size);
-      }
-      ++files_;
-    });
+  // Largest first, one file per task: the big files start at once on every core, and the
+  // small ones fill in the end, so no core idles behind one late large file.
+  std::sort(work.begin(), work.end(), [&](uint32_t a, uint32_t b) {
+    return index->entry(a).size() > index->entry(b).size();
   });
-  done_ = true;
+  total_ = work.size();
+  log_.notice(LOG_INFO, "priming " + std::to_string(work.size()) + " files");
+  tbb::task_arena arena(jobs_ ? static_cast<int>(jobs_) : tbb::task_arena::automatic);
+  arena.initialize();
+  IdleIoWhileInArena idle(arena);
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<size_t>(0, work.size(), 1),
+        [&](const tbb::blocked_range<size_t>& range) {
+          for (size_t w = range.begin(); w != range.end() && !stopping_; ++w) prime_one(*index, work[w], prefix);
+        },
+        tbb::simple_partitioner());
+  });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  elapsed_ms_ = static_cast<uint64_t>(secs * 1000);
+  done_ = true;
   log_.notice(LOG_INFO, "priming done: " + std::to_string(files_.load()) + " files, " +
                             std::to_string(bytes_.load()) + " bytes, " +
                             std::to_string(failures_.load()) + " failures, " +

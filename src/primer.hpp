@@ -15,6 +15,7 @@ namespace digestfs {
 
 struct PrimeProgress {
   uint64_t total = 0, files = 0, bytes = 0, failures = 0;
+  uint64_t elapsed_ms = 0;  // of the whole prime, once done
   bool done = false;
 };
 
@@ -31,6 +32,7 @@ class Primer {
 
  private:
   void run();
+  void prime_one(const DigestIndex& index, uint32_t record, const std::string& prefix);
   IntegrityChecker& checker_;
   int source_fd_;
   PathMapping paths_;
@@ -40,6 +42,7 @@ class Primer {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> total_{0}, files_{0}, bytes_{0}, failures_{0};
   std::atomic<bool> done_{false};
+  std::atomic<uint64_t> elapsed_ms_{0};
 };
 
 }  // namespace digestfs

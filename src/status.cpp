@@ -95,6 +95,7 @@ std::string render(const StatusSources& s, bool json) {
     out.field("prime_files", p.files);
     out.field("prime_bytes", p.bytes);
     out.field("prime_failures", p.failures);
+    out.field("prime_ms", p.elapsed_ms);
   }
   return out.finish();
 }
