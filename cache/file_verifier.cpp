@@ -1,0 +1,172 @@
+#include "cache/file_verifier.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <rpm/rpmfiles.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cache/file_hasher.hpp"
+#include "src/unique_fd.hpp"
+
+namespace digestfs {
+namespace {
+
+// The last component is not followed unless `follow`; every other one resolves inside root.
+UniqueFd open_in_root(int root_fd, const std::string& path, uint64_t flags, bool follow = false) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  const std::string rel = path.empty() || path == "/" ? "." : path.substr(1);
+  return UniqueFd(static_cast<int>(syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how)));
+}
+
+struct CapFree {
+  void operator()(cap_t c) const { cap_free(c); }
+};
+using CapPtr = std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree>;
+
+}  // namespace
+
+FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& accounts,
+                       bool shared) {
+  FileCheck out;
+  uint32_t flags = e.verify_flags();
+  switch (e.state()) {
+    case RPMFILE_STATE_REPLACED:
+      flags = RPMVERIFY_LSTATFAIL;  // another package's version is there: existence only
+      break;
+    case RPMFILE_STATE_WRONGCOLOR:
+      flags &= ~(RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE | RPMVERIFY_MTIME | RPMVERIFY_RDEV);
+      break;
+    default:
+      break;
+  }
+  const std::string path = e.path();
+  UniqueFd node = open_in_root(root_fd, path, O_PATH);
+  struct stat sb;
+  if (!node || fstat(node.get(), &sb) != 0) {
+    out.lstat_errno = errno;
+    out.result = RPMVERIFY_LSTATFAIL;
+    return out;
+  }
+  // A directory the package made may have become a symlink to a directory: rpm follows it
+  // when the link is owned by root or by the directory's owner.
+  if (S_ISDIR(e.mode()) && S_ISLNK(sb.st_mode)) {
+    UniqueFd followed = open_in_root(root_fd, path, O_PATH | O_DIRECTORY, true);
+    struct stat dsb;
+    if (followed && fstat(followed.get(), &dsb) == 0 && S_ISDIR(dsb.st_mode) &&
+        (sb.st_uid == 0 || sb.st_uid == dsb.st_uid)) {
+      sb = dsb;
+    }
+  }
+  if (S_ISLNK(sb.st_mode)) flags &= ~RPMVERIFY_MODE;
+  else flags &= ~RPMVERIFY_LINKTO;
+  if (!S_ISREG(sb.st_mode)) {
+    flags &= ~(RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE | RPMVERIFY_MTIME | RPMVERIFY_CAPS);
+  }
+  if (e.is_ghost()) {
+    flags &= ~(RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE | RPMVERIFY_MTIME | RPMVERIFY_LINKTO);
+  }
+  flags &= ~RPMVERIFY_FAILURES;
+
+  UniqueFd content;
+  if (flags & (RPMVERIFY_FILEDIGEST | RPMVERIFY_CAPS)) {
+    content = open_in_root(root_fd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  }
+  if (flags & RPMVERIFY_FILEDIGEST) {
+    if (e.digest().empty()) {
+      out.result |= RPMVERIFY_FILEDIGEST;
+    } else if (!content) {
+      out.result |= RPMVERIFY_READFAIL | RPMVERIFY_FILEDIGEST;
+    } else {
+      auto actual = hash_fd(content.get(), e.algo());
+      if (!actual) {
+        out.result |= RPMVERIFY_READFAIL | RPMVERIFY_FILEDIGEST;
+      } else {
+        out.bytes_hashed = actual->bytes;
+        if (actual->digest.size() != e.digest().size() ||
+            std::memcmp(actual->digest.data(), e.digest().data(), e.digest().size()) != 0) {
+          out.result |= RPMVERIFY_FILEDIGEST;
+        }
+      }
+    }
+  }
+  if (flags & RPMVERIFY_LINKTO) {
+    char target[1025];
+    ssize_t n = readlinkat(node.get(), "", target, sizeof target - 1);
+    if (n < 0) {
+      out.result |= RPMVERIFY_READLINKFAIL | RPMVERIFY_LINKTO;
+    } else if (std::string_view(target, static_cast<size_t>(n)) != e.linkto()) {
+      out.result |= RPMVERIFY_LINKTO;
+    }
+  }
+  if ((flags & RPMVERIFY_FILESIZE) && static_cast<uint64_t>(sb.st_size) != e.size()) {
+    out.result |= RPMVERIFY_FILESIZE;
+  }
+  if (flags & RPMVERIFY_MODE) {
+    mode_t expected = e.mode(), actual = sb.st_mode;
+    if (e.is_ghost()) {  // the type of a %ghost is not checked, its permissions are
+      expected &= ~S_IFMT;
+      actual &= ~S_IFMT;
+    }
+    if (expected != actual) out.result |= RPMVERIFY_MODE;
+  }
+  if (flags & RPMVERIFY_RDEV) {
+    const mode_t m = e.mode();
+    if (S_ISCHR(m) != S_ISCHR(sb.st_mode) || S_ISBLK(m) != S_ISBLK(sb.st_mode)) {
+      out.result |= RPMVERIFY_RDEV;
+    } else if ((S_ISCHR(m) || S_ISBLK(m)) && (sb.st_rdev & 0xffff) != (e.rdev() & 0xffff)) {
+      out.result |= RPMVERIFY_RDEV;
+    }
+  }
+  if (flags & RPMVERIFY_CAPS) {
+    CapPtr expected(e.caps().empty() ? nullptr : cap_from_text(std::string(e.caps()).c_str()));
+    CapPtr actual(content ? cap_get_fd(content.get()) : nullptr);
+    if ((expected || actual) && cap_compare(expected.get(), actual.get()) != 0) {
+      out.result |= RPMVERIFY_CAPS;
+    }
+  }
+  if ((flags & RPMVERIFY_MTIME) && !shared && sb.st_mtime != static_cast<time_t>(e.mtime())) {
+    out.result |= RPMVERIFY_MTIME;
+  }
+  if ((flags & RPMVERIFY_USER) && sb.st_uid != accounts.uid(e.user())) {
+    out.result |= RPMVERIFY_USER;
+  }
+  if ((flags & RPMVERIFY_GROUP) && sb.st_gid != accounts.gid(e.group())) {
+    out.result |= RPMVERIFY_GROUP;
+  }
+  return out;
+}
+
+std::string verify_columns(uint32_t r) {
+  auto col = [r](uint32_t bit, char c) { return (r & bit) ? c : '.'; };
+  std::string s;
+  s += col(RPMVERIFY_FILESIZE, 'S');
+  s += col(RPMVERIFY_MODE, 'M');
+  s += (r & RPMVERIFY_READFAIL) ? '?' : col(RPMVERIFY_FILEDIGEST, '5');
+  s += col(RPMVERIFY_RDEV, 'D');
+  s += (r & RPMVERIFY_READLINKFAIL) ? '?' : col(RPMVERIFY_LINKTO, 'L');
+  s += col(RPMVERIFY_USER, 'U');
+  s += col(RPMVERIFY_GROUP, 'G');
+  s += col(RPMVERIFY_MTIME, 'T');
+  s += col(RPMVERIFY_CAPS, 'P');
+  return s;
+}
+
+char attribute_marker(uint16_t attrs) {
+  static constexpr std::pair<uint16_t, char> order[] = {
+      {RPMFILE_DOC, 'd'},       {RPMFILE_CONFIG, 'c'},    {RPMFILE_SPECFILE, 's'},
+      {RPMFILE_MISSINGOK, 'm'}, {RPMFILE_NOREPLACE, 'n'}, {RPMFILE_GHOST, 'g'},
+      {RPMFILE_LICENSE, 'l'},   {RPMFILE_README, 'r'},    {RPMFILE_ARTIFACT, 'a'}};
+  for (auto [bit, c] : order) {
+    if (attrs & bit) return c;
+  }
+  return ' ';
+}
+
+}  // namespace digestfs

@@ -1,0 +1,205 @@
+// digestfs-rescan: an fsck-style offline scan of a tree against the signed digests, in
+// rpm -V's output format, for trees that are not mounted (images, rescue systems, nightly
+// checks). Same library as the mount; no FUSE.
+#include <fcntl.h>
+#include <rpm/rpmfiles.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cache/file_verifier.hpp"
+#include "src/command_line.hpp"
+#include "src/json.hpp"
+#include "src/trusted_index.hpp"
+#include "src/unique_fd.hpp"
+
+namespace digestfs {
+namespace {
+
+// fsck's exit codes.
+constexpr int kClean = 0;
+constexpr int kProblemsLeft = 4;
+constexpr int kOperationalError = 8;
+constexpr int kUsageError = 16;
+
+constexpr const char* kUsageText =
+    "usage: digestfs-rescan [--root R] [--dbpath P] [--packages DIR] --keys DIR [--jobs N]\n"
+    "                       [--json] [--unknown] [PATH...]\n"
+    "Checks every indexed file under PATH (default: all) in the tree at R the way rpm -V does,\n"
+    "against digests of packages whose header signature a key in DIR made. Output is rpm's:\n"
+    "SM5DLUGTP columns ('.' passed, '?' could not check), the attribute marker and the path;\n"
+    "'missing   PATH' for absent files. Packages rejected for their signature come first.\n"
+    "  --unknown     also list files in the tree that no accepted package claims\n"
+    "  --json        one machine-readable report\n"
+    "exit status: 0 clean, 4 problems found, 8 operational error, 16 usage error\n"
+    "options:\n";
+
+struct Finding {
+  uint32_t record;
+  FileCheck check;
+};
+
+bool under(const std::string& path, const std::vector<std::string>& scopes) {
+  if (scopes.empty()) return true;
+  for (const auto& s : scopes) {
+    if (s == "/" || path == s || (path.starts_with(s) && path[s.size()] == '/')) return true;
+  }
+  return false;
+}
+
+// rpm prints a line for a file with differences, and for a replaced file even without.
+std::string rpm_line(const FileEntry& e, const FileCheck& c) {
+  const char marker = attribute_marker(e.attrs());
+  if (c.result & RPMVERIFY_LSTATFAIL) {
+    if (e.attrs() & (RPMFILE_MISSINGOK | RPMFILE_GHOST)) return {};
+    std::string line = std::string("missing   ") + marker + " " + e.path();
+    if (c.lstat_errno != ENOENT) line += std::string(" (") + std::strerror(c.lstat_errno) + ")";
+    return line;
+  }
+  const bool replaced = e.state() == RPMFILE_STATE_REPLACED;
+  if (c.result == 0 && !replaced) return {};
+  return verify_columns(c.result) + "  " + marker + " " + e.path() + (replaced ? " (replaced)" : "");
+}
+
+std::vector<std::string> unknown_files(const DigestIndex& index, const std::filesystem::path& root,
+                                       const std::vector<std::string>& scopes) {
+  std::vector<std::string> out;
+  std::vector<std::string> starts = scopes.empty() ? std::vector<std::string>{"/"} : scopes;
+  for (const auto& start : starts) {
+    std::error_code ec;
+    std::filesystem::recursive_directory_iterator it(root / start.substr(1), ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const std::string path = "/" + std::filesystem::relative(it->path(), root, ec).string();
+      if (!index.contains(path)) out.push_back(path);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int run(int argc, char** argv) {
+  auto cl = parse_command_line(argc, argv, {"json", "unknown", "help"});
+  if (!cl) {
+    std::fprintf(stderr, "digestfs-rescan: %s\n%s%s", cl.error().message.c_str(), kUsageText,
+                 options_help().c_str());
+    return kUsageError;
+  }
+  if (cl->flags.count("help")) {
+    std::printf("%s%s", kUsageText, options_help().c_str());
+    return kClean;
+  }
+  for (const auto& p : cl->positional) {
+    if (p.empty() || p.front() != '/') {
+      std::fprintf(stderr, "digestfs-rescan: '%s' is not an absolute path inside the root\n", p.c_str());
+      return kUsageError;
+    }
+  }
+  std::vector<std::string> scopes;
+  for (auto p : cl->positional) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    scopes.push_back(p);
+  }
+  const bool json = cl->flags.count("json") > 0;
+  const std::filesystem::path root = cl->settings.sources.root;
+
+  auto loaded = load_trusted_index(cl->settings);
+  if (!loaded) {
+    std::fprintf(stderr, "digestfs-rescan: %s\n", loaded.error().message.c_str());
+    return kOperationalError;
+  }
+  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) {
+    std::fprintf(stderr, "digestfs-rescan: root %s: %s\n", root.c_str(), std::strerror(errno));
+    return kOperationalError;
+  }
+  const DigestIndex& index = *loaded->index;
+  const RootAccounts accounts(root);
+
+  std::vector<uint32_t> work;
+  for (uint32_t i = 0; i < index.file_count(); ++i) {
+    if (under(index.entry(i).path(), scopes)) work.push_back(i);
+  }
+  // Largest first, one file per task: a big file never leaves the other cores idle.
+  std::sort(work.begin(), work.end(),
+            [&](uint32_t a, uint32_t b) { return index.entry(a).size() > index.entry(b).size(); });
+  std::vector<FileCheck> checks(index.file_count());
+  std::atomic<size_t> done{0};
+  const bool progress = !json && isatty(STDERR_FILENO);
+  tbb::task_arena arena(cl->settings.sources.jobs ? static_cast<int>(cl->settings.sources.jobs)
+                                                  : tbb::task_arena::automatic);
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<size_t>(0, work.size(), 1),
+        [&](const tbb::blocked_range<size_t>& r) {
+          for (size_t w = r.begin(); w != r.end(); ++w) {
+            const FileEntry e = index.entry(work[w]);
+            checks[work[w]] = verify_entry(root_fd.get(), e, accounts, index.lookup(e.path()).size() > 1);
+            size_t n = ++done;
+            if (progress && (n % 256 == 0 || n == work.size())) {
+              std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
+            }
+          }
+        },
+        tbb::simple_partitioner());
+  });
+  if (progress) std::fputc('\n', stderr);
+  std::sort(work.begin(), work.end());  // report in path order
+
+  size_t problems = index.rejected().size();
+  JsonWriter j;
+  if (json) j.begin_object().key("rejected").begin_array();
+  for (const auto& r : index.rejected()) {
+    if (json) {
+      j.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
+          .key("reason").value(r.reason).end_object();
+    } else {
+      std::printf("rejected  %s %s: %s\n", r.nevra.c_str(), std::string(verdict_name(r.verdict)).c_str(),
+                  r.reason.c_str());
+    }
+  }
+  if (json) j.end_array().key("files").begin_array();
+  for (uint32_t i : work) {
+    const FileEntry e = index.entry(i);
+    const std::string line = rpm_line(e, checks[i]);
+    if (line.empty()) continue;
+    ++problems;
+    if (json) {
+      j.begin_object().key("path").value(e.path()).key("package").value(e.package().nevra);
+      if (checks[i].result & RPMVERIFY_LSTATFAIL) j.key("missing").value(true);
+      else j.key("columns").value(verify_columns(checks[i].result));
+      j.key("marker").value(std::string(1, attribute_marker(e.attrs()))).end_object();
+    } else {
+      std::puts(line.c_str());
+    }
+  }
+  if (json) j.end_array();
+  if (cl->flags.count("unknown")) {
+    if (json) j.key("unknown").begin_array();
+    for (const auto& path : unknown_files(index, root, scopes)) {
+      ++problems;
+      if (json) j.value(path);
+      else std::printf("unknown   %s\n", path.c_str());
+    }
+    if (json) j.end_array();
+  }
+  const int code = problems ? kProblemsLeft : kClean;
+  if (json) {
+    j.key("checked").value(static_cast<uint64_t>(work.size())).key("exit").value(code).end_object();
+    std::puts(j.str().c_str());
+  }
+  return code;
+}
+
+}  // namespace
+}  // namespace digestfs
+
+int main(int argc, char** argv) { return digestfs::run(argc, argv); }
