@@ -6,6 +6,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/file_repair.hpp"
 #include "cache/file_verifier.hpp"
 #include "src/command_line.hpp"
 #include "src/json.hpp"
@@ -27,20 +29,24 @@ namespace {
 
 // fsck's exit codes.
 constexpr int kClean = 0;
+constexpr int kAllCorrected = 1;
 constexpr int kProblemsLeft = 4;
 constexpr int kOperationalError = 8;
 constexpr int kUsageError = 16;
 
 constexpr const char* kUsageText =
     "usage: digestfs-rescan [--root R] [--dbpath P] [--packages DIR] --keys DIR [--jobs N]\n"
-    "                       [--json] [--unknown] [PATH...]\n"
+    "                       [--json] [--unknown] [--repair --packages DIR] [PATH...]\n"
     "Checks every indexed file under PATH (default: all) in the tree at R the way rpm -V does,\n"
     "against digests of packages whose header signature a key in DIR made. Output is rpm's:\n"
     "SM5DLUGTP columns ('.' passed, '?' could not check), the attribute marker and the path;\n"
     "'missing   PATH' for absent files. Packages rejected for their signature come first.\n"
     "  --unknown     also list files in the tree that no accepted package claims\n"
     "  --json        one machine-readable report\n"
-    "exit status: 0 clean, 4 problems found, 8 operational error, 16 usage error\n"
+    "  --repair      restore damaged or missing regular files from the signed packages in\n"
+    "                --packages DIR (checked against the same keys), atomically\n"
+    "exit status: 0 clean, 1 problems found and all corrected, 4 problems left,\n"
+    "8 operational error, 16 usage error\n"
     "options:\n";
 
 struct Finding {
@@ -87,7 +93,7 @@ std::vector<std::string> unknown_files(const DigestIndex& index, const std::file
 }
 
 int run(int argc, char** argv) {
-  auto cl = parse_command_line(argc, argv, {"json", "unknown", "help"});
+  auto cl = parse_command_line(argc, argv, {"json", "unknown", "repair", "help"});
   if (!cl) {
     std::fprintf(stderr, "digestfs-rescan: %s\n%s%s", cl.error().message.c_str(), kUsageText,
                  options_help().c_str());
@@ -110,6 +116,15 @@ int run(int argc, char** argv) {
   }
   const bool json = cl->flags.count("json") > 0;
   const std::filesystem::path root = cl->settings.sources.root;
+  // Here --packages names where repairs come from; the index is the root's database.
+  const std::vector<std::filesystem::path> repair_sources = cl->settings.sources.packages;
+  const bool repair = cl->flags.count("repair") > 0;
+  if (repair != !repair_sources.empty()) {
+    std::fprintf(stderr, "digestfs-rescan: --repair and --packages DIR go together\n");
+    return kUsageError;
+  }
+  cl->settings.sources.packages.clear();
+  cl->settings.sources.read_rpmdb = true;
 
   auto loaded = load_trusted_index(cl->settings);
   if (!loaded) {
@@ -154,6 +169,28 @@ int run(int argc, char** argv) {
   if (progress) std::fputc('\n', stderr);
   std::sort(work.begin(), work.end());  // report in path order
 
+  RepairOutcome repairs;
+  size_t found = 0;
+  for (uint32_t i : work) found += !rpm_line(index.entry(i), checks[i]).empty();
+  if (repair) {
+    std::vector<uint32_t> damaged;
+    for (uint32_t i : work) {
+      const FileEntry e = index.entry(i);
+      if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, checks[i]).empty()) damaged.push_back(i);
+    }
+    auto done_repairs = repair_files(index, damaged, *loaded->trust, repair_sources, root_fd.get(), accounts);
+    if (!done_repairs) {
+      std::fprintf(stderr, "digestfs-rescan: %s\n", done_repairs.error().message.c_str());
+      return kOperationalError;
+    }
+    repairs = std::move(done_repairs.value());
+    // What was repaired is checked again: the report shows what is still wrong.
+    for (uint32_t i : repairs.repaired) {
+      const FileEntry e = index.entry(i);
+      checks[i] = verify_entry(root_fd.get(), e, accounts, index.lookup(e.path()).size() > 1);
+    }
+  }
+
   size_t problems = index.rejected().size();
   JsonWriter j;
   if (json) j.begin_object().key("rejected").begin_array();
@@ -182,6 +219,19 @@ int run(int argc, char** argv) {
     }
   }
   if (json) j.end_array();
+  if (repair) {
+    if (json) j.key("repaired").begin_array();
+    for (uint32_t i : repairs.repaired) {
+      if (json) j.value(index.entry(i).path());
+      else std::printf("repaired  %s\n", index.entry(i).path().c_str());
+    }
+    if (json) j.end_array().key("not_repaired").begin_array();
+    for (const auto& [i, why] : repairs.failed) {
+      if (json) j.begin_object().key("path").value(index.entry(i).path()).key("reason").value(why).end_object();
+      else std::printf("not repaired  %s: %s\n", index.entry(i).path().c_str(), why.c_str());
+    }
+    if (json) j.end_array();
+  }
   if (cl->flags.count("unknown")) {
     if (json) j.key("unknown").begin_array();
     for (const auto& path : unknown_files(index, root, scopes)) {
@@ -191,7 +241,8 @@ int run(int argc, char** argv) {
     }
     if (json) j.end_array();
   }
-  const int code = problems ? kProblemsLeft : kClean;
+  // problems counts what is still wrong after any repair.
+  const int code = problems ? kProblemsLeft : (found ? kAllCorrected : kClean);
   if (json) {
     j.key("checked").value(static_cast<uint64_t>(work.size())).key("exit").value(code).end_object();
     std::puts(j.str().c_str());

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -151,6 +152,60 @@ TEST_F(Rescan, RejectedPackagesComeFirstAndTheReportHasAJsonForm) {
   EXPECT_NE(doc.find("\"exit\":4"), std::string::npos);
 }
 
+std::string bytes_of(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
+  const std::vector<std::string> damaged = {
+      "/usr/share/dfs/data.txt", "/usr/share/doc/dfs-base/README", "/usr/bin/hello",
+      "/usr/share/man/man8/rpmsign.8.gz", "/usr/lib/udev/rules.d/87-electronics-kitchen.rules",
+      "/usr/share/doc/hello-2.0/FAQ", "/etc/dfs/dfs.conf", "/usr/bin/dfs-hello",
+      "/usr/share/crypto-policies/default-config"};
+  std::map<std::string, std::string> original;
+  for (const auto& p : damaged) original[p] = bytes_of(root / p.substr(1));
+  write("/usr/share/dfs/data.txt", "trusted data, version X\n");
+  std::ofstream(root / "usr/share/doc/dfs-base/README", std::ios::app) << "more\n";
+  ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);
+  ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);
+  ASSERT_EQ(run_shell("touch -d 2001-01-01 " + root.string() +
+                      "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"), 0);
+  std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");
+  write("/etc/dfs/dfs.conf", "setting = 9\n");
+  ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);
+  write("/usr/share/crypto-policies/default-config", "LEGACY\n");
+  ASSERT_EQ(rpm_va().size(), damaged.size());
+
+  auto [status, lines] = rescan("--repair --packages " + (shared_rpm_data() / "packages").string() +
+                                " --packages " + (built_fixtures() / "rpms").string());
+  EXPECT_EQ(status, 1) << "problems found, all corrected";
+  for (const auto& p : damaged) {
+    EXPECT_TRUE(lines.count("repaired  " + p)) << p;
+    EXPECT_EQ(bytes_of(root / p.substr(1)), original[p]) << p;
+  }
+  auto [after, none] = rescan("");
+  EXPECT_EQ(after, 0);
+  EXPECT_TRUE(none.empty());
+  EXPECT_TRUE(rpm_va().empty());
+}
+
+TEST_F(Rescan, NothingIsRepairedFromAnUnverifiedSource) {
+  TempDir sources;
+  // The unsigned build of the same package: its bytes would even be right, but it proves nothing.
+  std::filesystem::create_symlink(shared_rpm_data() / "packages/hello-2.0-1.x86_64.rpm",
+                                  sources.path() / "hello-2.0-1.x86_64.rpm");
+  write("/usr/bin/hello", std::string(7120, 'x'));
+  auto [status, lines] = rescan("--repair --packages " + sources.path().string() + " /usr/bin");
+  EXPECT_EQ(status, 4);
+  EXPECT_TRUE(lines.count("not repaired  /usr/bin/hello: no signed package hello-2.0-1.x86_64 among "
+                          "the repair sources"))
+      << *lines.begin();
+  EXPECT_EQ(bytes_of(root / "usr/bin/hello"), std::string(7120, 'x'));
+}
+
 TEST_F(Rescan, OperationalAndUsageErrorsHaveFsckExitCodes) {
   EXPECT_EQ(run_shell(std::string(DIGESTFS_RESCAN_BINARY) + " --keys /nonexistent --root " +
                       root.string() + " 2>/dev/null"),
@@ -159,6 +214,10 @@ TEST_F(Rescan, OperationalAndUsageErrorsHaveFsckExitCodes) {
   EXPECT_EQ(run_shell(std::string(DIGESTFS_RESCAN_BINARY) + " --keys " + keys.string() +
                       " relative/path 2>/dev/null"),
             16);
+  EXPECT_EQ(run_shell(std::string(DIGESTFS_RESCAN_BINARY) + " --keys " + keys.string() +
+                      " --repair 2>/dev/null"),
+            16)
+      << "--repair needs --packages";
 }
 
 }  // namespace
