@@ -123,6 +123,11 @@ std::vector<FileEntry> DigestIndex::lookup(std::string_view path) const {
 
 bool DigestIndex::contains(std::string_view path) const { return !lookup(path).empty(); }
 
+bool DigestIndex::shared(size_t i) const {
+  const auto r = static_cast<uint32_t>(i);
+  return (r > 0 && same_path(r, r - 1)) || (r + 1 < records_.size() && same_path(r, r + 1));
+}
+
 std::vector<PathConflict> DigestIndex::conflicts() const {
   std::vector<PathConflict> out;
   for (uint32_t i = 0; i < records_.size();) {

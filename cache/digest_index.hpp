@@ -100,6 +100,8 @@ class DigestIndex {
   // Every claim on exactly this path (absolute, no trailing slash), most often one.
   std::vector<FileEntry> lookup(std::string_view path) const;
   bool contains(std::string_view path) const;
+  // Whether another claim on record i's path exists (records of one path are adjacent).
+  bool shared(size_t i) const;
 
   size_t file_count() const { return records_.size(); }
   FileEntry entry(size_t i) const { return FileEntry(this, static_cast<uint32_t>(i)); }

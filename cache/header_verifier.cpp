@@ -84,32 +84,32 @@ HeaderVerifier::HeaderVerifier(rpmKeyring keyring)
 
 HeaderAssessment HeaderVerifier::assess(const void* blob, size_t size, Header header) const {
   HeaderAssessment out;
+  bool signed_header = false;
+  out.signer = signature_key_id(header, &signed_header);
+  // The usual case costs one check of digests and signature together; only a failure is
+  // checked again, digests alone, to tell a damaged header from a bad or foreign signature.
+  CheckOutcome signature{RPMRC_FAIL, ""};
+  if (signed_header) {
+    signature = run_header_check(with_signatures_.get(), blob, size);
+    if (signature.rc == RPMRC_OK) {
+      out.verdict = HeaderVerdict::Accepted;
+      return out;
+    }
+  }
   auto digests = run_header_check(digests_only_.get(), blob, size);
   if (digests.rc != RPMRC_OK) {
     out.verdict = HeaderVerdict::Corrupted;
     out.reason = failed_lines(digests.message);
     return out;
   }
-  bool signed_header = false;
-  out.signer = signature_key_id(header, &signed_header);
   if (!signed_header) {
     out.verdict = HeaderVerdict::Unsigned;
     out.reason = "header has no signature";
     return out;
   }
-  auto signature = run_header_check(with_signatures_.get(), blob, size);
-  switch (signature.rc) {
-    case RPMRC_OK:
-      out.verdict = HeaderVerdict::Accepted;
-      return out;
-    case RPMRC_NOKEY:
-    case RPMRC_NOTTRUSTED:
-      out.verdict = HeaderVerdict::UntrustedKey;
-      break;
-    default:
-      out.verdict = HeaderVerdict::BadSignature;
-      break;
-  }
+  out.verdict = signature.rc == RPMRC_NOKEY || signature.rc == RPMRC_NOTTRUSTED
+                    ? HeaderVerdict::UntrustedKey
+                    : HeaderVerdict::BadSignature;
   out.reason = failed_lines(signature.message);
   return out;
 }

@@ -157,7 +157,7 @@ int run(int argc, char** argv) {
         [&](const tbb::blocked_range<size_t>& r) {
           for (size_t w = r.begin(); w != r.end(); ++w) {
             const FileEntry e = index.entry(work[w]);
-            checks[work[w]] = verify_entry(root_fd.get(), e, accounts, index.lookup(e.path()).size() > 1);
+            checks[work[w]] = verify_entry(root_fd.get(), e, accounts, index.shared(work[w]));
             size_t n = ++done;
             if (progress && (n % 256 == 0 || n == work.size())) {
               std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
@@ -187,7 +187,7 @@ int run(int argc, char** argv) {
     // What was repaired is checked again: the report shows what is still wrong.
     for (uint32_t i : repairs.repaired) {
       const FileEntry e = index.entry(i);
-      checks[i] = verify_entry(root_fd.get(), e, accounts, index.lookup(e.path()).size() > 1);
+      checks[i] = verify_entry(root_fd.get(), e, accounts, index.shared(i));
     }
   }
 
