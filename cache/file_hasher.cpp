@@ -18,7 +18,7 @@ struct MdFree {
 };
 struct CtxFree {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
+};  // for the per-thread context of sha256_of
 
 const char* openssl_name(uint8_t algo) {
   switch (algo) {
@@ -46,13 +46,34 @@ constexpr size_t kChunk = 1 << 20;
 
 }  // namespace
 
-Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
+void DigestStream::CtxFree::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+
+Result<DigestStream> DigestStream::start(uint8_t algo) {
   const EVP_MD* md = fetched(algo);
-  if (!md) return Error{ENOTSUP, "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1) {
+  if (!md) {
+    return Error{ENOTSUP, "digest algorithm " + std::string(digest_algo::name(algo)) +
+                              " is not available"};
+  }
+  DigestStream s;
+  s.ctx_.reset(EVP_MD_CTX_new());
+  if (!s.ctx_ || EVP_DigestInit_ex2(s.ctx_.get(), md, nullptr) != 1) {
     return Error{ENOMEM, "cannot start a digest context"};
   }
+  return s;
+}
+
+void DigestStream::update(const void* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
+
+std::string DigestStream::finish() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_.get(), digest, &len);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
+  auto stream = DigestStream::start(algo);
+  if (!stream) return stream.error();
   thread_local std::vector<unsigned char> buffer(kChunk);
   ContentDigest out;
   out.algo = algo;
@@ -63,13 +84,10 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
       return errno_error("read while hashing");
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+    stream->update(buffer.data(), static_cast<size_t>(n));
     out.bytes += static_cast<uint64_t>(n);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  out.digest.assign(reinterpret_cast<const char*>(digest), len);
+  out.digest = stream->finish();
   return out;
 }
 

@@ -4,9 +4,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "src/result.hpp"
+
+struct evp_md_ctx_st;
 
 namespace digestfs {
 
@@ -14,6 +17,20 @@ struct ContentDigest {
   uint8_t algo = 0;    // rpm's numbering (digest_algo::k*)
   std::string digest;  // binary
   uint64_t bytes = 0;  // how many bytes were hashed
+};
+
+// An incremental digest in one of rpm's algorithms, through OpenSSL EVP.
+class DigestStream {
+ public:
+  static Result<DigestStream> start(uint8_t algo);
+  void update(const void* data, size_t size);
+  std::string finish();  // the binary digest; the stream is done after this
+
+ private:
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
 };
 
 // Reads fd from offset 0 to its end with pread (the file offset is left alone).

@@ -9,33 +9,14 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <openssl/evp.h>
 
+#include "cache/file_hasher.hpp"
 #include "cache/index_loader.hpp"
 #include "cache/rpm_library.hpp"
 #include "src/unique_fd.hpp"
 
 namespace digestfs {
 namespace {
-
-struct CtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct FiFree {
-  void operator()(rpmfi fi) const { rpmfiFree(fi); }
-};
-
-const char* evp_name(uint8_t algo) {
-  switch (algo) {
-    case digest_algo::kMd5: return "MD5";
-    case digest_algo::kSha1: return "SHA1";
-    case digest_algo::kSha256: return "SHA256";
-    case digest_algo::kSha384: return "SHA384";
-    case digest_algo::kSha512: return "SHA512";
-    case digest_algo::kSha224: return "SHA224";
-  }
-  return nullptr;
-}
 
 // The parent directory of an index path, opened inside the root.
 UniqueFd open_parent(int root_fd, const std::string& path) {
@@ -61,27 +42,21 @@ std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAcc
     unlinkat(dir.get(), tmp.c_str(), 0);
     return why;
   };
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-  EVP_MD* md = EVP_MD_fetch(nullptr, evp_name(e.algo()), nullptr);
-  if (!md || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1) {
-    EVP_MD_free(md);
-    return discard("digest algorithm unavailable");
-  }
-  EVP_MD_free(md);
+  auto stream = DigestStream::start(e.algo());
+  if (!stream) return discard(stream.error().message);
   std::vector<char> buf(1 << 16);
   for (ssize_t n; (n = rpmfiArchiveRead(fi, buf.data(), buf.size())) != 0;) {
     if (n < 0) return discard("payload read error");
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    stream->update(buf.data(), static_cast<size_t>(n));
     for (ssize_t off = 0; off < n;) {
       ssize_t w = write(out.get(), buf.data() + off, static_cast<size_t>(n - off));
       if (w < 0) return discard(std::string("write: ") + std::strerror(errno));
       off += w;
     }
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  if (len != e.digest().size() || std::memcmp(digest, e.digest().data(), len) != 0) {
+  const std::string digest = stream->finish();
+  if (digest.size() != e.digest().size() ||
+      std::memcmp(digest.data(), e.digest().data(), digest.size()) != 0) {
     return discard("payload content does not match the signed digest");
   }
   struct timespec times[2] = {{static_cast<time_t>(e.mtime()), 0}, {static_cast<time_t>(e.mtime()), 0}};
@@ -136,7 +111,7 @@ Result<RepairOutcome> repair_files(const DigestIndex& index, const std::vector<u
     const std::string mode = std::string("r.") + (compressor ? compressor : "gzip");
     FD_t payload = Fdopen(fd.get(), mode.c_str());  // the same stream, now decompressing
     rpm::FilesPtr files(rpmfilesNew(nullptr, h.get(), 0, RPMFI_KEEPHEADER));
-    std::unique_ptr<std::remove_pointer_t<rpmfi>, FiFree> fi(
+    rpm::FiPtr fi(
         rpmfiNewArchiveReader(payload, files.get(), RPMFI_ITER_READ_ARCHIVE_CONTENT_FIRST));
     while (fi && rpmfiNext(fi.get()) >= 0) {
       auto hit = paths.find(rpmfiFN(fi.get()));

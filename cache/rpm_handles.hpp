@@ -4,6 +4,7 @@
 
 #include <rpm/header.h>
 #include <rpm/rpmdb.h>
+#include <rpm/rpmfi.h>
 #include <rpm/rpmfiles.h>
 #include <rpm/rpmio.h>
 #include <rpm/rpmkeyring.h>
@@ -31,6 +32,7 @@ using HeaderPtr = Owned<Header, headerFree>;
 using FdPtr = Owned<FD_t, Fclose>;
 using IteratorPtr = Owned<rpmdbMatchIterator, rpmdbFreeIterator>;
 using FilesPtr = Owned<rpmfiles, rpmfilesFree>;
+using FiPtr = Owned<rpmfi, rpmfiFree>;
 using KeyringPtr = Owned<rpmKeyring, rpmKeyringFree>;
 using PubkeyPtr = Owned<rpmPubkey, rpmPubkeyFree>;
 using DigParamsPtr = Owned<pgpDigParams, pgpDigParamsFree>;

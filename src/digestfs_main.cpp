@@ -44,11 +44,7 @@ struct Verification {
       log.notice(LOG_ERR, "not mounting: " + loaded.error().message);
       return loaded.error();
     }
-    for (const auto& r : loaded->index->rejected()) {
-      log.notice(LOG_WARNING, "REJECTED package=" + r.nevra + " verdict=" +
-                                  std::string(verdict_name(r.verdict)) + " origin=" + r.origin +
-                                  " reason=\"" + r.reason + "\"");
-    }
+    report_index(*loaded->index, log);
     log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) +
                              ": " + std::to_string(loaded->index->packages().size()) +
                              " packages, " + std::to_string(loaded->index->file_count()) +

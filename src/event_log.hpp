@@ -32,4 +32,10 @@ class EventLog {
   std::atomic<uint64_t> suppressed_total_{0};
 };
 
+class DigestIndex;
+
+// Logs what an operator must see about a new index: every rejected package with its reason,
+// and every package trusted with MD5 or SHA-1 file digests (allow-weak-digests).
+void report_index(const DigestIndex& index, EventLog& log);
+
 }  // namespace digestfs

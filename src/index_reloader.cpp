@@ -144,6 +144,7 @@ void IndexReloader::reload() {
                              ": " + loaded.error().message);
     return;
   }
+  report_index(*loaded->index, log_);
   checker_.set_index(loaded->index);
   current_ = *loaded;
   ++stats_.reloads;

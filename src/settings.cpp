@@ -22,6 +22,20 @@ Result<unsigned> parse_count(std::string_view name, std::string_view value) {
   return n;
 }
 
+// An option that sets one of the policy's enumerations by name.
+template <class E>
+OptionSpec policy_option(std::string_view name, std::string_view values, std::string_view help,
+                         Result<E> (*parse)(std::string_view), E Policy::*field) {
+  return {name, values, help,
+          [parse, field](Settings& s, std::string_view v) -> Result<void> {
+            auto parsed = parse(v);
+            if (!parsed) return parsed.error();
+            s.policy.*field = *parsed;
+            return {};
+          },
+          [field](const Settings& s) { return std::string(to_string(s.policy.*field)); }};
+}
+
 std::vector<OptionSpec> make_registry() {
   std::vector<OptionSpec> r;
   r.push_back({"keys", "DIR",
@@ -78,23 +92,13 @@ std::vector<OptionSpec> make_registry() {
                  return {};
                },
                [](const Settings& s) { return std::to_string(s.sources.jobs); }});
-  r.push_back({"mode", "enforce|audit|permissive",
-               "enforce refuses what does not verify; audit logs and allows; permissive allows",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 auto m = parse_mode(v);
-                 if (!m) return m.error();
-                 s.policy.mode = *m;
-                 return {};
-               },
-               [](const Settings& s) { return std::string(to_string(s.policy.mode)); }});
-  r.push_back({"unknown", "deny|audit|allow", "files no accepted package claims (default deny)",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 auto p = parse_unknown(v);
-                 if (!p) return p.error();
-                 s.policy.unknown = *p;
-                 return {};
-               },
-               [](const Settings& s) { return std::string(to_string(s.policy.unknown)); }});
+  r.push_back(policy_option("mode", "enforce|audit|permissive",
+                            "enforce refuses what does not verify; audit logs and allows; "
+                            "permissive allows",
+                            parse_mode, &Policy::mode));
+  r.push_back(policy_option("unknown", "deny|audit|allow",
+                            "files no accepted package claims (default deny)", parse_unknown,
+                            &Policy::unknown));
   for (auto [name, policy] : {std::pair{"unknown-allow", UnknownPolicy::Allow},
                               std::pair{"unknown-audit", UnknownPolicy::Audit},
                               std::pair{"unknown-deny", UnknownPolicy::Deny}}) {
@@ -117,14 +121,9 @@ std::vector<OptionSpec> make_registry() {
                    return out;
                  }});
   }
-  r.push_back({"config", "verify|audit|skip", "%config files (default audit: log changes, allow)",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 auto p = parse_config(v);
-                 if (!p) return p.error();
-                 s.policy.config = *p;
-                 return {};
-               },
-               [](const Settings& s) { return std::string(to_string(s.policy.config)); }});
+  r.push_back(policy_option("config", "verify|audit|skip",
+                            "%config files (default audit: log changes, allow)", parse_config,
+                            &Policy::config));
   r.push_back({"prefix", "PATH",
                "the absolute path the mounted source stands for in the index (default: the "
                "source's own path)",

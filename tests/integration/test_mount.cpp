@@ -110,6 +110,19 @@ TEST_F(Mount, UnknownFilesFollowTheUnknownPolicy) {
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").bytes, "nobody packaged me\n");
 }
 
+TEST_F(Mount, WeakDigestsAreTrustedOnlyWhenAllowedAndThenLoudly) {
+  install({fx / "rpms/dfs-md5-1.0-1.noarch.rpm"});
+  mount();
+  EXPECT_EQ(read_file(mnt / "usr/share/dfsmd5/file.txt").error, EACCES);
+  EXPECT_NE(log_text().find("REJECTED package=dfs-md5-1.0-1.noarch verdict=weak-digest"),
+            std::string::npos);
+  unmount();
+  mount(",allow-weak-digests");
+  EXPECT_EQ(read_file(mnt / "usr/share/dfsmd5/file.txt").bytes, "md5 content\n");
+  EXPECT_NE(log_text().find("WEAK-DIGESTS package=dfs-md5-1.0-1.noarch algo=md5"), std::string::npos)
+      << log_text();
+}
+
 TEST_F(Mount, FilesOfARejectedPackageAreUnknown) {
   mount();
   ASSERT_TRUE(std::filesystem::exists(root / "usr/share/dfsforeign/file.txt"));
