@@ -51,9 +51,7 @@ bool is_weak(uint8_t algo) { return algo == kMd5 || algo == kSha1; }
 std::string_view FileEntry::dirname() const {
   return index_->str(index_->dirs_[index_->records_[record_].dir]);
 }
-std::string_view FileEntry::basename() const {
-  return index_->str(index_->records_[record_].name);
-}
+std::string_view FileEntry::basename() const { return index_->str(index_->records_[record_].name); }
 std::string FileEntry::path() const {
   std::string p(dirname());
   p += basename();
@@ -67,12 +65,8 @@ std::span<const unsigned char> FileEntry::digest() const {
 uint64_t FileEntry::size() const { return index_->records_[record_].size; }
 uint16_t FileEntry::mode() const { return index_->records_[record_].mode; }
 std::string_view FileEntry::user() const { return index_->str(index_->records_[record_].user); }
-std::string_view FileEntry::group() const {
-  return index_->str(index_->records_[record_].group);
-}
-std::string_view FileEntry::linkto() const {
-  return index_->str(index_->records_[record_].linkto);
-}
+std::string_view FileEntry::group() const { return index_->str(index_->records_[record_].group); }
+std::string_view FileEntry::linkto() const { return index_->str(index_->records_[record_].linkto); }
 std::string_view FileEntry::caps() const { return index_->str(index_->records_[record_].caps); }
 uint32_t FileEntry::mtime() const { return index_->records_[record_].mtime; }
 uint32_t FileEntry::rdev() const { return index_->records_[record_].rdev; }

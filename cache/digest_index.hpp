@@ -131,10 +131,10 @@ class DigestIndex {
   bool same_path(uint32_t a, uint32_t b) const;
   bool same_content(uint32_t a, uint32_t b) const;
 
-  std::vector<Record> records_;    // sorted by path; claims on one path are adjacent
-  std::vector<uint32_t> dirs_;     // dir id -> arena offset of "/dir/"
-  std::vector<uint32_t> slots_;    // open addressing over first records; UINT32_MAX empty
-  std::string arena_;              // NUL-terminated strings and raw digests
+  std::vector<Record> records_;  // sorted by path; claims on one path are adjacent
+  std::vector<uint32_t> dirs_;   // dir id -> arena offset of "/dir/"
+  std::vector<uint32_t> slots_;  // open addressing over first records; UINT32_MAX empty
+  std::string arena_;            // NUL-terminated strings and raw digests
   std::vector<PackageRecord> packages_;
   std::vector<RejectedHeader> rejected_;
   uint64_t generation_ = 0;

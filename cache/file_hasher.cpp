@@ -37,7 +37,8 @@ const EVP_MD* fetched(uint8_t algo) {
   static std::array<std::unique_ptr<EVP_MD, MdFree>, 256> table;
   static std::array<std::once_flag, 256> once;
   std::call_once(once[algo], [algo] {
-    if (const char* name = openssl_name(algo)) table[algo].reset(EVP_MD_fetch(nullptr, name, nullptr));
+    if (const char* name = openssl_name(algo))
+      table[algo].reset(EVP_MD_fetch(nullptr, name, nullptr));
   });
   return table[algo].get();
 }
@@ -51,8 +52,8 @@ void DigestStream::CtxFree::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(
 Result<DigestStream> DigestStream::start(uint8_t algo) {
   const EVP_MD* md = fetched(algo);
   if (!md) {
-    return Error{ENOTSUP, "digest algorithm " + std::string(digest_algo::name(algo)) +
-                              " is not available"};
+    return Error{ENOTSUP,
+                 "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
   }
   DigestStream s;
   s.ctx_.reset(EVP_MD_CTX_new());
@@ -62,7 +63,9 @@ Result<DigestStream> DigestStream::start(uint8_t algo) {
   return s;
 }
 
-void DigestStream::update(const void* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
+void DigestStream::update(const void* data, size_t size) {
+  EVP_DigestUpdate(ctx_.get(), data, size);
+}
 
 std::string DigestStream::finish() {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -25,7 +25,8 @@ UniqueFd open_parent(int root_fd, const std::string& path) {
   open_how how{};
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return UniqueFd(static_cast<int>(syscall(SYS_openat2, root_fd, parent.c_str(), &how, sizeof how)));
+  return UniqueFd(
+      static_cast<int>(syscall(SYS_openat2, root_fd, parent.c_str(), &how, sizeof how)));
 }
 
 // Writes the archive entry's bytes to a temporary file beside the target, checks them
@@ -36,7 +37,8 @@ std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAcc
   UniqueFd dir = open_parent(root_fd, path);
   if (!dir) return std::string("parent directory: ") + std::strerror(errno);
   const std::string tmp = "." + name + ".digestfs-repair";
-  UniqueFd out(openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd out(
+      openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!out) return std::string("temporary file: ") + std::strerror(errno);
   auto discard = [&](const std::string& why) {
     unlinkat(dir.get(), tmp.c_str(), 0);
@@ -59,7 +61,8 @@ std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAcc
       std::memcmp(digest.data(), e.digest().data(), digest.size()) != 0) {
     return discard("payload content does not match the signed digest");
   }
-  struct timespec times[2] = {{static_cast<time_t>(e.mtime()), 0}, {static_cast<time_t>(e.mtime()), 0}};
+  struct timespec times[2] = {{static_cast<time_t>(e.mtime()), 0},
+                              {static_cast<time_t>(e.mtime()), 0}};
   if (fchown(out.get(), accounts.uid(e.user()), accounts.gid(e.group())) != 0 ||
       fchmod(out.get(), e.mode() & 07777) != 0 || futimens(out.get(), times) != 0 ||
       fsync(out.get()) != 0) {
@@ -117,8 +120,10 @@ Result<RepairOutcome> repair_files(const DigestIndex& index, const std::vector<u
       auto hit = paths.find(rpmfiFN(fi.get()));
       if (hit == paths.end() || !rpmfiArchiveHasContent(fi.get())) continue;
       std::string why = restore_one(fi.get(), index.entry(hit->second), root_fd, accounts);
-      if (why.empty()) outcome.repaired.push_back(hit->second);
-      else outcome.failed[hit->second] = why;
+      if (why.empty())
+        outcome.repaired.push_back(hit->second);
+      else
+        outcome.failed[hit->second] = why;
       paths.erase(hit);
     }
     for (auto& [path, r] : paths) outcome.failed[r] = "not found in the payload of " + file;

@@ -32,8 +32,7 @@ using CapPtr = std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree>;
 
 }  // namespace
 
-FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& accounts,
-                       bool shared) {
+FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& accounts, bool shared) {
   FileCheck out;
   uint32_t flags = e.verify_flags();
   switch (e.state()) {
@@ -43,8 +42,7 @@ FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& acco
     case RPMFILE_STATE_WRONGCOLOR:
       flags &= ~(RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE | RPMVERIFY_MTIME | RPMVERIFY_RDEV);
       break;
-    default:
-      break;
+    default: break;
   }
   const std::string path = e.path();
   UniqueFd node = open_in_root(root_fd, path, O_PATH);
@@ -64,8 +62,10 @@ FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& acco
       sb = dsb;
     }
   }
-  if (S_ISLNK(sb.st_mode)) flags &= ~RPMVERIFY_MODE;
-  else flags &= ~RPMVERIFY_LINKTO;
+  if (S_ISLNK(sb.st_mode))
+    flags &= ~RPMVERIFY_MODE;
+  else
+    flags &= ~RPMVERIFY_LINKTO;
   if (!S_ISREG(sb.st_mode)) {
     flags &= ~(RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE | RPMVERIFY_MTIME | RPMVERIFY_CAPS);
   }

@@ -52,8 +52,7 @@ std::string signature_key_id(Header header, bool* present) {
     *present = true;
     std::string id;
     pgpDigParams raw = nullptr;
-    if (pgpPrtParams(static_cast<const uint8_t*>(td.data), td.count, PGPTAG_SIGNATURE, &raw) ==
-        0) {
+    if (pgpPrtParams(static_cast<const uint8_t*>(td.data), td.count, PGPTAG_SIGNATURE, &raw) == 0) {
       rpm::DigParamsPtr params(raw);
       id = to_hex(pgpDigParamsSignID(params.get()), 8);
     }

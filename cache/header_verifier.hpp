@@ -25,7 +25,7 @@ class HeaderVerifier {
   HeaderAssessment assess(const void* blob, size_t size, Header header) const;
 
  private:
-  rpm::TsPtr digests_only_;   // tells a damaged header from a bad or foreign signature
+  rpm::TsPtr digests_only_;  // tells a damaged header from a bad or foreign signature
   rpm::TsPtr with_signatures_;
 };
 

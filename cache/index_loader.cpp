@@ -66,15 +66,14 @@ Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
     return Error{ENOENT, "no rpm database at " + dir.string() +
                              " (set the root, or the dbpath relative to it)"};
   }
-  rpm::TsPtr ts = rpm::make_ts(nullptr, RPMVSF_NOHDRCHK | RPMVSF_MASK_NODIGESTS |
-                                            RPMVSF_MASK_NOSIGNATURES);
+  rpm::TsPtr ts =
+      rpm::make_ts(nullptr, RPMVSF_NOHDRCHK | RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
   rpmtsSetRootDir(ts.get(), options.root.c_str());
   rpm::take_thread_log();
   {
     rpm::ScopedDbPath scoped(options.dbpath);
     if (rpmtsOpenDB(ts.get(), O_RDONLY) != 0) {
-      return Error{EIO, "cannot open rpm database " + dir.string() + ": " +
-                            rpm::take_thread_log()};
+      return Error{EIO, "cannot open rpm database " + dir.string() + ": " + rpm::take_thread_log()};
     }
   }
   DatabaseHeaders out;
@@ -89,7 +88,8 @@ Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
   rpm::take_thread_log();
   while (Header h = rpmdbNextIterator(it.get())) {
     // Keys imported into the database are never trusted implicitly, nor indexed.
-    if (const char* name = headerGetString(h, RPMTAG_NAME); name && std::string_view(name) == "gpg-pubkey") {
+    if (const char* name = headerGetString(h, RPMTAG_NAME);
+        name && std::string_view(name) == "gpg-pubkey") {
       continue;
     }
     HeaderInput in;
@@ -117,7 +117,8 @@ Result<std::vector<std::filesystem::path>> list_package_files(
         const std::string name = entry.path().filename().string();
         if (name.ends_with(".rpm") && !name.ends_with(".src.rpm")) found.push_back(entry.path());
       }
-      if (ec) return Error{ec.value(), "package directory " + source.string() + ": " + ec.message()};
+      if (ec)
+        return Error{ec.value(), "package directory " + source.string() + ": " + ec.message()};
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else if (std::filesystem::exists(source, ec)) {
@@ -202,10 +203,10 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
   }
   HeaderFiles files = read_header_files(h.get());
   if (files.has_regular_files && digest_algo::is_weak(files.digest_algo) && !allow_weak) {
-    out.rejected = rejection(nevra, in.origin, HeaderVerdict::WeakDigest,
-                             "file digests use " +
-                                 std::string(digest_algo::name(files.digest_algo)) +
-                                 " (allow weak digests to trust them)");
+    out.rejected =
+        rejection(nevra, in.origin, HeaderVerdict::WeakDigest,
+                  "file digests use " + std::string(digest_algo::name(files.digest_algo)) +
+                      " (allow weak digests to trust them)");
     return out;
   }
   out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key};
@@ -257,8 +258,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
   constexpr size_t kBatch = 128;
   std::vector<Judged> judged(kBatch);
   tbb::enumerable_thread_specific<Worker> workers([&trust] { return Worker(trust.keyring()); });
-  tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs)
-                                     : tbb::task_arena::automatic);
+  tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs) : tbb::task_arena::automatic);
   for (size_t begin = 0; begin < inputs.size(); begin += kBatch) {
     const size_t end = std::min(inputs.size(), begin + kBatch);
     arena.execute([&] {

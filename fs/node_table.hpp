@@ -25,7 +25,7 @@ struct Node {
   ino_t ino = 0;
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
   std::mutex served_mutex;
-  ContentStamp served;   // the version whose pages the kernel may still cache
+  ContentStamp served;  // the version whose pages the kernel may still cache
 };
 
 static_assert(sizeof(fuse_ino_t) >= sizeof(Node*), "a node pointer must fit in fuse_ino_t");

@@ -37,8 +37,10 @@ void reply_made(fuse_req_t req, Node& parent, const char* name, int saved_errno)
   }
   fuse_entry_param e;
   int err = lookup_entry(context(req), parent, name, &e);
-  if (err) fuse_reply_err(req, err);
-  else fuse_reply_entry(req, &e);
+  if (err)
+    fuse_reply_err(req, err);
+  else
+    fuse_reply_entry(req, &e);
 }
 
 }  // namespace digestfs::fs

@@ -68,11 +68,11 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
         break;
       }
     } else {
-      struct stat st{};
+      struct stat st {};
       st.st_ino = entry->d_ino;
       st.st_mode = static_cast<mode_t>(entry->d_type) << 12;
-      need = fuse_add_direntry(req, buf.data() + used, size - used, entry->d_name, &st,
-                               entry->d_off);
+      need =
+          fuse_add_direntry(req, buf.data() + used, size - used, entry->d_name, &st, entry->d_off);
       if (need > size - used) {
         d->pending = entry;
         break;
@@ -81,15 +81,17 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
     used += need;
     d->offset = entry->d_off;
   }
-  if (err && used == 0) fuse_reply_err(req, err);
-  else fuse_reply_buf(req, buf.data(), used);
+  if (err && used == 0)
+    fuse_reply_err(req, err);
+  else
+    fuse_reply_buf(req, buf.data(), used);
 }
 
 }  // namespace
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  UniqueFd fd(openat(context(req).nodes.node(ino).fd.get(), ".",
-                     O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(
+      openat(context(req).nodes.node(ino).fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) {
     fuse_reply_err(req, errno);
     return;
@@ -109,8 +111,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
   read_dir(req, ino, size, offset, fi, false);
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
-                    fuse_file_info* fi) {
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   read_dir(req, ino, size, offset, fi, true);
 }
 

@@ -31,7 +31,8 @@ bool admit(fuse_req_t req, MountContext& ctx, Node& node, OpenFile& file, fuse_f
     return false;
   }
   if (ctx.checker) {
-    Decision d = ctx.checker->judge_open(file.fd.get(), st, index_path_of(file.fd.get(), ctx.paths));
+    Decision d =
+        ctx.checker->judge_open(file.fd.get(), st, index_path_of(file.fd.get(), ctx.paths));
     if (!d.allow) {
       fuse_reply_err(req, d.error);
       return false;
@@ -133,8 +134,10 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
               fuse_file_info* fi) {
   ssize_t n = pwrite(open_file(fi)->fd.get(), data, size, offset);
-  if (n < 0) fuse_reply_err(req, errno);
-  else fuse_reply_write(req, static_cast<size_t>(n));
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else
+    fuse_reply_write(req, static_cast<size_t>(n));
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

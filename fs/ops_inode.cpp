@@ -55,8 +55,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, ctx.timeout);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid,
-                fuse_file_info* fi) {
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
   MountContext& ctx = context(req);
   Node& node = ctx.nodes.node(ino);
   const std::string path = proc_path(node.fd.get());
@@ -82,12 +81,16 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid,
     tv[1].tv_sec = 0;
     tv[0].tv_nsec = UTIME_OMIT;
     tv[1].tv_nsec = UTIME_OMIT;
-    if (valid & FUSE_SET_ATTR_ATIME_NOW) tv[0].tv_nsec = UTIME_NOW;
-    else if (valid & FUSE_SET_ATTR_ATIME) tv[0] = attr->st_atim;
-    if (valid & FUSE_SET_ATTR_MTIME_NOW) tv[1].tv_nsec = UTIME_NOW;
-    else if (valid & FUSE_SET_ATTR_MTIME) tv[1] = attr->st_mtim;
-    err = ok_or_errno(fi ? futimens(open_file_fd(fi), tv)
-                         : utimensat(AT_FDCWD, path.c_str(), tv, 0));
+    if (valid & FUSE_SET_ATTR_ATIME_NOW)
+      tv[0].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_ATIME)
+      tv[0] = attr->st_atim;
+    if (valid & FUSE_SET_ATTR_MTIME_NOW)
+      tv[1].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_MTIME)
+      tv[1] = attr->st_mtim;
+    err =
+        ok_or_errno(fi ? futimens(open_file_fd(fi), tv) : utimensat(AT_FDCWD, path.c_str(), tv, 0));
   }
   if (err) {
     fuse_reply_err(req, err);
@@ -159,8 +162,8 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_reply_err(req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name,
-                                           AT_REMOVEDIR)));
+  fuse_reply_err(
+      req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name, AT_REMOVEDIR)));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
@@ -180,9 +183,9 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  fuse_reply_err(req, ok_or_errno(faccessat(AT_FDCWD,
-                                            proc_path(context(req).nodes.node(ino).fd.get()).c_str(),
-                                            mask, AT_EACCESS)));
+  fuse_reply_err(
+      req, ok_or_errno(faccessat(AT_FDCWD, proc_path(context(req).nodes.node(ino).fd.get()).c_str(),
+                                 mask, AT_EACCESS)));
 }
 
 // The mount root answers the status attribute itself; it never reaches the lower tree.
@@ -192,9 +195,12 @@ bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size)
   if (!json && std::strcmp(name, kStatusTextXattr) != 0) return false;
   MountContext& ctx = context(req);
   const std::string status = json ? status_json(ctx.status) : status_text(ctx.status);
-  if (size == 0) fuse_reply_xattr(req, status.size());
-  else if (size < status.size()) fuse_reply_err(req, ERANGE);
-  else fuse_reply_buf(req, status.data(), status.size());
+  if (size == 0)
+    fuse_reply_xattr(req, status.size());
+  else if (size < status.size())
+    fuse_reply_err(req, ERANGE);
+  else
+    fuse_reply_buf(req, status.data(), status.size());
   return true;
 }
 
@@ -204,22 +210,28 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   std::vector<char> buf(size);
   ssize_t n = getxattr(path.c_str(), name, size ? buf.data() : nullptr, size);
-  if (n < 0) fuse_reply_err(req, errno);
-  else if (size == 0) fuse_reply_xattr(req, static_cast<size_t>(n));
-  else fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else if (size == 0)
+    fuse_reply_xattr(req, static_cast<size_t>(n));
+  else
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   std::vector<char> buf(size);
   ssize_t n = listxattr(path.c_str(), size ? buf.data() : nullptr, size);
-  if (n < 0) fuse_reply_err(req, errno);
-  else if (size == 0) fuse_reply_xattr(req, static_cast<size_t>(n));
-  else fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else if (size == 0)
+    fuse_reply_xattr(req, static_cast<size_t>(n));
+  else
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
-                 size_t size, int flags) {
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
   if (ino == FUSE_ROOT_ID && std::strcmp(name, kReloadXattr) == 0) {
     MountContext& ctx = context(req);
     if (!ctx.reloader) {

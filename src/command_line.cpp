@@ -30,7 +30,9 @@ Result<CommandLine> parse_command_line(int argc, char** argv,
     const OptionSpec* spec = find_option(name);
     if (!spec) return Error{EINVAL, "unknown option --" + name};
     if (!spec->value_name.empty() && !value) {
-      if (i + 1 >= argc) return Error{EINVAL, "--" + name + " needs a value (" + std::string(spec->value_name) + ")"};
+      if (i + 1 >= argc)
+        return Error{EINVAL,
+                     "--" + name + " needs a value (" + std::string(spec->value_name) + ")"};
       value = argv[++i];
     }
     if (auto ok = apply_option(cl.settings, name, value); !ok) return ok.error();
@@ -44,8 +46,10 @@ std::string options_help() {
   for (const auto& spec : option_registry()) {
     std::string head = "  --" + std::string(spec.name);
     if (!spec.value_name.empty()) head += " " + std::string(spec.value_name);
-    if (head.size() < 26) head.resize(26, ' ');
-    else head += "\n" + std::string(26, ' ');
+    if (head.size() < 26)
+      head.resize(26, ' ');
+    else
+      head += "\n" + std::string(26, ' ');
     out += head + std::string(spec.help) + "\n";
   }
   return out;

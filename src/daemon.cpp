@@ -28,7 +28,8 @@ Daemon::Daemon(bool foreground) : foreground_(foreground) {
     if (read(read_end.get(), &code, 1) != 1) code = 1;  // the child died before reporting
     std::string message;
     char buf[512];
-    for (ssize_t n; (n = read(read_end.get(), buf, sizeof buf)) > 0;) message.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = read(read_end.get(), buf, sizeof buf)) > 0;)
+      message.append(buf, static_cast<size_t>(n));
     if (!message.empty()) std::fprintf(stderr, "digestfs: %s\n", message.c_str());
     std::_Exit(code);
   }

@@ -3,11 +3,10 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -45,18 +44,17 @@ struct Verification {
       return loaded.error();
     }
     report_index(*loaded->index, log);
-    log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) +
-                             ": " + std::to_string(loaded->index->packages().size()) +
-                             " packages, " + std::to_string(loaded->index->file_count()) +
-                             " files, " + std::to_string(loaded->index->rejected().size()) +
-                             " rejected");
+    log.notice(LOG_INFO, "index generation " + std::to_string(loaded->index->generation()) + ": " +
+                             std::to_string(loaded->index->packages().size()) + " packages, " +
+                             std::to_string(loaded->index->file_count()) + " files, " +
+                             std::to_string(loaded->index->rejected().size()) + " rejected");
     auto v = std::make_unique<Verification>();
     v->checker = std::make_unique<IntegrityChecker>(settings.policy, log);
     v->checker->set_index(loaded->index);
     ctx.checker = v->checker.get();
     ctx.status.checker = v->checker.get();
-    v->reloader = std::make_unique<IndexReloader>(settings, std::move(loaded.value()),
-                                                  *v->checker, log);
+    v->reloader =
+        std::make_unique<IndexReloader>(settings, std::move(loaded.value()), *v->checker, log);
     if (auto watching = v->reloader->start(); !watching) {
       log.notice(LOG_WARNING, "no automatic reload: " + watching.error().message);
     } else {
@@ -64,8 +62,8 @@ struct Verification {
       ctx.status.reloader = v->reloader.get();
     }
     if (settings.prime) {
-      v->primer = std::make_unique<Primer>(*v->checker, ctx.nodes.root().fd.get(), ctx.paths,
-                                           log, settings.sources.jobs);
+      v->primer = std::make_unique<Primer>(*v->checker, ctx.nodes.root().fd.get(), ctx.paths, log,
+                                           settings.sources.jobs);
       ctx.status.primer = v->primer.get();
     }
     return v;
@@ -115,12 +113,15 @@ int run(int argc, char** argv) {
   if (!source_fd || !realpath(args.source.c_str(), source_real)) {
     daemon.fail("source " + args.source + ": " + std::strerror(errno), 1);
   }
-  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)), nullptr,
-                       StatusSources{nullptr, &log, nullptr, nullptr}, nullptr,
+  fs::MountContext ctx{fs::NodeTable(std::move(source_fd)),
+                       nullptr,
+                       StatusSources{nullptr, &log, nullptr, nullptr},
+                       nullptr,
                        PathMapping{source_real, args.settings.prefix.empty()
-                                                     ? default_prefix(source_real, args.settings)
-                                                     : args.settings.prefix},
-                       args.read_only, 1.0};
+                                                    ? default_prefix(source_real, args.settings)
+                                                    : args.settings.prefix},
+                       args.read_only,
+                       1.0};
 
   std::unique_ptr<Verification> verification;
   if (args.settings.verify) {

@@ -46,14 +46,14 @@ void EventLog::report(int priority, const std::string& key, const std::string& l
 
 void report_index(const DigestIndex& index, EventLog& log) {
   for (const auto& r : index.rejected()) {
-    log.notice(LOG_WARNING, "REJECTED package=" + r.nevra + " verdict=" +
-                                std::string(verdict_name(r.verdict)) + " origin=" + r.origin +
-                                " reason=\"" + r.reason + "\"");
+    log.notice(LOG_WARNING, "REJECTED package=" + r.nevra +
+                                " verdict=" + std::string(verdict_name(r.verdict)) +
+                                " origin=" + r.origin + " reason=\"" + r.reason + "\"");
   }
   for (const auto& p : index.packages()) {
     if (digest_algo::is_weak(p.digest_algo)) {
-      log.notice(LOG_WARNING, "WEAK-DIGESTS package=" + p.nevra + " algo=" +
-                                  std::string(digest_algo::name(p.digest_algo)) +
+      log.notice(LOG_WARNING, "WEAK-DIGESTS package=" + p.nevra +
+                                  " algo=" + std::string(digest_algo::name(p.digest_algo)) +
                                   ": trusted only because allow-weak-digests is set");
     }
   }

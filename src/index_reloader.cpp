@@ -8,7 +8,6 @@
 
 #include <cstring>
 
-
 namespace digestfs {
 namespace {
 
@@ -17,8 +16,8 @@ namespace {
 constexpr int kQuietMs = 150;
 constexpr auto kMaxDelay = std::chrono::milliseconds(1000);
 
-constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                IN_DELETE | IN_MODIFY;
+constexpr uint32_t kWatchMask =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY;
 
 // What a reader does itself must not count as a change, or every reload would cause the next:
 // sqlite's shared-memory index is written by readers, and its write-ahead log is opened for
@@ -89,11 +88,12 @@ void IndexReloader::run() {
   bool pending = false;  // a relevant change was seen at first_change
   Clock::time_point first_change{};
   for (;;) {
-    pollfd fds[3] = {{stop_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {stop_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}};
     int timeout = -1;
     if (pending) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          first_change + kMaxDelay - Clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(first_change + kMaxDelay -
+                                                                        Clock::now());
       timeout = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(kQuietMs, left.count())));
     }
     int n = poll(fds, 3, timeout);

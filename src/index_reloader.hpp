@@ -49,8 +49,8 @@ class IndexReloader {
   IntegrityChecker& checker_;
   EventLog& log_;
   UniqueFd inotify_;
-  UniqueFd wake_;   // eventfd: reload requests
-  UniqueFd stop_;   // eventfd: shutdown
+  UniqueFd wake_;  // eventfd: reload requests
+  UniqueFd stop_;  // eventfd: shutdown
   std::thread thread_;
   mutable std::mutex stats_mutex_;
   ReloadStats stats_;

@@ -50,13 +50,13 @@ IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log)
 Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std::string& detail,
                                     bool config_file) {
   if (d.allow) return d;
-  bool soften = policy_.mode != Mode::Enforce ||
-                (config_file && policy_.config == ConfigPolicy::Audit);
+  bool soften =
+      policy_.mode != Mode::Enforce || (config_file && policy_.config == ConfigPolicy::Audit);
   std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
                      " reason=" + std::string(reason_name(d.reason)) + detail;
   if (policy_.mode != Mode::Permissive) {
-    log_.report(soften ? LOG_NOTICE : LOG_WARNING, std::string(path) + "|" +
-                std::string(reason_name(d.reason)), line);
+    log_.report(soften ? LOG_NOTICE : LOG_WARNING,
+                std::string(path) + "|" + std::string(reason_name(d.reason)), line);
   }
   if (soften) {
     ++counters_.audits;
@@ -73,17 +73,14 @@ Decision IntegrityChecker::unknown(std::string_view path) {
   Decision d;
   d.reason = Reason::NoEntry;
   switch (policy_.unknown_policy_for(path)) {
-    case UnknownPolicy::Allow:
-      d.allow = true;
-      return d;
+    case UnknownPolicy::Allow: d.allow = true; return d;
     case UnknownPolicy::Audit:
       log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
                   "AUDIT path=" + std::string(path) + " reason=no-entry");
       ++counters_.audits;
       d.allow = true;
       return d;
-    case UnknownPolicy::Deny:
-      break;
+    case UnknownPolicy::Deny: break;
   }
   d.error = EACCES;
   return conclude(d, path, "", false);
@@ -124,13 +121,15 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
   for (const auto& e : regular) size_fits |= e.size() == static_cast<uint64_t>(st.st_size);
   const FileEntry& first = regular.front();
   const std::string expected =
-      " expected=" + hex_digest(first.algo(), std::string_view(reinterpret_cast<const char*>(
-                                                  first.digest().data()), first.digest().size()));
+      " expected=" +
+      hex_digest(first.algo(),
+                 std::string_view(reinterpret_cast<const char*>(first.digest().data()),
+                                  first.digest().size()));
   if (!size_fits) {
     d.reason = Reason::SizeMismatch;
     return conclude(d, path,
-                    " size=" + std::to_string(st.st_size) + " expected_size=" +
-                        std::to_string(first.size()) + expected + package,
+                    " size=" + std::to_string(st.st_size) +
+                        " expected_size=" + std::to_string(first.size()) + expected + package,
                     config_file);
   }
 
@@ -138,10 +137,10 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
   for (const auto& e : regular) {
     auto looked = content_digest(fd, d.stamp, e.algo());
     ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
-                                                         : counters_.memo_misses);
+                                                        : counters_.memo_misses);
     if (!looked.digest) {
-      d.reason = looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing
-                                                      : Reason::ReadError;
+      d.reason =
+          looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing : Reason::ReadError;
       d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
       return conclude(d, path, " error=\"" + looked.digest.error().message + "\"" + package,
                       config_file);
@@ -204,8 +203,8 @@ Decision IntegrityChecker::judge_link(std::string_view path, std::string_view ta
   }
   d.reason = Reason::LinkTargetMismatch;
   return conclude(d, path,
-                  " target=" + std::string(target) + " expected_target=" +
-                      std::string(entries.front().linkto()) +
+                  " target=" + std::string(target) +
+                      " expected_target=" + std::string(entries.front().linkto()) +
                       " package=" + entries.front().package().nevra,
                   false);
 }

@@ -19,14 +19,14 @@
 namespace digestfs {
 
 enum class Reason {
-  Verified,             // content matches a signed digest of this path
-  NoEntry,              // no accepted package claims this path
+  Verified,  // content matches a signed digest of this path
+  NoEntry,   // no accepted package claims this path
   DigestMismatch,
   SizeMismatch,
-  TypeMismatch,         // the index says this path is not a regular file
+  TypeMismatch,  // the index says this path is not a regular file
   ChangedWhileHashing,
   ReadError,
-  Ghost,                // %ghost: content is not checked
+  Ghost,  // %ghost: content is not checked
   ConfigSkipped,
   LinkTargetMismatch,
 };
@@ -38,7 +38,7 @@ struct Decision {
   int error = 0;          // errno for a refusal
   bool verified = false;  // served because content matched: reads are checked for changes
   Reason reason = Reason::NoEntry;
-  ContentStamp stamp;     // the version that was judged
+  ContentStamp stamp;  // the version that was judged
 };
 
 struct CheckerCounters {
@@ -66,8 +66,7 @@ class IntegrityChecker {
   const Policy& policy() const { return policy_; }
 
  private:
-  Decision conclude(Decision d, std::string_view path, const std::string& detail,
-                    bool config_file);
+  Decision conclude(Decision d, std::string_view path, const std::string& detail, bool config_file);
   Decision unknown(std::string_view path);
   // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
   // after (a change in between is an ESTALE error, never a digest).

@@ -7,12 +7,14 @@ namespace {
 
 // Generic mount options: handed to the kernel (through libfuse) as they are.
 const std::set<std::string> kKernelOptions = {
-    "rw", "ro", "allow_other", "default_permissions", "nosuid", "suid", "nodev", "dev",
-    "noexec", "exec", "atime", "noatime", "relatime", "sync", "async", "dirsync",
+    "rw",          "ro",   "allow_other", "default_permissions",
+    "nosuid",      "suid", "nodev",       "dev",
+    "noexec",      "exec", "atime",       "noatime",
+    "relatime",    "sync", "async",       "dirsync",
     "auto_unmount"};
 // fstab bookkeeping words that mount(8) may leave in the list: nothing to do for them.
 const std::set<std::string> kIgnoredOptions = {"defaults", "auto", "noauto", "nofail",
-                                               "_netdev", "user", "nouser", "users"};
+                                               "_netdev",  "user", "nouser", "users"};
 
 Result<void> apply_dash_o(MountArgs& args, const std::string& list) {
   size_t start = 0;
@@ -77,8 +79,8 @@ Result<MountArgs> parse_mount_args(int argc, char** argv) {
   }
   if (args.help) return args;
   if (positional.size() != 2) {
-    return Error{EINVAL, "expected SOURCE and MOUNTPOINT, got " + std::to_string(positional.size()) +
-                             " arguments"};
+    return Error{EINVAL, "expected SOURCE and MOUNTPOINT, got " +
+                             std::to_string(positional.size()) + " arguments"};
   }
   args.source = positional[0];
   args.mountpoint = positional[1];

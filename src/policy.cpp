@@ -22,9 +22,13 @@ Result<E> parse_enum(std::string_view what, std::string_view s,
 constexpr std::array<std::pair<std::string_view, Mode>, 3> kModes{
     {{"enforce", Mode::Enforce}, {"audit", Mode::Audit}, {"permissive", Mode::Permissive}}};
 constexpr std::array<std::pair<std::string_view, UnknownPolicy>, 3> kUnknown{
-    {{"deny", UnknownPolicy::Deny}, {"audit", UnknownPolicy::Audit}, {"allow", UnknownPolicy::Allow}}};
+    {{"deny", UnknownPolicy::Deny},
+     {"audit", UnknownPolicy::Audit},
+     {"allow", UnknownPolicy::Allow}}};
 constexpr std::array<std::pair<std::string_view, ConfigPolicy>, 3> kConfig{
-    {{"verify", ConfigPolicy::Verify}, {"audit", ConfigPolicy::Audit}, {"skip", ConfigPolicy::Skip}}};
+    {{"verify", ConfigPolicy::Verify},
+     {"audit", ConfigPolicy::Audit},
+     {"skip", ConfigPolicy::Skip}}};
 
 template <class E, size_t N>
 std::string_view name_of(E value, const std::array<std::pair<std::string_view, E>, N>& names) {
@@ -45,7 +49,9 @@ UnknownPolicy Policy::unknown_policy_for(std::string_view path) const {
 }
 
 Result<Mode> parse_mode(std::string_view s) { return parse_enum("mode", s, kModes); }
-Result<UnknownPolicy> parse_unknown(std::string_view s) { return parse_enum("unknown", s, kUnknown); }
+Result<UnknownPolicy> parse_unknown(std::string_view s) {
+  return parse_enum("unknown", s, kUnknown);
+}
 Result<ConfigPolicy> parse_config(std::string_view s) { return parse_enum("config", s, kConfig); }
 std::string_view to_string(Mode m) { return name_of(m, kModes); }
 std::string_view to_string(UnknownPolicy p) { return name_of(p, kUnknown); }

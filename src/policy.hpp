@@ -10,9 +10,9 @@
 
 namespace digestfs {
 
-enum class Mode { Enforce, Audit, Permissive };       // audit: log and allow; permissive: allow
-enum class UnknownPolicy { Deny, Audit, Allow };      // files with no entry in the index
-enum class ConfigPolicy { Verify, Audit, Skip };      // %config files (admins edit them)
+enum class Mode { Enforce, Audit, Permissive };   // audit: log and allow; permissive: allow
+enum class UnknownPolicy { Deny, Audit, Allow };  // files with no entry in the index
+enum class ConfigPolicy { Verify, Audit, Skip };  // %config files (admins edit them)
 
 struct UnknownException {
   std::string glob;  // fnmatch pattern over the index path, '/' matched literally

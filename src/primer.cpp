@@ -67,7 +67,7 @@ void Primer::start() {
 }
 
 PrimeProgress Primer::progress() const {
-  return PrimeProgress{total_.load(), files_.load(),      bytes_.load(),
+  return PrimeProgress{total_.load(),    files_.load(),      bytes_.load(),
                        failures_.load(), elapsed_ms_.load(), done_.load()};
 }
 
@@ -77,7 +77,8 @@ void Primer::prime_one(const DigestIndex& index, uint32_t record, const std::str
   if (rel.empty()) return;
   UniqueFd fd(openat(source_fd_, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   struct stat st;
-  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !checker_.prime(fd.get(), st, e)) {
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      !checker_.prime(fd.get(), st, e)) {
     ++failures_;
   } else {
     bytes_ += static_cast<uint64_t>(st.st_size);
@@ -93,7 +94,8 @@ void Primer::run() {
   std::vector<uint32_t> work;
   for (size_t i = 0; i < index->file_count(); ++i) {
     FileEntry e = index->entry(i);
-    if (S_ISREG(e.mode()) && !e.is_ghost() && !e.digest().empty()) work.push_back(static_cast<uint32_t>(i));
+    if (S_ISREG(e.mode()) && !e.is_ghost() && !e.digest().empty())
+      work.push_back(static_cast<uint32_t>(i));
   }
   // Largest first, one file per task: the big files start at once on every core, and the
   // small ones fill in the end, so no core idles behind one late large file.
@@ -109,7 +111,8 @@ void Primer::run() {
     tbb::parallel_for(
         tbb::blocked_range<size_t>(0, work.size(), 1),
         [&](const tbb::blocked_range<size_t>& range) {
-          for (size_t w = range.begin(); w != range.end() && !stopping_; ++w) prime_one(*index, work[w], prefix);
+          for (size_t w = range.begin(); w != range.end() && !stopping_; ++w)
+            prime_one(*index, work[w], prefix);
         },
         tbb::simple_partitioner());
   });

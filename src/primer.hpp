@@ -21,8 +21,7 @@ struct PrimeProgress {
 
 class Primer {
  public:
-  Primer(IntegrityChecker& checker, int source_fd, PathMapping paths, EventLog& log,
-         unsigned jobs);
+  Primer(IntegrityChecker& checker, int source_fd, PathMapping paths, EventLog& log, unsigned jobs);
   ~Primer();
   Primer(const Primer&) = delete;
   Primer& operator=(const Primer&) = delete;

@@ -7,7 +7,8 @@ namespace {
 
 Result<void> need_absolute(std::string_view name, std::string_view value) {
   if (value.empty() || value.front() != '/') {
-    return Error{EINVAL, std::string(name) + ": '" + std::string(value) + "' is not an absolute path"};
+    return Error{EINVAL,
+                 std::string(name) + ": '" + std::string(value) + "' is not an absolute path"};
   }
   return {};
 }
@@ -74,7 +75,8 @@ std::vector<OptionSpec> make_registry() {
                },
                [](const Settings& s) {
                  std::string out;
-                 for (const auto& p : s.sources.packages) out += (out.empty() ? "" : ",") + p.string();
+                 for (const auto& p : s.sources.packages)
+                   out += (out.empty() ? "" : ",") + p.string();
                  return out;
                }});
   r.push_back({"allow-weak-digests", "",

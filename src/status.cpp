@@ -14,23 +14,35 @@ class StatusSink {
     if (json_) j_.begin_object();
   }
   void field(std::string_view name, uint64_t v) {
-    if (json_) j_.key(name).value(v);
-    else text_ += std::string(name) + ": " + std::to_string(v) + "\n";
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + std::to_string(v) + "\n";
   }
   void field(std::string_view name, std::string_view v) {
-    if (json_) j_.key(name).value(v);
-    else text_ += std::string(name) + ": " + std::string(v) + "\n";
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + std::string(v) + "\n";
   }
   void flag(std::string_view name, bool v) {
-    if (json_) j_.key(name).value(v);
-    else text_ += std::string(name) + ": " + (v ? "yes" : "no") + "\n";
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + (v ? "yes" : "no") + "\n";
   }
   void rejected(const std::vector<RejectedHeader>& list) {
     if (json_) {
       j_.key("packages_rejected").begin_array();
       for (const auto& r : list) {
-        j_.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
-            .key("reason").value(r.reason).end_object();
+        j_.begin_object()
+            .key("nevra")
+            .value(r.nevra)
+            .key("verdict")
+            .value(verdict_name(r.verdict))
+            .key("reason")
+            .value(r.reason)
+            .end_object();
       }
       j_.end_array();
       return;
@@ -45,8 +57,11 @@ class StatusSink {
     for (size_t i = 0; i < kReasonCount; ++i) {
       uint64_t n = c.denials_by_reason[i].load();
       if (n == 0) continue;
-      if (json_) j_.key(reason_name(static_cast<Reason>(i))).value(n);
-      else text_ += "  denied " + std::string(reason_name(static_cast<Reason>(i))) + ": " + std::to_string(n) + "\n";
+      if (json_)
+        j_.key(reason_name(static_cast<Reason>(i))).value(n);
+      else
+        text_ += "  denied " + std::string(reason_name(static_cast<Reason>(i))) + ": " +
+                 std::to_string(n) + "\n";
     }
     if (json_) j_.end_object();
   }

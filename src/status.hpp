@@ -12,9 +12,9 @@
 namespace digestfs {
 
 // Extended attributes on the mount root, answered by the daemon itself.
-inline constexpr const char* kStatusXattr = "user.digestfs.status";       // JSON
+inline constexpr const char* kStatusXattr = "user.digestfs.status";  // JSON
 inline constexpr const char* kStatusTextXattr = "user.digestfs.status.text";
-inline constexpr const char* kReloadXattr = "user.digestfs.reload";       // set: reload now
+inline constexpr const char* kReloadXattr = "user.digestfs.reload";  // set: reload now
 
 // What the status is made of; any pointer may be null (that part is not running).
 struct StatusSources {

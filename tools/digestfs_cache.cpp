@@ -76,23 +76,32 @@ int cmd_stats(const TrustedIndex& t, bool json) {
   if (json) {
     JsonWriter j;
     j.begin_object()
-        .key("generation").value(ix.generation())
-        .key("packages_accepted").value(static_cast<uint64_t>(ix.packages().size()))
-        .key("packages_rejected").value(static_cast<uint64_t>(ix.rejected().size()))
-        .key("files").value(static_cast<uint64_t>(ix.file_count()))
-        .key("conflicts").value(static_cast<uint64_t>(conflicts.size()))
-        .key("keys").value(static_cast<uint64_t>(t.trust->keys().size()))
-        .key("index_bytes").value(static_cast<uint64_t>(ix.memory_bytes()))
-        .key("load_seconds").value(static_cast<uint64_t>(t.load_seconds * 1e6) / 1000)
+        .key("generation")
+        .value(ix.generation())
+        .key("packages_accepted")
+        .value(static_cast<uint64_t>(ix.packages().size()))
+        .key("packages_rejected")
+        .value(static_cast<uint64_t>(ix.rejected().size()))
+        .key("files")
+        .value(static_cast<uint64_t>(ix.file_count()))
+        .key("conflicts")
+        .value(static_cast<uint64_t>(conflicts.size()))
+        .key("keys")
+        .value(static_cast<uint64_t>(t.trust->keys().size()))
+        .key("index_bytes")
+        .value(static_cast<uint64_t>(ix.memory_bytes()))
+        .key("load_seconds")
+        .value(static_cast<uint64_t>(t.load_seconds * 1e6) / 1000)
         .end_object();
     std::puts(j.str().c_str());
     return kOk;
   }
-  std::printf("packages accepted: %zu\npackages rejected: %zu\nfiles indexed:     %zu\n"
-              "path conflicts:    %zu\ntrusted keys:      %zu\nindex memory:      %zu bytes\n"
-              "load time:         %.3f s\n",
-              ix.packages().size(), ix.rejected().size(), ix.file_count(), conflicts.size(),
-              t.trust->keys().size(), ix.memory_bytes(), t.load_seconds);
+  std::printf(
+      "packages accepted: %zu\npackages rejected: %zu\nfiles indexed:     %zu\n"
+      "path conflicts:    %zu\ntrusted keys:      %zu\nindex memory:      %zu bytes\n"
+      "load time:         %.3f s\n",
+      ix.packages().size(), ix.rejected().size(), ix.file_count(), conflicts.size(),
+      t.trust->keys().size(), ix.memory_bytes(), t.load_seconds);
   return kOk;
 }
 
@@ -101,8 +110,10 @@ int cmd_list(const TrustedIndex& t, bool json) {
   JsonWriter j;
   if (json) j.begin_array();
   for (size_t i = 0; i < ix.file_count(); ++i) {
-    if (json) entry_json(j, ix.entry(i));
-    else entry_line(ix.entry(i));
+    if (json)
+      entry_json(j, ix.entry(i));
+    else
+      entry_line(ix.entry(i));
   }
   if (json) std::puts(j.end_array().str().c_str());
   return kOk;
@@ -130,8 +141,16 @@ int cmd_rejected(const TrustedIndex& t, bool json) {
   if (json) j.begin_array();
   for (const auto& r : t.index->rejected()) {
     if (json) {
-      j.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
-          .key("origin").value(r.origin).key("reason").value(r.reason).end_object();
+      j.begin_object()
+          .key("nevra")
+          .value(r.nevra)
+          .key("verdict")
+          .value(verdict_name(r.verdict))
+          .key("origin")
+          .value(r.origin)
+          .key("reason")
+          .value(r.reason)
+          .end_object();
     } else {
       std::printf("%s %s %s: %s\n", r.nevra.c_str(), std::string(verdict_name(r.verdict)).c_str(),
                   r.origin.c_str(), r.reason.c_str());
@@ -164,8 +183,16 @@ int cmd_keys(const TrustedIndex& t, bool json) {
   if (json) j.begin_array();
   for (const auto& k : t.trust->keys()) {
     if (json) {
-      j.begin_object().key("key_id").value(k.key_id).key("user_id").value(k.user_id)
-          .key("file").value(k.file.string()).key("subkey").value(k.subkey).end_object();
+      j.begin_object()
+          .key("key_id")
+          .value(k.key_id)
+          .key("user_id")
+          .value(k.user_id)
+          .key("file")
+          .value(k.file.string())
+          .key("subkey")
+          .value(k.subkey)
+          .end_object();
     } else {
       std::printf("%s %s%s (%s)\n", k.key_id.c_str(), k.subkey ? "subkey of " : "",
                   k.user_id.c_str(), k.file.c_str());
@@ -197,8 +224,8 @@ int cmd_status(const std::string& mountpoint, bool json) {
 
 int cmd_reload(const std::string& mountpoint) {
   if (setxattr(mountpoint.c_str(), kReloadXattr, "1", 1, 0) != 0) {
-    std::fprintf(stderr, "digestfs-cache: %s: cannot request a reload (%s)\n",
-                 mountpoint.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "digestfs-cache: %s: cannot request a reload (%s)\n", mountpoint.c_str(),
+                 std::strerror(errno));
     return kSourceError;
   }
   return kOk;
@@ -220,11 +247,11 @@ int run(int argc, char** argv) {
   const std::string command = args.empty() ? "" : args[0];
   const size_t want_args =
       command == "lookup" || command == "status" || command == "reload" ? 2 : 1;
-  static const std::set<std::string> known = {"stats", "list", "lookup", "rejected",
+  static const std::set<std::string> known = {"stats",     "list", "lookup", "rejected",
                                               "conflicts", "keys", "status", "reload"};
   if (!known.count(command) || args.size() != want_args) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s",
-                 command.empty() ? "no command given"
+                 command.empty()         ? "no command given"
                  : !known.count(command) ? ("unknown command '" + command + "'").c_str()
                                          : ("wrong number of arguments for " + command).c_str(),
                  kUsageText);

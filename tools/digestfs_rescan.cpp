@@ -3,10 +3,10 @@
 // checks). Same library as the mount; no FUSE.
 #include <fcntl.h>
 #include <rpm/rpmfiles.h>
+#include <sys/stat.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,7 +73,8 @@ std::string rpm_line(const FileEntry& e, const FileCheck& c) {
   }
   const bool replaced = e.state() == RPMFILE_STATE_REPLACED;
   if (c.result == 0 && !replaced) return {};
-  return verify_columns(c.result) + "  " + marker + " " + e.path() + (replaced ? " (replaced)" : "");
+  return verify_columns(c.result) + "  " + marker + " " + e.path() +
+         (replaced ? " (replaced)" : "");
 }
 
 std::vector<std::string> unknown_files(const DigestIndex& index, const std::filesystem::path& root,
@@ -105,7 +106,8 @@ int run(int argc, char** argv) {
   }
   for (const auto& p : cl->positional) {
     if (p.empty() || p.front() != '/') {
-      std::fprintf(stderr, "digestfs-rescan: '%s' is not an absolute path inside the root\n", p.c_str());
+      std::fprintf(stderr, "digestfs-rescan: '%s' is not an absolute path inside the root\n",
+                   p.c_str());
       return kUsageError;
     }
   }
@@ -176,9 +178,11 @@ int run(int argc, char** argv) {
     std::vector<uint32_t> damaged;
     for (uint32_t i : work) {
       const FileEntry e = index.entry(i);
-      if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, checks[i]).empty()) damaged.push_back(i);
+      if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, checks[i]).empty())
+        damaged.push_back(i);
     }
-    auto done_repairs = repair_files(index, damaged, *loaded->trust, repair_sources, root_fd.get(), accounts);
+    auto done_repairs =
+        repair_files(index, damaged, *loaded->trust, repair_sources, root_fd.get(), accounts);
     if (!done_repairs) {
       std::fprintf(stderr, "digestfs-rescan: %s\n", done_repairs.error().message.c_str());
       return kOperationalError;
@@ -196,11 +200,17 @@ int run(int argc, char** argv) {
   if (json) j.begin_object().key("rejected").begin_array();
   for (const auto& r : index.rejected()) {
     if (json) {
-      j.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict))
-          .key("reason").value(r.reason).end_object();
+      j.begin_object()
+          .key("nevra")
+          .value(r.nevra)
+          .key("verdict")
+          .value(verdict_name(r.verdict))
+          .key("reason")
+          .value(r.reason)
+          .end_object();
     } else {
-      std::printf("rejected  %s %s: %s\n", r.nevra.c_str(), std::string(verdict_name(r.verdict)).c_str(),
-                  r.reason.c_str());
+      std::printf("rejected  %s %s: %s\n", r.nevra.c_str(),
+                  std::string(verdict_name(r.verdict)).c_str(), r.reason.c_str());
     }
   }
   if (json) j.end_array().key("files").begin_array();
@@ -211,8 +221,10 @@ int run(int argc, char** argv) {
     ++problems;
     if (json) {
       j.begin_object().key("path").value(e.path()).key("package").value(e.package().nevra);
-      if (checks[i].result & RPMVERIFY_LSTATFAIL) j.key("missing").value(true);
-      else j.key("columns").value(verify_columns(checks[i].result));
+      if (checks[i].result & RPMVERIFY_LSTATFAIL)
+        j.key("missing").value(true);
+      else
+        j.key("columns").value(verify_columns(checks[i].result));
       j.key("marker").value(std::string(1, attribute_marker(e.attrs()))).end_object();
     } else {
       std::puts(line.c_str());
@@ -222,13 +234,22 @@ int run(int argc, char** argv) {
   if (repair) {
     if (json) j.key("repaired").begin_array();
     for (uint32_t i : repairs.repaired) {
-      if (json) j.value(index.entry(i).path());
-      else std::printf("repaired  %s\n", index.entry(i).path().c_str());
+      if (json)
+        j.value(index.entry(i).path());
+      else
+        std::printf("repaired  %s\n", index.entry(i).path().c_str());
     }
     if (json) j.end_array().key("not_repaired").begin_array();
     for (const auto& [i, why] : repairs.failed) {
-      if (json) j.begin_object().key("path").value(index.entry(i).path()).key("reason").value(why).end_object();
-      else std::printf("not repaired  %s: %s\n", index.entry(i).path().c_str(), why.c_str());
+      if (json)
+        j.begin_object()
+            .key("path")
+            .value(index.entry(i).path())
+            .key("reason")
+            .value(why)
+            .end_object();
+      else
+        std::printf("not repaired  %s: %s\n", index.entry(i).path().c_str(), why.c_str());
     }
     if (json) j.end_array();
   }
@@ -236,8 +257,10 @@ int run(int argc, char** argv) {
     if (json) j.key("unknown").begin_array();
     for (const auto& path : unknown_files(index, root, scopes)) {
       ++problems;
-      if (json) j.value(path);
-      else std::printf("unknown   %s\n", path.c_str());
+      if (json)
+        j.value(path);
+      else
+        std::printf("unknown   %s\n", path.c_str());
     }
     if (json) j.end_array();
   }

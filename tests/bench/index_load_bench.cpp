@@ -56,10 +56,10 @@ int main(int argc, char** argv) {
   malloc_trim(0);
   const long after = rss_kib();
   const size_t files = (*index)->file_count();
-  std::printf("{\"seconds\": %.4f, \"files\": %zu, \"packages\": %zu, \"rss_bytes_per_file\": %.1f, "
-              "\"table_bytes_per_file\": %.1f}\n",
-              seconds, files, (*index)->packages().size(),
-              files ? (after - before) * 1024.0 / files : 0.0,
-              files ? static_cast<double>((*index)->memory_bytes()) / files : 0.0);
+  std::printf(
+      "{\"seconds\": %.4f, \"files\": %zu, \"packages\": %zu, \"rss_bytes_per_file\": %.1f, "
+      "\"table_bytes_per_file\": %.1f}\n",
+      seconds, files, (*index)->packages().size(), files ? (after - before) * 1024.0 / files : 0.0,
+      files ? static_cast<double>((*index)->memory_bytes()) / files : 0.0);
   return 0;
 }

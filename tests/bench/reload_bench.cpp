@@ -21,7 +21,8 @@ double median(std::vector<double> v) {
 
 int rpm(const std::string& root, const std::string& args) {
   return std::system(("rpm --root " + root + " --dbpath /var/lib/rpm " + args +
-                      " --justdb --nodeps --noscripts >/dev/null 2>&1").c_str());
+                      " --justdb --nodeps --noscripts >/dev/null 2>&1")
+                         .c_str());
 }
 
 }  // namespace
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string root = argv[2], package = argv[3];
-  const std::string name = package.substr(package.rfind('/') + 1, package.find("-1-1.") - package.rfind('/') - 1);
+  const std::string name =
+      package.substr(package.rfind('/') + 1, package.find("-1-1.") - package.rfind('/') - 1);
   auto trust = digestfs::TrustStore::load(argv[1]);
   if (!trust) return 1;
   digestfs::SourceOptions options;
@@ -54,7 +56,8 @@ int main(int argc, char** argv) {
     files = (*reloaded)->file_count();
     reused = (*reloaded)->reused_packages();
   }
-  std::printf("{\"files\": %zu, \"reused_packages\": %zu, \"reload_ms\": %.1f, \"full_load_ms\": %.1f}\n",
-              files, reused, median(reload_ms), median(full_ms));
+  std::printf(
+      "{\"files\": %zu, \"reused_packages\": %zu, \"reload_ms\": %.1f, \"full_load_ms\": %.1f}\n",
+      files, reused, median(reload_ms), median(full_ms));
   return 0;
 }

@@ -51,8 +51,9 @@ TEST_F(CacheTool, StatsListsAcceptedAndRejectedCounts) {
 TEST_F(CacheTool, LookupExitsOneForAPathWithoutEntry) {
   ToolRun found = cache_tool(sources + " lookup /usr/bin/hello");
   EXPECT_EQ(found.status, 0);
-  EXPECT_NE(found.out.find("sha256:c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0"),
-            std::string::npos);
+  EXPECT_NE(
+      found.out.find("sha256:c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0"),
+      std::string::npos);
   ToolRun missing = cache_tool(sources + " lookup /usr/bin/nonexistent");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("/usr/bin/nonexistent: no entry"), std::string::npos) << missing.err;
@@ -73,7 +74,8 @@ TEST_F(CacheTool, UsageAndSourceErrorsHaveTheirExitCodes) {
   ToolRun keys = cache_tool("--keys /nonexistent/keys --packages /tmp stats");
   EXPECT_EQ(keys.status, 3);
   EXPECT_NE(keys.err.find("/nonexistent/keys"), std::string::npos) << keys.err;
-  ToolRun db = cache_tool("--keys " + (shared_rpm_data() / "keys").string() + " --root /nonexistent stats");
+  ToolRun db =
+      cache_tool("--keys " + (shared_rpm_data() / "keys").string() + " --root /nonexistent stats");
   EXPECT_EQ(db.status, 3);
   EXPECT_NE(db.err.find("no rpm database"), std::string::npos) << db.err;
 }

@@ -39,7 +39,8 @@ TEST_F(Mount, ContentChangedWithTheSameSizeIsRefused) {
   EXPECT_EQ(r.error, EACCES);
   EXPECT_TRUE(r.bytes.empty());
   const std::string log = log_text();
-  EXPECT_NE(log.find("DENY path=/usr/share/dfs/data.txt reason=digest-mismatch"), std::string::npos) << log;
+  EXPECT_NE(log.find("DENY path=/usr/share/dfs/data.txt reason=digest-mismatch"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("expected=sha256:"), std::string::npos);
   EXPECT_NE(log.find("actual=sha256:"), std::string::npos);
   EXPECT_NE(log.find("package=dfs-base-1.0-1.noarch"), std::string::npos);
@@ -104,7 +105,8 @@ TEST_F(Mount, UnknownFilesFollowTheUnknownPolicy) {
   unmount();
   mount(",unknown=audit");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").bytes, "nobody packaged me\n");
-  EXPECT_NE(log_text().find("AUDIT path=/usr/share/dfs/stray.txt reason=no-entry"), std::string::npos);
+  EXPECT_NE(log_text().find("AUDIT path=/usr/share/dfs/stray.txt reason=no-entry"),
+            std::string::npos);
   unmount();
   mount(",unknown=allow");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").bytes, "nobody packaged me\n");
@@ -119,7 +121,8 @@ TEST_F(Mount, WeakDigestsAreTrustedOnlyWhenAllowedAndThenLoudly) {
   unmount();
   mount(",allow-weak-digests");
   EXPECT_EQ(read_file(mnt / "usr/share/dfsmd5/file.txt").bytes, "md5 content\n");
-  EXPECT_NE(log_text().find("WEAK-DIGESTS package=dfs-md5-1.0-1.noarch algo=md5"), std::string::npos)
+  EXPECT_NE(log_text().find("WEAK-DIGESTS package=dfs-md5-1.0-1.noarch algo=md5"),
+            std::string::npos)
       << log_text();
 }
 
@@ -220,7 +223,9 @@ TEST_F(Mount, RepeatedRefusalsAreRateLimitedAndCounted) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
   const std::string log = log_text();
   size_t lines = 0;
-  for (size_t at = 0; (at = log.find("DENY path=/usr/share/dfs/data.txt", at)) != std::string::npos; ++at) ++lines;
+  for (size_t at = 0; (at = log.find("DENY path=/usr/share/dfs/data.txt", at)) != std::string::npos;
+       ++at)
+    ++lines;
   EXPECT_EQ(lines, 1u) << log;
   EXPECT_NE(status().find("\"suppressed_events\":9"), std::string::npos) << status();
 }
@@ -230,8 +235,8 @@ TEST_F(Mount, FilesMadeThroughTheMountBelongToTheCaller) {
   std::filesystem::permissions(work.path(), std::filesystem::perms::owner_all |
                                                 std::filesystem::perms::group_exec |
                                                 std::filesystem::perms::others_exec);
-  std::filesystem::permissions(root / "srv/shared", std::filesystem::perms::all |
-                                                        std::filesystem::perms::sticky_bit);
+  std::filesystem::permissions(root / "srv/shared",
+                               std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
   mount(",unknown=allow");
   ASSERT_EQ(run_shell("setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo x >" +
                       (mnt / "srv/shared/made").string() + " && mkdir " +
@@ -276,7 +281,9 @@ TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   EXPECT_NE(doc.find("\"verdict\":\"untrusted-key\""), std::string::npos) << doc;
   EXPECT_NE(doc.find("\"denials_by_reason\":{\"no-entry\":1}"), std::string::npos) << doc;
   std::string out = work.path() / "status.json";
-  EXPECT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " --json status " + mnt.string() + " >" + out), 0);
+  EXPECT_EQ(
+      run_shell(std::string(DIGESTFS_CACHE_BINARY) + " --json status " + mnt.string() + " >" + out),
+      0);
   EXPECT_NE(slurp(out).find("\"packages_accepted\":2"), std::string::npos) << slurp(out);
 }
 
@@ -284,9 +291,9 @@ TEST_F(Mount, StatusReportsRejectionsAndDenials) {
 // test calls the helper directly with the build directory on PATH.
 TEST_F(Mount, MountsThroughMountFuse3) {
   const std::string bin_dir = std::filesystem::path(DIGESTFS_BINARY).parent_path();
-  std::string cmd = "PATH=" + bin_dir + ":$PATH mount.fuse3 " + root.string() + " " +
-                    mnt.string() + " -t digestfs -o keys=" + keys.string() + ",root=" +
-                    root.string() + ",nosuid,rw";
+  std::string cmd = "PATH=" + bin_dir + ":$PATH mount.fuse3 " + root.string() + " " + mnt.string() +
+                    " -t digestfs -o keys=" + keys.string() + ",root=" + root.string() +
+                    ",nosuid,rw";
   ASSERT_EQ(run_shell(cmd), 0) << cmd;
   EXPECT_TRUE(mounted(mnt));
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n");

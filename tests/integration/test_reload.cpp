@@ -56,10 +56,13 @@ TEST_F(Reload, ARemovedPackagesFilesBecomeUnknown) {
   mount();
   ASSERT_EQ(read_file(mnt / "usr/share/dfs/other.txt").error, 0);
   // --justdb leaves the file where it is: only the trust in it goes away.
-  ASSERT_EQ(run_shell("rpm --root " + root.string() +
-                      " --dbpath /var/lib/rpm -e --justdb --nodeps --noscripts dfs-other >/dev/null 2>&1"),
-            0);
-  auto took = within(2000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == EACCES; });
+  ASSERT_EQ(
+      run_shell(
+          "rpm --root " + root.string() +
+          " --dbpath /var/lib/rpm -e --justdb --nodeps --noscripts dfs-other >/dev/null 2>&1"),
+      0);
+  auto took =
+      within(2000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == EACCES; });
   EXPECT_TRUE(took.has_value()) << log_text();
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0) << "other packages stay trusted";
 }
@@ -92,7 +95,8 @@ TEST_F(Reload, ACorruptDatabaseKeepsTheLastGoodSnapshot) {
   ASSERT_TRUE(failed.has_value()) << status();
   EXPECT_EQ(status_number("generation"), 1u);
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0);
-  EXPECT_NE(log_text().find("reload failed, keeping generation 1"), std::string::npos) << log_text();
+  EXPECT_NE(log_text().find("reload failed, keeping generation 1"), std::string::npos)
+      << log_text();
 }
 
 TEST_F(Reload, SighupDuringHeavyConcurrentOpensLosesNothing) {
@@ -137,7 +141,8 @@ TEST_F(Reload, APrimedMountAnswersEveryOpenFromMemory) {
   // Priming remembers only versions older than the racy window.
   std::this_thread::sleep_for(50ms);
   mount(",prime");
-  auto done = within(10000ms, [&] { return status().find("\"prime_done\":true") != std::string::npos; });
+  auto done =
+      within(10000ms, [&] { return status().find("\"prime_done\":true") != std::string::npos; });
   ASSERT_TRUE(done.has_value()) << status();
   for (const char* p : {"usr/share/dfs/data.txt", "usr/share/dfs/big.bin", "usr/bin/dfs-hello",
                         "usr/share/dfslarge/large.bin", "usr/bin/hello"}) {

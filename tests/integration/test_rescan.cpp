@@ -36,7 +36,8 @@ class Rescan : public ::testing::Test {
     for (const auto& k : std::filesystem::directory_iterator(data / "keys")) {
       std::filesystem::create_symlink(k.path(), keys / k.path().filename());
     }
-    std::filesystem::create_symlink(built_fixtures() / "keys/RPM-GPG-KEY-digestfs-test", keys / "test.asc");
+    std::filesystem::create_symlink(built_fixtures() / "keys/RPM-GPG-KEY-digestfs-test",
+                                    keys / "test.asc");
     std::string cmd = "rpm --root " + root.string() +
                       " --dbpath /var/lib/rpm -i --nodeps --noscripts --replacefiles " +
                       (built_fixtures() / "rpms/dfs-base-1.0-1.noarch.rpm").string();
@@ -52,8 +53,8 @@ class Rescan : public ::testing::Test {
   std::pair<int, std::set<std::string>> rescan(const std::string& args) {
     const auto out = work.path() / "rescan.out";
     int status = run_shell(std::string(DIGESTFS_RESCAN_BINARY) + " --keys " + keys.string() +
-                           " --root " + root.string() + " " + args + " >" + out.string() +
-                           " 2>" + (work.path() / "rescan.err").string());
+                           " --root " + root.string() + " " + args + " >" + out.string() + " 2>" +
+                           (work.path() / "rescan.err").string());
     return {status, lines_of(out)};
   }
 
@@ -82,20 +83,22 @@ TEST_F(Rescan, ACleanRootIsCleanForBoth) {
 
 TEST_F(Rescan, ReportsExactlyWhatRpmVaReportsForTwelveKindsOfDamage) {
   const auto r = root.string();
-  write("/usr/share/dfs/data.txt", "trusted data, version X\n");                  // content, same size
+  write("/usr/share/dfs/data.txt", "trusted data, version X\n");  // content, same size
   std::ofstream(root / "usr/share/doc/dfs-base/README", std::ios::app) << "more\n";  // size
-  ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);                     // mode
-  ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);   // owner, group
-  ASSERT_EQ(run_shell("touch -d 2001-01-01 " + r + "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"), 0);
-  std::filesystem::remove(root / "usr/share/dfs/hello-link");                      // link target
+  ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);                       // mode
+  ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);     // owner, group
+  ASSERT_EQ(
+      run_shell("touch -d 2001-01-01 " + r + "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"),
+      0);
+  std::filesystem::remove(root / "usr/share/dfs/hello-link");  // link target
   std::filesystem::create_symlink("/etc/passwd", root / "usr/share/dfs/hello-link");
-  std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");                   // removal
-  write("/etc/dfs/dfs.conf", "setting = 9\n");                                      // %config edit
-  write("/var/log/dfs.log", "present %ghost\n");                                    // %ghost present,
-  ASSERT_EQ(chmod((root / "var/log/dfs.log").c_str(), 0600), 0);                   // with other perms
-  ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);                // setuid added
-  std::filesystem::remove(root / "etc/crypto-policies/back-ends/bind.config");     // %ghost absent
-  ASSERT_EQ(chmod((root / "usr/lib/.build-id/a6").c_str(), 0700), 0);             // directory mode
+  std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");                // removal
+  write("/etc/dfs/dfs.conf", "setting = 9\n");                                  // %config edit
+  write("/var/log/dfs.log", "present %ghost\n");                                // %ghost present,
+  ASSERT_EQ(chmod((root / "var/log/dfs.log").c_str(), 0600), 0);                // with other perms
+  ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);             // setuid added
+  std::filesystem::remove(root / "etc/crypto-policies/back-ends/bind.config");  // %ghost absent
+  ASSERT_EQ(chmod((root / "usr/lib/.build-id/a6").c_str(), 0700), 0);           // directory mode
 
   auto [status, ours] = rescan("");
   const auto reference = rpm_va();
@@ -160,11 +163,15 @@ std::string bytes_of(const std::filesystem::path& p) {
 }
 
 TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
-  const std::vector<std::string> damaged = {
-      "/usr/share/dfs/data.txt", "/usr/share/doc/dfs-base/README", "/usr/bin/hello",
-      "/usr/share/man/man8/rpmsign.8.gz", "/usr/lib/udev/rules.d/87-electronics-kitchen.rules",
-      "/usr/share/doc/hello-2.0/FAQ", "/etc/dfs/dfs.conf", "/usr/bin/dfs-hello",
-      "/usr/share/crypto-policies/default-config"};
+  const std::vector<std::string> damaged = {"/usr/share/dfs/data.txt",
+                                            "/usr/share/doc/dfs-base/README",
+                                            "/usr/bin/hello",
+                                            "/usr/share/man/man8/rpmsign.8.gz",
+                                            "/usr/lib/udev/rules.d/87-electronics-kitchen.rules",
+                                            "/usr/share/doc/hello-2.0/FAQ",
+                                            "/etc/dfs/dfs.conf",
+                                            "/usr/bin/dfs-hello",
+                                            "/usr/share/crypto-policies/default-config"};
   std::map<std::string, std::string> original;
   for (const auto& p : damaged) original[p] = bytes_of(root / p.substr(1));
   write("/usr/share/dfs/data.txt", "trusted data, version X\n");
@@ -172,7 +179,8 @@ TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
   ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);
   ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);
   ASSERT_EQ(run_shell("touch -d 2001-01-01 " + root.string() +
-                      "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"), 0);
+                      "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"),
+            0);
   std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");
   write("/etc/dfs/dfs.conf", "setting = 9\n");
   ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);
@@ -200,8 +208,9 @@ TEST_F(Rescan, NothingIsRepairedFromAnUnverifiedSource) {
   write("/usr/bin/hello", std::string(7120, 'x'));
   auto [status, lines] = rescan("--repair --packages " + sources.path().string() + " /usr/bin");
   EXPECT_EQ(status, 4);
-  EXPECT_TRUE(lines.count("not repaired  /usr/bin/hello: no signed package hello-2.0-1.x86_64 among "
-                          "the repair sources"))
+  EXPECT_TRUE(
+      lines.count("not repaired  /usr/bin/hello: no signed package hello-2.0-1.x86_64 among "
+                  "the repair sources"))
       << *lines.begin();
   EXPECT_EQ(bytes_of(root / "usr/bin/hello"), std::string(7120, 'x'));
 }

@@ -29,8 +29,8 @@ const std::filesystem::path& built_fixtures() {
     char tmpl[] = "/tmp/digestfs-fixtures-XXXXXX";
     if (!mkdtemp(tmpl)) return;
     std::filesystem::path out = tmpl;
-    std::string cmd = (source_root() / "tests/fixtures/make-fixtures").string() + " " +
-                      out.string() + " >&2";
+    std::string cmd =
+        (source_root() / "tests/fixtures/make-fixtures").string() + " " + out.string() + " >&2";
     if (run_shell(cmd) == 0) {
       dir = out;
       // Removed at exit: the fixtures are rebuilt by every test process.

@@ -125,7 +125,8 @@ TEST_F(Fixtures, InstalledHeadersGetTheSameVerdictsFromTheDatabase) {
   // Installing without rpm's own signature checks lets the bad header into the database.
   std::string cmd = "rpm --root " + root.path().string() +
                     " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --nodigest "
-                    "--replacefiles " + (fx / "rpms").string() + "/*.rpm >/dev/null 2>&1";
+                    "--replacefiles " +
+                    (fx / "rpms").string() + "/*.rpm >/dev/null 2>&1";
   ASSERT_EQ(run_shell(cmd), 0) << cmd;
   auto index = load_root(fx / "keys", root.path());
   ASSERT_TRUE(index.ok()) << index.error().message;

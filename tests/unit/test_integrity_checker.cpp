@@ -70,9 +70,9 @@ TEST_F(Checker, AChangeDuringHashingNeverPasses) {
   writer.join();
   EXPECT_FALSE(d.allow);
   EXPECT_EQ(reason_name(d.reason), "changed-while-hashing");
-  EXPECT_EQ(checker.counters().denials_by_reason[static_cast<size_t>(Reason::ChangedWhileHashing)]
-                .load(),
-            1u);
+  EXPECT_EQ(
+      checker.counters().denials_by_reason[static_cast<size_t>(Reason::ChangedWhileHashing)].load(),
+      1u);
 }
 
 TEST_F(Checker, AuditModeAllowsButCounts) {
