@@ -5,6 +5,7 @@ namespace digestfs {
 Result<CommandLine> parse_command_line(int argc, char** argv,
                                        const std::set<std::string>& tool_flags) {
   CommandLine cl;
+  GivenOptions given;
   bool options_done = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -35,9 +36,11 @@ Result<CommandLine> parse_command_line(int argc, char** argv,
                      "--" + name + " needs a value (" + std::string(spec->value_name) + ")"};
       value = argv[++i];
     }
-    if (auto ok = apply_option(cl.settings, name, value); !ok) return ok.error();
+    given.emplace_back(name, value);
   }
-  finish_settings(cl.settings);
+  auto settings = settle(given);
+  if (!settings) return settings.error();
+  cl.settings = std::move(settings.value());
   return cl;
 }
 

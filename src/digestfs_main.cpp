@@ -22,6 +22,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: digestfs [-f] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
+    "       digestfs [-o OPTION[,OPTION...]] --print-config\n"
     "  -f   stay in the foreground, log to stderr as well as syslog\n"
     "  -d   foreground with FUSE debug output\n"
     "  -o ro, allow_other, nosuid, nodev, noexec, ...: generic mount options\n"
@@ -100,6 +101,10 @@ int run(int argc, char** argv) {
   MountArgs& args = *parsed;
   if (args.help) {
     std::printf("%s%s", kUsage, options_help().c_str());
+    return 0;
+  }
+  if (args.print_config) {
+    std::fputs(print_config(args.settings).c_str(), stdout);
     return 0;
   }
   openlog("digestfs", LOG_PID, LOG_DAEMON);

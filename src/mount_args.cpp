@@ -16,7 +16,8 @@ const std::set<std::string> kKernelOptions = {
 const std::set<std::string> kIgnoredOptions = {"defaults", "auto", "noauto", "nofail",
                                                "_netdev",  "user", "nouser", "users"};
 
-Result<void> apply_dash_o(MountArgs& args, const std::string& list) {
+// Our options are collected (the configuration file goes first); the rest go to the kernel.
+Result<void> apply_dash_o(MountArgs& args, GivenOptions& given, const std::string& list) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
@@ -37,7 +38,8 @@ Result<void> apply_dash_o(MountArgs& args, const std::string& list) {
       args.kernel_options.push_back(name);
       continue;
     }
-    if (auto ok = apply_option(args.settings, name, value); !ok) return ok.error();
+    if (!find_option(name)) return Error{EINVAL, "unknown option '" + name + "'"};
+    given.emplace_back(name, value);
   }
   return {};
 }
@@ -46,20 +48,23 @@ Result<void> apply_dash_o(MountArgs& args, const std::string& list) {
 
 Result<MountArgs> parse_mount_args(int argc, char** argv) {
   MountArgs args;
+  GivenOptions given;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-o") {
       if (i + 1 >= argc) return Error{EINVAL, "-o needs a list of options"};
-      if (auto ok = apply_dash_o(args, argv[++i]); !ok) return ok.error();
+      if (auto ok = apply_dash_o(args, given, argv[++i]); !ok) return ok.error();
     } else if (a.starts_with("-o") && a.size() > 2) {
-      if (auto ok = apply_dash_o(args, a.substr(2)); !ok) return ok.error();
+      if (auto ok = apply_dash_o(args, given, a.substr(2)); !ok) return ok.error();
     } else if (a == "-f") {
       args.foreground = true;
     } else if (a == "-d") {
       args.debug = args.foreground = true;
     } else if (a == "-h" || a == "--help") {
       args.help = true;
+    } else if (a == "--print-config") {
+      args.print_config = true;
     } else if (a.starts_with("--") && a.size() > 2) {
       std::string name = a.substr(2);
       std::optional<std::string> value;
@@ -70,21 +75,24 @@ Result<MountArgs> parse_mount_args(int argc, char** argv) {
         if (i + 1 >= argc) return Error{EINVAL, "--" + name + " needs a value"};
         value = argv[++i];
       }
-      if (auto ok = apply_option(args.settings, name, value); !ok) return ok.error();
+      if (!find_option(name)) return Error{EINVAL, "unknown option --" + name};
+      given.emplace_back(name, value);
     } else if (a.starts_with("-") && a.size() > 1) {
       return Error{EINVAL, "unknown option " + a};
     } else {
       positional.push_back(a);
     }
   }
-  if (args.help) return args;
+  auto settings = settle(given);
+  if (!settings) return settings.error();
+  args.settings = std::move(settings.value());
+  if (args.help || args.print_config) return args;
   if (positional.size() != 2) {
     return Error{EINVAL, "expected SOURCE and MOUNTPOINT, got " +
                              std::to_string(positional.size()) + " arguments"};
   }
   args.source = positional[0];
   args.mountpoint = positional[1];
-  finish_settings(args.settings);
   return args;
 }
 

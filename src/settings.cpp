@@ -1,6 +1,7 @@
 #include "src/settings.hpp"
 
 #include <charconv>
+#include <fstream>
 
 namespace digestfs {
 namespace {
@@ -11,6 +12,28 @@ Result<void> need_absolute(std::string_view name, std::string_view value) {
                  std::string(name) + ": '" + std::string(value) + "' is not an absolute path"};
   }
   return {};
+}
+
+std::vector<std::string> one(std::string_view v) { return {std::string(v)}; }
+
+// A flag: given alone (or as yes|true|1) it is on; as no|false|0 it is off.
+Result<bool> parse_flag(std::string_view name, std::string_view v) {
+  if (v.empty() || v == "yes" || v == "true" || v == "1") return true;
+  if (v == "no" || v == "false" || v == "0") return false;
+  return Error{EINVAL, std::string(name) + ": '" + std::string(v) + "' is not yes or no"};
+}
+
+OptionSpec flag_option(std::string_view name, std::string_view help,
+                       std::function<bool(const Settings&)> get,
+                       std::function<void(Settings&, bool)> put) {
+  return {name, "", help,
+          [name, put](Settings& s, std::string_view v) -> Result<void> {
+            auto on = parse_flag(name, v);
+            if (!on) return on.error();
+            put(s, *on);
+            return {};
+          },
+          [get](const Settings& s) { return one(get(s) ? "yes" : "no"); }};
 }
 
 Result<unsigned> parse_count(std::string_view name, std::string_view value) {
@@ -34,7 +57,7 @@ OptionSpec policy_option(std::string_view name, std::string_view values, std::st
             s.policy.*field = *parsed;
             return {};
           },
-          [field](const Settings& s) { return std::string(to_string(s.policy.*field)); }};
+          [field](const Settings& s) { return one(to_string(s.policy.*field)); }};
 }
 
 std::vector<OptionSpec> make_registry() {
@@ -47,7 +70,7 @@ std::vector<OptionSpec> make_registry() {
                  s.keys = v;
                  return {};
                },
-               [](const Settings& s) { return s.keys.string(); }});
+               [](const Settings& s) { return one(s.keys.string()); }});
   r.push_back({"root", "DIR", "root whose rpm database describes the tree (default /)",
                [](Settings& s, std::string_view v) -> Result<void> {
                  if (auto ok = need_absolute("root", v); !ok) return ok;
@@ -55,7 +78,7 @@ std::vector<OptionSpec> make_registry() {
                  s.database_named = true;
                  return {};
                },
-               [](const Settings& s) { return s.sources.root.string(); }});
+               [](const Settings& s) { return one(s.sources.root.string()); }});
   r.push_back({"dbpath", "PATH",
                "rpm database directory, relative to the root (default /var/lib/rpm)",
                [](Settings& s, std::string_view v) -> Result<void> {
@@ -64,7 +87,7 @@ std::vector<OptionSpec> make_registry() {
                  s.database_named = true;
                  return {};
                },
-               [](const Settings& s) { return s.sources.dbpath.string(); }});
+               [](const Settings& s) { return one(s.sources.dbpath.string()); }});
   r.push_back({"packages", "DIR",
                "directory of .rpm files (or one .rpm file) whose headers are trusted when "
                "signed; may be repeated. Given alone, the rpm database is not read",
@@ -74,18 +97,15 @@ std::vector<OptionSpec> make_registry() {
                  return {};
                },
                [](const Settings& s) {
-                 std::string out;
-                 for (const auto& p : s.sources.packages)
-                   out += (out.empty() ? "" : ",") + p.string();
+                 std::vector<std::string> out;
+                 for (const auto& p : s.sources.packages) out.push_back(p.string());
                  return out;
                }});
-  r.push_back({"allow-weak-digests", "",
-               "also trust packages whose file digests are MD5 or SHA-1 (logged loudly)",
-               [](Settings& s, std::string_view) -> Result<void> {
-                 s.sources.allow_weak_digests = true;
-                 return {};
-               },
-               [](const Settings& s) { return s.sources.allow_weak_digests ? "yes" : "no"; }});
+  r.push_back(flag_option(
+      "allow-weak-digests",
+      "also trust packages whose file digests are MD5 or SHA-1 (logged loudly)",
+      [](const Settings& s) { return s.sources.allow_weak_digests; },
+      [](Settings& s, bool on) { s.sources.allow_weak_digests = on; }));
   r.push_back({"jobs", "N", "threads for loading and scanning (default 0: every core)",
                [](Settings& s, std::string_view v) -> Result<void> {
                  auto n = parse_count("jobs", v);
@@ -93,7 +113,7 @@ std::vector<OptionSpec> make_registry() {
                  s.sources.jobs = *n;
                  return {};
                },
-               [](const Settings& s) { return std::to_string(s.sources.jobs); }});
+               [](const Settings& s) { return one(std::to_string(s.sources.jobs)); }});
   r.push_back(policy_option("mode", "enforce|audit|permissive",
                             "enforce refuses what does not verify; audit logs and allows; "
                             "permissive allows",
@@ -116,9 +136,9 @@ std::vector<OptionSpec> make_registry() {
                    return {};
                  },
                  [policy](const Settings& s) {
-                   std::string out;
+                   std::vector<std::string> out;
                    for (const auto& e : s.policy.unknown_exceptions) {
-                     if (e.policy == policy) out += (out.empty() ? "" : ",") + e.glob;
+                     if (e.policy == policy) out.push_back(e.glob);
                    }
                    return out;
                  }});
@@ -134,21 +154,24 @@ std::vector<OptionSpec> make_registry() {
                  s.prefix = v;
                  return {};
                },
-               [](const Settings& s) { return s.prefix; }});
-  r.push_back({"prime", "",
-               "verify every indexed file in the background right after mounting (idle I/O "
-               "priority), so later opens are answered from memory",
-               [](Settings& s, std::string_view) -> Result<void> {
-                 s.prime = true;
+               [](const Settings& s) { return s.prefix.empty() ? std::vector<std::string>{} : one(s.prefix); }});
+  r.push_back(flag_option("prime",
+                          "verify every indexed file in the background right after mounting "
+                          "(idle I/O priority), so later opens are answered from memory",
+                          [](const Settings& s) { return s.prime; },
+                          [](Settings& s, bool on) { s.prime = on; }));
+  r.push_back(flag_option("noverify", "serve every file without checking it (benchmarks only)",
+                          [](const Settings& s) { return !s.verify; },
+                          [](Settings& s, bool on) { s.verify = !on; }));
+  r.push_back({"config-file", "FILE",
+               "configuration file of name = value lines with these same options (default "
+               "/etc/digestfs/digestfs.conf, when it exists); the command line wins over it",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("config-file", v); !ok) return ok;
+                 s.config_file = v;
                  return {};
                },
-               [](const Settings& s) { return s.prime ? "yes" : "no"; }});
-  r.push_back({"noverify", "", "serve every file without checking it (benchmarks only)",
-               [](Settings& s, std::string_view) -> Result<void> {
-                 s.verify = false;
-                 return {};
-               },
-               [](const Settings& s) { return s.verify ? "no" : "yes"; }});
+               [](const Settings&) { return std::vector<std::string>{}; }});
   return r;
 }
 
@@ -170,9 +193,6 @@ Result<void> apply_option(Settings& settings, std::string_view name,
                           std::optional<std::string_view> value) {
   const OptionSpec* spec = find_option(name);
   if (!spec) return Error{EINVAL, "unknown option '" + std::string(name) + "'"};
-  if (spec->value_name.empty() && value) {
-    return Error{EINVAL, "option '" + std::string(name) + "' takes no value"};
-  }
   if (!spec->value_name.empty() && !value) {
     return Error{EINVAL, "option '" + std::string(name) + "' needs a value (" +
                              std::string(spec->value_name) + ")"};
@@ -180,8 +200,71 @@ Result<void> apply_option(Settings& settings, std::string_view name,
   return spec->set(settings, value.value_or(""));
 }
 
-void finish_settings(Settings& settings) {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// `name = value` or `name` lines; '#' starts a comment line. Errors name the file and line.
+Result<void> apply_config_file(Settings& settings, const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return errno_error("configuration file " + file.string());
+  int number = 0;
+  for (std::string raw; std::getline(in, raw);) {
+    ++number;
+    std::string_view line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+    std::string_view name = line;
+    std::optional<std::string_view> value;
+    if (auto eq = line.find('='); eq != std::string_view::npos) {
+      name = trim(line.substr(0, eq));
+      value = trim(line.substr(eq + 1));
+    }
+    Result<void> ok = name == "config-file"
+                          ? Result<void>(Error{EINVAL, "config-file cannot be set in a configuration file"})
+                          : apply_option(settings, name, value);
+    if (!ok) {
+      return Error{ok.error().code,
+                   file.string() + ":" + std::to_string(number) + ": " + ok.error().message};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Settings> settle(const GivenOptions& given) {
+  Settings settings;
+  std::optional<std::filesystem::path> config;
+  for (const auto& [name, value] : given) {
+    if (name == "config-file") {
+      if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
+      config = settings.config_file;
+    }
+  }
+  if (!config && std::filesystem::exists(kDefaultConfigFile)) config = kDefaultConfigFile;
+  if (config) {
+    if (auto ok = apply_config_file(settings, *config); !ok) return ok.error();
+    settings.config_file = *config;
+  }
+  for (const auto& [name, value] : given) {
+    if (name == "config-file") continue;
+    if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
+  }
   settings.sources.read_rpmdb = settings.database_named || settings.sources.packages.empty();
+  return settings;
+}
+
+std::string print_config(const Settings& settings) {
+  std::string out;
+  if (!settings.config_file.empty()) out += "# read from " + settings.config_file.string() + "\n";
+  for (const auto& spec : option_registry()) {
+    for (const auto& v : spec.show(settings)) out += std::string(spec.name) + " = " + v + "\n";
+  }
+  return out;
 }
 
 }  // namespace digestfs

@@ -1,6 +1,6 @@
 // Settings and the one option registry behind every way of setting them: the tools'
-// --name=value, the mount's -o name=value, and (later) the configuration file. Each option
-// parses its own value and prints itself; an unknown name is an error.
+// --name=value, the mount's -o name=value, and the configuration file's `name = value`
+// lines. Each option parses its own value and prints itself; an unknown name is an error.
 #pragma once
 
 #include <filesystem>
@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cache/index_loader.hpp"
@@ -15,6 +16,9 @@
 #include "src/result.hpp"
 
 namespace digestfs {
+
+// Where the configuration file is read from when config-file= is not given (if it exists).
+inline constexpr const char* kDefaultConfigFile = "/etc/digestfs/digestfs.conf";
 
 struct Settings {
   std::filesystem::path keys = "/etc/digestfs/keys.d";
@@ -27,14 +31,15 @@ struct Settings {
   std::string prefix;
   bool verify = true;  // off only for measuring the cost of verification
   bool prime = false;  // verify every indexed file in the background after mounting
+  std::filesystem::path config_file;  // the file these settings were read from, if any
 };
 
 struct OptionSpec {
   std::string_view name;
-  std::string_view value_name;  // empty for a flag
+  std::string_view value_name;  // empty for a flag (which also takes yes or no)
   std::string_view help;
   std::function<Result<void>(Settings&, std::string_view)> set;
-  std::function<std::string(const Settings&)> show;
+  std::function<std::vector<std::string>(const Settings&)> show;  // one item per value
 };
 
 const std::vector<OptionSpec>& option_registry();
@@ -44,7 +49,14 @@ const OptionSpec* find_option(std::string_view name);
 Result<void> apply_option(Settings& settings, std::string_view name,
                           std::optional<std::string_view> value);
 
-// Settles what depends on several options: call once every option is applied.
-void finish_settings(Settings& settings);
+using GivenOptions = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+// The settings from options given on a command line, in order: first the configuration
+// file (config-file=FILE, or the default one if it exists), then the options themselves, which
+// win over the file.
+Result<Settings> settle(const GivenOptions& given);
+
+// The effective configuration, in the configuration file's own syntax.
+std::string print_config(const Settings& settings);
 
 }  // namespace digestfs

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "src/command_line.hpp"
+#include "tests/unit/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -42,10 +45,80 @@ TEST(Settings, BadInputIsRejectedWithTheOptionNamed) {
   auto jobs = parse({"--jobs", "many"});
   ASSERT_FALSE(jobs.ok());
   EXPECT_NE(jobs.error().message.find("many"), std::string::npos);
-  auto flag_value = parse({"--allow-weak-digests=yes"});
+  auto flag_value = parse({"--allow-weak-digests=maybe"});
   ASSERT_FALSE(flag_value.ok());
+  EXPECT_NE(flag_value.error().message.find("maybe"), std::string::npos);
   auto missing = parse({"--keys"});
   ASSERT_FALSE(missing.ok());
+}
+
+TEST(Settings, FlagsTakeYesOrNo) {
+  auto on = parse({"--prime=yes", "--allow-weak-digests"});
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_TRUE(on->settings.prime);
+  EXPECT_TRUE(on->settings.sources.allow_weak_digests);
+  auto off = parse({"--prime", "--prime=no"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->settings.prime);
+}
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  std::string write(const std::string& text) {
+    const auto file = dir.path() / "digestfs.conf";
+    std::ofstream(file) << text;
+    return file.string();
+  }
+  TempDir dir;
+};
+
+TEST_F(ConfigFile, ItsLinesSetTheSameOptionsAndTheCommandLineWins) {
+  const std::string file = write(
+      "# trust store and sources\n"
+      "keys = /etc/pki/digestfs\n"
+      "\n"
+      "unknown = audit\n"
+      "unknown-allow = /usr/local/*\n"
+      "unknown-allow = /opt/*\n"
+      "prime\n"
+      "mode = audit\n");
+  auto cl = parse({"--config-file", file, "--mode", "enforce"});
+  ASSERT_TRUE(cl.ok()) << cl.error().message;
+  EXPECT_EQ(cl->settings.keys, "/etc/pki/digestfs");
+  EXPECT_EQ(cl->settings.policy.unknown, UnknownPolicy::Audit);
+  EXPECT_EQ(cl->settings.policy.unknown_exceptions.size(), 2u);
+  EXPECT_TRUE(cl->settings.prime);
+  EXPECT_EQ(cl->settings.policy.mode, Mode::Enforce) << "the command line wins";
+}
+
+TEST_F(ConfigFile, AnUnknownKeyIsAnErrorWithItsLineNumber) {
+  const std::string file = write("keys = /k\n# fine\nfrobnicate = 1\n");
+  auto cl = parse({"--config-file", file});
+  ASSERT_FALSE(cl.ok());
+  EXPECT_NE(cl.error().message.find(file + ":3: unknown option 'frobnicate'"), std::string::npos)
+      << cl.error().message;
+  auto bad_value = parse({"--config-file", write("mode = sometimes\n")});
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.error().message.find(":1: mode: 'sometimes'"), std::string::npos)
+      << bad_value.error().message;
+  auto missing = parse({"--config-file", "/nonexistent/digestfs.conf"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ENOENT);
+}
+
+TEST_F(ConfigFile, ThePrintedConfigurationReadsBackTheSame) {
+  auto first = parse({"--keys", "/k", "--unknown-allow", "/opt/*", "--unknown-allow", "/srv/*",
+                      "--packages", "/p1", "--packages", "/p2", "--prime", "--config-fil"});
+  ASSERT_FALSE(first.ok()) << "an unknown option is refused";
+  auto cl = parse({"--keys", "/k", "--unknown-allow", "/opt/*", "--unknown-allow", "/srv/*",
+                   "--packages", "/p1", "--packages", "/p2", "--prime", "--mode", "audit"});
+  ASSERT_TRUE(cl.ok()) << cl.error().message;
+  const std::string printed = print_config(cl->settings);
+  auto again = parse({"--config-file", write(printed)});
+  ASSERT_TRUE(again.ok()) << again.error().message << "\n" << printed;
+  std::string reprinted = print_config(again->settings);
+  reprinted = reprinted.substr(reprinted.find('\n') + 1);  // the "# read from" line
+  EXPECT_EQ(reprinted, printed);
 }
 
 }  // namespace
