@@ -14,7 +14,8 @@ Result<E> parse_enum(std::string_view what, std::string_view s,
   std::string choices;
   for (const auto& [name, value] : names) {
     if (name == s) return value;
-    choices += (choices.empty() ? "" : "|") + std::string(name);
+    if (!choices.empty()) choices += '|';
+    choices += name;
   }
   return Error{EINVAL, std::string(what) + ": '" + std::string(s) + "' is not one of " + choices};
 }
