@@ -33,7 +33,8 @@ void expect_fixture_verdicts(const DigestIndex& index,
   std::set<std::string> accepted;
   for (const auto& p : index.packages()) accepted.insert(p.nevra);
   EXPECT_EQ(accepted, (std::set<std::string>{"dfs-base-1.0-1.noarch", "dfs-other-1.0-1.noarch",
-                                             "dfs-sha512-1.0-1.noarch", "dfs-large-1.0-1.noarch"}));
+                                             "dfs-sha512-1.0-1.noarch", "dfs-large-1.0-1.noarch",
+                                             "dfs-busybox-1.0-1.noarch"}));
   const std::map<std::string, HeaderVerdict> expected = {
       {"dfs-badsig", HeaderVerdict::BadSignature},
       {"dfs-foreign", HeaderVerdict::UntrustedKey},
