@@ -274,6 +274,35 @@ TEST_F(Mount, ConcurrentFirstOpensHashOnce) {
   EXPECT_NE(doc.find("\"bytes_hashed\":268435456,"), std::string::npos) << doc;
 }
 
+TEST_F(Mount, AChangeWhileTheFileIsHashedNeverPasses) {
+  install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
+  mount();
+  // Writes land on the lower file all through the first open's hashing (about 0.2 s for
+  // 256 MiB); every one of them restores the packaged byte, so only the timing is wrong.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    int fd = open((root / "usr/share/dfslarge/large.bin").c_str(), O_WRONLY | O_CLOEXEC);
+    char zero = 0;
+    while (!stop) {
+      EXPECT_EQ(pwrite(fd, &zero, 1, 100 << 20), 1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto r = read_file(mnt / "usr/share/dfslarge/large.bin");
+  stop = true;
+  writer.join();
+  EXPECT_EQ(r.error, EACCES);
+  EXPECT_TRUE(r.bytes.empty());
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfslarge/large.bin reason=changed-while-hashing"),
+            std::string::npos)
+      << log_text();
+  // Once the writes stop, the (unchanged) content verifies again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(read_file(mnt / "usr/share/dfslarge/large.bin").error, 0);
+}
+
 TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   mount();
   EXPECT_EQ(read_file(mnt / "usr/share/dfsforeign/file.txt").error, EACCES);
