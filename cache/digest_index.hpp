@@ -31,6 +31,9 @@ struct PackageRecord {
   // SHA-256 of the header as read (all zero: none); unchanged headers are reused on reload.
   // A fixed array, not a string: nothing per package lands on the loader threads' heaps.
   std::array<unsigned char, 32> header_key{};
+  // SHA-256 of the header's signed immutable region, as rpm recorded and headerCheck
+  // verified it (RPMTAG_SHA256HEADER); all zero for headers made before rpm had it.
+  std::array<unsigned char, 32> region_sha256{};
 };
 
 struct RejectedHeader {

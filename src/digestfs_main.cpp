@@ -14,6 +14,8 @@
 #include "fs/mount_context.hpp"
 #include "src/command_line.hpp"
 #include "src/daemon.hpp"
+#include "src/measurement_log.hpp"
+#include "src/tpm_extender.hpp"
 #include "src/mount_args.hpp"
 #include "src/trusted_index.hpp"
 
@@ -31,7 +33,15 @@ constexpr const char* kUsage =
 std::atomic<IndexReloader*> g_reloader{nullptr};
 
 // Everything verification needs while mounted: the checker, the reloader and the primer.
+struct FileClose {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileClose>;
+
 struct Verification {
+  std::unique_ptr<TpmExtender> tpm;
+  FilePtr ascii_log, binary_log;
+  std::unique_ptr<MeasurementLog> measurements;
   std::unique_ptr<IntegrityChecker> checker;
   std::unique_ptr<IndexReloader> reloader;
   std::unique_ptr<Primer> primer;
@@ -51,6 +61,9 @@ struct Verification {
                              std::to_string(loaded->index->rejected().size()) + " rejected");
     auto v = std::make_unique<Verification>();
     v->checker = std::make_unique<IntegrityChecker>(settings.policy, log);
+    if (auto measuring = v->start_measurements(settings, log); !measuring) return measuring.error();
+    ctx.status.measurements = v->measurements.get();
+    ctx.status.tpm = v->tpm.get();
     v->checker->set_index(loaded->index);
     ctx.checker = v->checker.get();
     ctx.status.checker = v->checker.get();
@@ -68,6 +81,27 @@ struct Verification {
       ctx.status.primer = v->primer.get();
     }
     return v;
+  }
+
+  // The measurement log and the TPM, when asked for: both must work, or there is no mount.
+  Result<void> start_measurements(const Settings& settings, EventLog& log) {
+    if (settings.measure_log.empty() && settings.tpm.empty()) return {};
+    if (!settings.tpm.empty()) {
+      auto opened = TpmExtender::open(settings.tpm, settings.pcr, log);
+      if (!opened) return opened.error();
+      tpm = std::move(opened.value());
+    }
+    if (!settings.measure_log.empty()) {
+      ascii_log.reset(std::fopen(settings.measure_log.c_str(), "w"));
+      binary_log.reset(std::fopen((settings.measure_log.string() + ".bin").c_str(), "wb"));
+      if (!ascii_log || !binary_log) return errno_error("measurement log " + settings.measure_log.string());
+    }
+    TpmExtender* t = tpm.get();
+    measurements = std::make_unique<MeasurementLog>(
+        settings.pcr, ascii_log.get(), binary_log.get(),
+        t ? MeasurementLog::Sink([t](const Measurement& m) { t->enqueue(m); }) : nullptr);
+    checker->set_measurements(measurements.get());
+    return {};
   }
 };
 

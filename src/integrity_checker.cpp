@@ -3,6 +3,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cache/trust_store.hpp"
@@ -47,9 +48,43 @@ IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log)
     : policy_(std::move(policy)), log_(log) {}
 
 // Applies mode and %config policy to a refusal, logs it, and counts it.
+void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
+  if (measurements_) {
+    // Accepted headers in the order of their digests, so the log does not depend on the
+    // database's order; then rejected packages (a header that cannot be trusted has no
+    // trustworthy digest to log: zeros).
+    std::vector<Measurement> accepted;
+    for (const auto& p : index->packages()) {
+      const auto& digest = p.region_sha256 != decltype(p.region_sha256){} ? p.region_sha256 : p.header_key;
+      accepted.push_back(make_measurement(
+          "sha256", std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
+          "rpm:" + p.nevra));
+    }
+    std::sort(accepted.begin(), accepted.end(),
+              [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
+    for (const auto& m : accepted) measurements_->add(m);
+    for (const auto& r : index->rejected()) {
+      measurements_->add(make_measurement("sha256", std::string(32, '\0'),
+                                          "rpm-rejected:" + r.nevra + ":" +
+                                              std::string(verdict_name(r.verdict))));
+    }
+  }
+  index_.store(std::move(index));
+}
+
+void IntegrityChecker::measure(std::string_view path, const ContentDigest* actual) {
+  if (!measurements_) return;
+  // No content digest (not hashed: a size mismatch, a refused unknown file): zeros, as IMA
+  // records a violation.
+  measurements_->add(actual ? make_measurement(std::string(digest_algo::name(actual->algo)),
+                                               actual->digest, std::string(path))
+                            : make_measurement("sha256", std::string(32, '\0'), std::string(path)));
+}
+
 Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std::string& detail,
-                                    bool config_file) {
+                                    bool config_file, const ContentDigest* actual) {
   if (d.allow) return d;
+  measure(path, actual);
   bool soften =
       policy_.mode != Mode::Enforce || (config_file && policy_.config == ConfigPolicy::Audit);
   std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
@@ -69,10 +104,17 @@ Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std
   return d;
 }
 
-Decision IntegrityChecker::unknown(std::string_view path) {
+Decision IntegrityChecker::unknown(std::string_view path, int fd, const ContentStamp& stamp) {
   Decision d;
   d.reason = Reason::NoEntry;
-  switch (policy_.unknown_policy_for(path)) {
+  const UnknownPolicy policy = policy_.unknown_policy_for(path);
+  if (policy != UnknownPolicy::Deny && measurements_) {
+    // A file served without an entry is measured by its content.
+    auto looked = fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
+                          : VerdictMemo::Lookup{Error{EBADF, "no content"}, VerdictMemo::Source::Hashed};
+    measure(path, looked.digest ? &*looked.digest : nullptr);
+  }
+  switch (policy) {
     case UnknownPolicy::Allow: d.allow = true; return d;
     case UnknownPolicy::Audit:
       log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
@@ -90,7 +132,7 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
   ++counters_.opens;
   auto index = index_.load();
   auto entries = index->lookup(path);
-  if (entries.empty()) return unknown(path);
+  if (entries.empty()) return unknown(path, fd, stamp_of(st));
 
   Decision d;
   d.stamp = stamp_of(st);
@@ -156,7 +198,7 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
       d.reason = Reason::DigestMismatch;
       return conclude(d, path,
                       expected + " actual=" + hex_digest(e.algo(), looked.digest->digest) + package,
-                      config_file);
+                      config_file, &*looked.digest);
     }
   }
   return d;
@@ -189,7 +231,7 @@ bool IntegrityChecker::prime(int fd, const struct stat& st, const FileEntry& ent
 Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {
   auto index = index_.load();
   auto entries = index->lookup(path);
-  if (entries.empty()) return unknown(path);
+  if (entries.empty()) return unknown(path, -1, ContentStamp{});
   Decision d;
   d.error = EACCES;
   for (const auto& e : entries) {

@@ -14,6 +14,7 @@
 #include "cache/digest_index.hpp"
 #include "cache/verdict_memo.hpp"
 #include "src/event_log.hpp"
+#include "src/measurement_log.hpp"
 #include "src/policy.hpp"
 
 namespace digestfs {
@@ -51,7 +52,8 @@ class IntegrityChecker {
  public:
   IntegrityChecker(Policy policy, EventLog& log);
 
-  void set_index(std::shared_ptr<const DigestIndex> index) { index_.store(std::move(index)); }
+  // Serves `index` from now on; with measurements on, its package headers are measured first.
+  void set_index(std::shared_ptr<const DigestIndex> index);
   std::shared_ptr<const DigestIndex> index() const { return index_.load(); }
 
   // fd is the lower file opened for reading; st its fstat; path its absolute index path.
@@ -63,11 +65,16 @@ class IntegrityChecker {
   bool prime(int fd, const struct stat& st, const FileEntry& entry);
 
   const CheckerCounters& counters() const { return counters_; }
+  // Refusals and files served without an entry are measured into `log` from now on.
+  void set_measurements(MeasurementLog* log) { measurements_ = log; }
   const Policy& policy() const { return policy_; }
 
  private:
-  Decision conclude(Decision d, std::string_view path, const std::string& detail, bool config_file);
-  Decision unknown(std::string_view path);
+  Decision conclude(Decision d, std::string_view path, const std::string& detail, bool config_file,
+                    const ContentDigest* actual = nullptr);
+  // fd and stamp: the file's content, for measuring it when it is served; fd -1 for none.
+  Decision unknown(std::string_view path, int fd, const ContentStamp& stamp);
+  void measure(std::string_view path, const ContentDigest* actual);
   // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
   // after (a change in between is an ESTALE error, never a digest).
   VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo);
@@ -78,6 +85,7 @@ class IntegrityChecker {
   VerdictMemo memo_;
   std::atomic<std::shared_ptr<const DigestIndex>> index_;
   CheckerCounters counters_;
+  MeasurementLog* measurements_ = nullptr;
 };
 
 }  // namespace digestfs

@@ -163,6 +163,39 @@ std::vector<OptionSpec> make_registry() {
   r.push_back(flag_option("noverify", "serve every file without checking it (benchmarks only)",
                           [](const Settings& s) { return !s.verify; },
                           [](Settings& s, bool on) { s.verify = !on; }));
+  r.push_back({"measure-log", "FILE",
+               "write an IMA ima-ng measurement log here (ASCII; FILE.bin the binary form): "
+               "accepted package headers sorted by digest, then refusals, unknown files served "
+               "and rejected packages",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("measure-log", v); !ok) return ok;
+                 s.measure_log = v;
+                 return {};
+               },
+               [](const Settings& s) {
+                 return s.measure_log.empty() ? std::vector<std::string>{} : one(s.measure_log.string());
+               }});
+  r.push_back({"tpm", "TCTI",
+               "extend every measurement into a TPM PCR through this tpm2-tss TCTI (for "
+               "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (v.empty()) return Error{EINVAL, "tpm: needs a TCTI configuration"};
+                 s.tpm = v;
+                 return {};
+               },
+               [](const Settings& s) { return s.tpm.empty() ? std::vector<std::string>{} : one(s.tpm); }});
+  r.push_back({"pcr", "N", "the PCR measurements are extended into (default 11; never 10, IMA's)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto n = parse_count("pcr", v);
+                 if (!n) return n.error();
+                 if (*n > 23 || *n == 10) {
+                   return Error{EINVAL, "pcr: " + std::to_string(*n) +
+                                            " is not a PCR digestfs may use (0-23, not IMA's 10)"};
+                 }
+                 s.pcr = *n;
+                 return {};
+               },
+               [](const Settings& s) { return one(std::to_string(s.pcr)); }});
   r.push_back({"config-file", "FILE",
                "configuration file of name = value lines with these same options (default "
                "/etc/digestfs/digestfs.conf, when it exists); the command line wins over it",

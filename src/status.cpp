@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cache/trust_store.hpp"
 #include "src/json.hpp"
 
 namespace digestfs {
@@ -111,6 +112,15 @@ std::string render(const StatusSources& s, bool json) {
     out.field("prime_bytes", p.bytes);
     out.field("prime_failures", p.failures);
     out.field("prime_ms", p.elapsed_ms);
+  }
+  if (s.measurements) {
+    const Sha256 state = s.measurements->state();
+    out.field("measurements", static_cast<uint64_t>(s.measurements->size()));
+    out.field("state", to_hex(state.data(), state.size()));
+  }
+  if (s.tpm) {
+    out.flag("pcr_in_step", s.tpm->in_step());
+    out.field("pcr_extends", s.tpm->extended());
   }
   return out.finish();
 }

@@ -7,7 +7,9 @@
 #include "src/event_log.hpp"
 #include "src/index_reloader.hpp"
 #include "src/integrity_checker.hpp"
+#include "src/measurement_log.hpp"
 #include "src/primer.hpp"
+#include "src/tpm_extender.hpp"
 
 namespace digestfs {
 
@@ -22,6 +24,8 @@ struct StatusSources {
   const EventLog* log = nullptr;
   const IndexReloader* reloader = nullptr;
   const Primer* primer = nullptr;
+  const MeasurementLog* measurements = nullptr;
+  const TpmExtender* tpm = nullptr;
 };
 
 std::string status_json(const StatusSources& s);

@@ -5,11 +5,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 
 #include "src/command_line.hpp"
 #include "src/json.hpp"
+#include "src/measurement_log.hpp"
 #include "src/status.hpp"
 #include "src/trusted_index.hpp"
 
@@ -33,6 +36,9 @@ constexpr const char* kUsageText =
     "  keys           the keys of the trust store\n"
     "  status MOUNTPOINT  the state of a running mount (with --json: one JSON document)\n"
     "  reload MOUNTPOINT  make a running mount rebuild its index from its sources now\n"
+    "  state MOUNTPOINT   the order-independent measurement state of a running mount\n"
+    "  replay LOG     the PCR values (SHA-1 and SHA-256 banks) an IMA ima-ng log implies\n"
+    "  export --format keylime  the trusted index as a Keylime runtime policy (JSON)\n"
     "options:\n";
 
 constexpr const char* kExitText =
@@ -222,6 +228,21 @@ int cmd_status(const std::string& mountpoint, bool json) {
   return kOk;
 }
 
+// The order-independent state of a running mount, from its status document.
+int cmd_state(const std::string& mountpoint) {
+  ssize_t size = getxattr(mountpoint.c_str(), kStatusXattr, nullptr, 0);
+  std::string doc(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  if (size > 0) size = getxattr(mountpoint.c_str(), kStatusXattr, doc.data(), doc.size());
+  const auto at = doc.find("\"state\":\"");
+  if (size <= 0 || at == std::string::npos) {
+    std::fprintf(stderr, "digestfs-cache: %s: no measurement state (is it a digestfs mount with "
+                 "measure-log or tpm?)\n", mountpoint.c_str());
+    return kSourceError;
+  }
+  std::puts(doc.substr(at + 9, 64).c_str());
+  return kOk;
+}
+
 int cmd_reload(const std::string& mountpoint) {
   if (setxattr(mountpoint.c_str(), kReloadXattr, "1", 1, 0) != 0) {
     std::fprintf(stderr, "digestfs-cache: %s: cannot request a reload (%s)\n", mountpoint.c_str(),
@@ -231,8 +252,71 @@ int cmd_reload(const std::string& mountpoint) {
   return kOk;
 }
 
+// Replays an IMA-format measurement log: the PCR values it implies, per bank.
+int cmd_replay(const std::string& file, bool json) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    std::fprintf(stderr, "digestfs-cache: %s: %s\n", file.c_str(), std::strerror(errno));
+    return kSourceError;
+  }
+  auto log = parse_ascii_log(text.str());
+  if (!log) {
+    std::fprintf(stderr, "digestfs-cache: %s: %s\n", file.c_str(), log.error().message.c_str());
+    return kSourceError;
+  }
+  auto [sha1, sha256] = replay(*log);
+  const std::string h1 = to_hex(sha1.data(), sha1.size()), h256 = to_hex(sha256.data(), sha256.size());
+  if (json) {
+    JsonWriter j;
+    j.begin_object().key("entries").value(static_cast<uint64_t>(log->size()))
+        .key("sha1").value(h1).key("sha256").value(h256).end_object();
+    std::puts(j.str().c_str());
+  } else {
+    std::printf("entries: %zu\nsha1:    %s\nsha256:  %s\n", log->size(), h1.c_str(), h256.c_str());
+  }
+  return kOk;
+}
+
+// The trusted index as a Keylime runtime policy: path -> the hex digests that pass there.
+int cmd_export_keylime(const TrustedIndex& t) {
+  const DigestIndex& ix = *t.index;
+  JsonWriter j;
+  j.begin_object().key("meta").begin_object().key("version").value(1)
+      .key("generator").value("digestfs-cache").end_object();
+  j.key("release").value(0).key("digests").begin_object();
+  for (size_t i = 0; i < ix.file_count();) {
+    const FileEntry first = ix.entry(i);
+    const std::string path = first.path();
+    std::vector<std::string> digests;
+    for (; i < ix.file_count() && ix.entry(i).path() == path; ++i) {
+      const FileEntry e = ix.entry(i);
+      if (S_ISREG(e.mode()) && !e.digest().empty()) digests.push_back(to_hex(e.digest().data(), e.digest().size()));
+    }
+    if (digests.empty()) continue;
+    j.key(path).begin_array();
+    for (const auto& d : digests) j.value(d);
+    j.end_array();
+  }
+  j.end_object().key("excludes").begin_array().end_array().key("keyrings").begin_object().end_object();
+  j.key("ima").begin_object().key("ignored_keyrings").begin_array().end_array()
+      .key("log_hash_alg").value("sha1").end_object();
+  j.key("ima-buf").begin_object().end_object().key("verification-keys").value("").end_object();
+  std::puts(j.str().c_str());
+  return kOk;
+}
+
 int run(int argc, char** argv) {
-  auto cl = parse_command_line(argc, argv, {"json", "help"});
+  // export's --format VALUE is the tool's own; everything else goes to the registry.
+  std::string format;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--format" && i + 1 < argc) format = argv[++i];
+    else if (std::string(argv[i]).starts_with("--format=")) format = std::string(argv[i]).substr(9);
+    else rest.push_back(argv[i]);
+  }
+  auto cl = parse_command_line(static_cast<int>(rest.size()), rest.data(), {"json", "help"});
   if (!cl) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s%s", cl.error().message.c_str(), kUsageText,
                  options_help().c_str());
@@ -245,10 +329,13 @@ int run(int argc, char** argv) {
   }
   const auto& args = cl->positional;
   const std::string command = args.empty() ? "" : args[0];
-  const size_t want_args =
-      command == "lookup" || command == "status" || command == "reload" ? 2 : 1;
-  static const std::set<std::string> known = {"stats",     "list", "lookup", "rejected",
-                                              "conflicts", "keys", "status", "reload"};
+  const size_t want_args = command == "lookup" || command == "status" || command == "reload" ||
+                                   command == "replay" || command == "state"
+                               ? 2
+                               : 1;
+  static const std::set<std::string> known = {"stats",  "list",   "lookup", "rejected",
+                                              "conflicts", "keys", "status", "reload",
+                                              "replay", "state", "export"};
   if (!known.count(command) || args.size() != want_args) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s",
                  command.empty()         ? "no command given"
@@ -260,11 +347,18 @@ int run(int argc, char** argv) {
   const bool json = cl->flags.count("json") > 0;
   if (command == "status") return cmd_status(args[1], json);
   if (command == "reload") return cmd_reload(args[1]);
+  if (command == "replay") return cmd_replay(args[1], json);
+  if (command == "state") return cmd_state(args[1]);
+  if (command == "export" && format != "keylime") {
+    std::fprintf(stderr, "digestfs-cache: export needs --format keylime\n");
+    return kUsage;
+  }
   auto loaded = load_trusted_index(cl->settings);
   if (!loaded) {
     std::fprintf(stderr, "digestfs-cache: %s\n", loaded.error().message.c_str());
     return kSourceError;
   }
+  if (command == "export") return cmd_export_keylime(*loaded);
   if (command == "stats") return cmd_stats(*loaded, json);
   if (command == "list") return cmd_list(*loaded, json);
   if (command == "lookup") return cmd_lookup(*loaded, args[1], json);

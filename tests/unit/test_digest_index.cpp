@@ -17,10 +17,10 @@ PackagedFile file(std::string path, std::string digest, uint16_t mode = 0100644)
 
 std::shared_ptr<const DigestIndex> sample() {
   DigestIndex::Builder b;
-  b.add_package({"a-1-1.noarch", "a.rpm", "k", digest_algo::kSha256, 0, {}},
+  b.add_package({"a-1-1.noarch", "a.rpm", "k", digest_algo::kSha256, 0, {}, {}},
                 {file("/usr/bin/a", std::string(32, 'a')), file("/usr/bin", "", 040755),
                  file("/usr/share/x", std::string(32, 'x'))});
-  b.add_package({"b-1-1.noarch", "b.rpm", "k", digest_algo::kSha256, 0, {}},
+  b.add_package({"b-1-1.noarch", "b.rpm", "k", digest_algo::kSha256, 0, {}, {}},
                 {file("/usr/share/x", std::string(32, 'y')), file("/usr/bin", "", 040755)});
   return b.build(7);
 }

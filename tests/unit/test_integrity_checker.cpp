@@ -31,7 +31,7 @@ class Checker : public ::testing::Test {
     f.digest = std::string(32, '\x11');
     f.size = static_cast<uint64_t>(kLarge);
     f.mode = 0100644;
-    b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}}, {f});
+    b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}, {}}, {f});
     checker.set_index(b.build(1));
   }
 
