@@ -209,10 +209,13 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
                       " (allow weak digests to trust them)");
     return out;
   }
-  out.package = PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key, {}};
-  if (const char* region = headerGetString(h.get(), RPMTAG_SHA256HEADER); region && std::strlen(region) == 64) {
+  out.package =
+      PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key, {}};
+  if (const char* region = headerGetString(h.get(), RPMTAG_SHA256HEADER);
+      region && std::strlen(region) == 64) {
     for (size_t i = 0; i < 32; ++i) {
-      out.package->region_sha256[i] = static_cast<unsigned char>(std::stoi(std::string(region + 2 * i, 2), nullptr, 16));
+      out.package->region_sha256[i] =
+          static_cast<unsigned char>(std::stoi(std::string(region + 2 * i, 2), nullptr, 16));
     }
   }
   out.files = std::move(files.files);

@@ -189,7 +189,7 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 }
 
 // The mount root answers the status attribute itself; it never reaches the lower tree.
-bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+static bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (ino != FUSE_ROOT_ID) return false;
   const bool json = std::strcmp(name, kStatusXattr) == 0;
   if (!json && std::strcmp(name, kStatusTextXattr) != 0) return false;
@@ -204,12 +204,9 @@ bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size)
   return true;
 }
 
-// xattr calls take a path; the fd's proc path names exactly the node's file.
-void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  if (reply_status(req, ino, name, size)) return;
-  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
-  std::vector<char> buf(size);
-  ssize_t n = getxattr(path.c_str(), name, size ? buf.data() : nullptr, size);
+// getxattr and listxattr answer a size query (size 0) with the size, else with the bytes.
+static void reply_xattr_bytes(fuse_req_t req, ssize_t n, size_t size,
+                              const std::vector<char>& buf) {
   if (n < 0)
     fuse_reply_err(req, errno);
   else if (size == 0)
@@ -218,16 +215,19 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
 }
 
+// xattr calls take a path; the fd's proc path names exactly the node's file.
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (reply_status(req, ino, name, size)) return;
+  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  std::vector<char> buf(size);
+  reply_xattr_bytes(req, getxattr(path.c_str(), name, size ? buf.data() : nullptr, size), size,
+                    buf);
+}
+
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   std::vector<char> buf(size);
-  ssize_t n = listxattr(path.c_str(), size ? buf.data() : nullptr, size);
-  if (n < 0)
-    fuse_reply_err(req, errno);
-  else if (size == 0)
-    fuse_reply_xattr(req, static_cast<size_t>(n));
-  else
-    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+  reply_xattr_bytes(req, listxattr(path.c_str(), size ? buf.data() : nullptr, size), size, buf);
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,

@@ -15,8 +15,8 @@
 #include "src/command_line.hpp"
 #include "src/daemon.hpp"
 #include "src/measurement_log.hpp"
-#include "src/tpm_extender.hpp"
 #include "src/mount_args.hpp"
+#include "src/tpm_extender.hpp"
 #include "src/trusted_index.hpp"
 
 namespace digestfs {
@@ -94,7 +94,8 @@ struct Verification {
     if (!settings.measure_log.empty()) {
       ascii_log.reset(std::fopen(settings.measure_log.c_str(), "w"));
       binary_log.reset(std::fopen((settings.measure_log.string() + ".bin").c_str(), "wb"));
-      if (!ascii_log || !binary_log) return errno_error("measurement log " + settings.measure_log.string());
+      if (!ascii_log || !binary_log)
+        return errno_error("measurement log " + settings.measure_log.string());
     }
     TpmExtender* t = tpm.get();
     measurements = std::make_unique<MeasurementLog>(

@@ -55,7 +55,8 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
     // trustworthy digest to log: zeros).
     std::vector<Measurement> accepted;
     for (const auto& p : index->packages()) {
-      const auto& digest = p.region_sha256 != decltype(p.region_sha256){} ? p.region_sha256 : p.header_key;
+      const auto& digest =
+          p.region_sha256 != decltype(p.region_sha256){} ? p.region_sha256 : p.header_key;
       accepted.push_back(make_measurement(
           "sha256", std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
           "rpm:" + p.nevra));
@@ -64,9 +65,9 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
               [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
     for (const auto& m : accepted) measurements_->add(m);
     for (const auto& r : index->rejected()) {
-      measurements_->add(make_measurement("sha256", std::string(32, '\0'),
-                                          "rpm-rejected:" + r.nevra + ":" +
-                                              std::string(verdict_name(r.verdict))));
+      measurements_->add(
+          make_measurement("sha256", std::string(32, '\0'),
+                           "rpm-rejected:" + r.nevra + ":" + std::string(verdict_name(r.verdict))));
     }
   }
   index_.store(std::move(index));
@@ -110,8 +111,9 @@ Decision IntegrityChecker::unknown(std::string_view path, int fd, const ContentS
   const UnknownPolicy policy = policy_.unknown_policy_for(path);
   if (policy != UnknownPolicy::Deny && measurements_) {
     // A file served without an entry is measured by its content.
-    auto looked = fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
-                          : VerdictMemo::Lookup{Error{EBADF, "no content"}, VerdictMemo::Source::Hashed};
+    auto looked =
+        fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
+                : VerdictMemo::Lookup{Error{EBADF, "no content"}, VerdictMemo::Source::Hashed};
     measure(path, looked.digest ? &*looked.digest : nullptr);
   }
   switch (policy) {

@@ -97,9 +97,11 @@ Result<std::vector<Measurement>> parse_ascii_log(const std::string& text) {
     if (tmpl != "ima-ng" || colon == std::string::npos || name.empty() || hash.size() != 40) {
       return Error{EINVAL, "line " + std::to_string(number) + ": not an ima-ng measurement"};
     }
-    Measurement m = make_measurement(digest.substr(0, colon), from_hex(digest.substr(colon + 1)), name);
+    Measurement m =
+        make_measurement(digest.substr(0, colon), from_hex(digest.substr(colon + 1)), name);
     if (to_hex(m.template_sha1.data(), m.template_sha1.size()) != hash) {
-      return Error{EINVAL, "line " + std::to_string(number) + ": template hash does not match its fields"};
+      return Error{EINVAL,
+                   "line " + std::to_string(number) + ": template hash does not match its fields"};
     }
     out.push_back(std::move(m));
   }

@@ -18,7 +18,7 @@ struct MountArgs {
   bool debug = false;
   bool read_only = false;
   bool help = false;
-  bool print_config = false;  // print the effective configuration and exit
+  bool print_config = false;                // print the effective configuration and exit
   std::vector<std::string> kernel_options;  // passed to FUSE as -o
 };
 

@@ -154,15 +154,17 @@ std::vector<OptionSpec> make_registry() {
                  s.prefix = v;
                  return {};
                },
-               [](const Settings& s) { return s.prefix.empty() ? std::vector<std::string>{} : one(s.prefix); }});
-  r.push_back(flag_option("prime",
-                          "verify every indexed file in the background right after mounting "
-                          "(idle I/O priority), so later opens are answered from memory",
-                          [](const Settings& s) { return s.prime; },
-                          [](Settings& s, bool on) { s.prime = on; }));
-  r.push_back(flag_option("noverify", "serve every file without checking it (benchmarks only)",
-                          [](const Settings& s) { return !s.verify; },
-                          [](Settings& s, bool on) { s.verify = !on; }));
+               [](const Settings& s) {
+                 return s.prefix.empty() ? std::vector<std::string>{} : one(s.prefix);
+               }});
+  r.push_back(flag_option(
+      "prime",
+      "verify every indexed file in the background right after mounting "
+      "(idle I/O priority), so later opens are answered from memory",
+      [](const Settings& s) { return s.prime; }, [](Settings& s, bool on) { s.prime = on; }));
+  r.push_back(flag_option(
+      "noverify", "serve every file without checking it (benchmarks only)",
+      [](const Settings& s) { return !s.verify; }, [](Settings& s, bool on) { s.verify = !on; }));
   r.push_back({"measure-log", "FILE",
                "write an IMA ima-ng measurement log here (ASCII; FILE.bin the binary form): "
                "accepted package headers sorted by digest, then refusals, unknown files served "
@@ -173,17 +175,19 @@ std::vector<OptionSpec> make_registry() {
                  return {};
                },
                [](const Settings& s) {
-                 return s.measure_log.empty() ? std::vector<std::string>{} : one(s.measure_log.string());
+                 return s.measure_log.empty() ? std::vector<std::string>{}
+                                              : one(s.measure_log.string());
                }});
-  r.push_back({"tpm", "TCTI",
-               "extend every measurement into a TPM PCR through this tpm2-tss TCTI (for "
-               "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 if (v.empty()) return Error{EINVAL, "tpm: needs a TCTI configuration"};
-                 s.tpm = v;
-                 return {};
-               },
-               [](const Settings& s) { return s.tpm.empty() ? std::vector<std::string>{} : one(s.tpm); }});
+  r.push_back(
+      {"tpm", "TCTI",
+       "extend every measurement into a TPM PCR through this tpm2-tss TCTI (for "
+       "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue",
+       [](Settings& s, std::string_view v) -> Result<void> {
+         if (v.empty()) return Error{EINVAL, "tpm: needs a TCTI configuration"};
+         s.tpm = v;
+         return {};
+       },
+       [](const Settings& s) { return s.tpm.empty() ? std::vector<std::string>{} : one(s.tpm); }});
   r.push_back({"pcr", "N", "the PCR measurements are extended into (default 11; never 10, IMA's)",
                [](Settings& s, std::string_view v) -> Result<void> {
                  auto n = parse_count("pcr", v);
@@ -237,7 +241,8 @@ namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -256,9 +261,10 @@ Result<void> apply_config_file(Settings& settings, const std::filesystem::path& 
       name = trim(line.substr(0, eq));
       value = trim(line.substr(eq + 1));
     }
-    Result<void> ok = name == "config-file"
-                          ? Result<void>(Error{EINVAL, "config-file cannot be set in a configuration file"})
-                          : apply_option(settings, name, value);
+    Result<void> ok =
+        name == "config-file"
+            ? Result<void>(Error{EINVAL, "config-file cannot be set in a configuration file"})
+            : apply_option(settings, name, value);
     if (!ok) {
       return Error{ok.error().code,
                    file.string() + ":" + std::to_string(number) + ": " + ok.error().message};

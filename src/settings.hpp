@@ -29,8 +29,8 @@ struct Settings {
   // (empty: the source directory's own path).
   Policy policy;
   std::string prefix;
-  bool verify = true;  // off only for measuring the cost of verification
-  bool prime = false;  // verify every indexed file in the background after mounting
+  bool verify = true;                 // off only for measuring the cost of verification
+  bool prime = false;                 // verify every indexed file in the background after mounting
   std::filesystem::path config_file;  // the file these settings were read from, if any
   // Measurement: the IMA-format log (and FILE.bin), the TPM to extend, and its PCR.
   std::filesystem::path measure_log;

@@ -4,6 +4,7 @@
 
 #include "cache/trust_store.hpp"
 #include "src/json.hpp"
+#include "src/trusted_index.hpp"
 
 namespace digestfs {
 namespace {
@@ -35,16 +36,7 @@ class StatusSink {
   void rejected(const std::vector<RejectedHeader>& list) {
     if (json_) {
       j_.key("packages_rejected").begin_array();
-      for (const auto& r : list) {
-        j_.begin_object()
-            .key("nevra")
-            .value(r.nevra)
-            .key("verdict")
-            .value(verdict_name(r.verdict))
-            .key("reason")
-            .value(r.reason)
-            .end_object();
-      }
+      for (const auto& r : list) rejected_json(j_, r, false);
       j_.end_array();
       return;
     }

@@ -4,6 +4,8 @@
 // step with the log from then on.
 #pragma once
 
+#include <tss2/tss2_esys.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -13,8 +15,6 @@
 
 #include "src/event_log.hpp"
 #include "src/measurement_log.hpp"
-
-#include <tss2/tss2_esys.h>
 
 namespace digestfs {
 

@@ -38,6 +38,12 @@ Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t gener
   return out;
 }
 
+void rejected_json(JsonWriter& j, const RejectedHeader& r, bool with_origin) {
+  j.begin_object().key("nevra").value(r.nevra).key("verdict").value(verdict_name(r.verdict));
+  if (with_origin) j.key("origin").value(r.origin);
+  j.key("reason").value(r.reason).end_object();
+}
+
 std::string attr_markers(uint16_t attrs) {
   std::string out;
   if (attrs & RPMFILE_CONFIG) out += 'c';

@@ -5,6 +5,7 @@
 
 #include "cache/digest_index.hpp"
 #include "cache/trust_store.hpp"
+#include "src/json.hpp"
 #include "src/settings.hpp"
 
 namespace digestfs {
@@ -18,6 +19,9 @@ struct TrustedIndex {
 // With `previous` loaded from the same keys, unchanged database headers are reused from it.
 Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t generation = 1,
                                         const TrustedIndex* previous = nullptr);
+
+// One rejected header as a JSON object: nevra, verdict, reason (and origin, when asked).
+void rejected_json(JsonWriter& j, const RejectedHeader& r, bool with_origin);
 
 // "c", "d", "g", ... as rpm prints file attributes (config, doc, ghost, license, missingok,
 // noreplace, readme), for listings.

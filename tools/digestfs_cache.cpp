@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "src/command_line.hpp"
@@ -147,16 +147,7 @@ int cmd_rejected(const TrustedIndex& t, bool json) {
   if (json) j.begin_array();
   for (const auto& r : t.index->rejected()) {
     if (json) {
-      j.begin_object()
-          .key("nevra")
-          .value(r.nevra)
-          .key("verdict")
-          .value(verdict_name(r.verdict))
-          .key("origin")
-          .value(r.origin)
-          .key("reason")
-          .value(r.reason)
-          .end_object();
+      rejected_json(j, r, true);
     } else {
       std::printf("%s %s %s: %s\n", r.nevra.c_str(), std::string(verdict_name(r.verdict)).c_str(),
                   r.origin.c_str(), r.reason.c_str());
@@ -235,8 +226,10 @@ int cmd_state(const std::string& mountpoint) {
   if (size > 0) size = getxattr(mountpoint.c_str(), kStatusXattr, doc.data(), doc.size());
   const auto at = doc.find("\"state\":\"");
   if (size <= 0 || at == std::string::npos) {
-    std::fprintf(stderr, "digestfs-cache: %s: no measurement state (is it a digestfs mount with "
-                 "measure-log or tpm?)\n", mountpoint.c_str());
+    std::fprintf(stderr,
+                 "digestfs-cache: %s: no measurement state (is it a digestfs mount with "
+                 "measure-log or tpm?)\n",
+                 mountpoint.c_str());
     return kSourceError;
   }
   std::puts(doc.substr(at + 9, 64).c_str());
@@ -267,11 +260,18 @@ int cmd_replay(const std::string& file, bool json) {
     return kSourceError;
   }
   auto [sha1, sha256] = replay(*log);
-  const std::string h1 = to_hex(sha1.data(), sha1.size()), h256 = to_hex(sha256.data(), sha256.size());
+  const std::string h1 = to_hex(sha1.data(), sha1.size()),
+                    h256 = to_hex(sha256.data(), sha256.size());
   if (json) {
     JsonWriter j;
-    j.begin_object().key("entries").value(static_cast<uint64_t>(log->size()))
-        .key("sha1").value(h1).key("sha256").value(h256).end_object();
+    j.begin_object()
+        .key("entries")
+        .value(static_cast<uint64_t>(log->size()))
+        .key("sha1")
+        .value(h1)
+        .key("sha256")
+        .value(h256)
+        .end_object();
     std::puts(j.str().c_str());
   } else {
     std::printf("entries: %zu\nsha1:    %s\nsha256:  %s\n", log->size(), h1.c_str(), h256.c_str());
@@ -283,8 +283,14 @@ int cmd_replay(const std::string& file, bool json) {
 int cmd_export_keylime(const TrustedIndex& t) {
   const DigestIndex& ix = *t.index;
   JsonWriter j;
-  j.begin_object().key("meta").begin_object().key("version").value(1)
-      .key("generator").value("digestfs-cache").end_object();
+  j.begin_object()
+      .key("meta")
+      .begin_object()
+      .key("version")
+      .value(1)
+      .key("generator")
+      .value("digestfs-cache")
+      .end_object();
   j.key("release").value(0).key("digests").begin_object();
   for (size_t i = 0; i < ix.file_count();) {
     const FileEntry first = ix.entry(i);
@@ -292,16 +298,29 @@ int cmd_export_keylime(const TrustedIndex& t) {
     std::vector<std::string> digests;
     for (; i < ix.file_count() && ix.entry(i).path() == path; ++i) {
       const FileEntry e = ix.entry(i);
-      if (S_ISREG(e.mode()) && !e.digest().empty()) digests.push_back(to_hex(e.digest().data(), e.digest().size()));
+      if (S_ISREG(e.mode()) && !e.digest().empty())
+        digests.push_back(to_hex(e.digest().data(), e.digest().size()));
     }
     if (digests.empty()) continue;
     j.key(path).begin_array();
     for (const auto& d : digests) j.value(d);
     j.end_array();
   }
-  j.end_object().key("excludes").begin_array().end_array().key("keyrings").begin_object().end_object();
-  j.key("ima").begin_object().key("ignored_keyrings").begin_array().end_array()
-      .key("log_hash_alg").value("sha1").end_object();
+  j.end_object()
+      .key("excludes")
+      .begin_array()
+      .end_array()
+      .key("keyrings")
+      .begin_object()
+      .end_object();
+  j.key("ima")
+      .begin_object()
+      .key("ignored_keyrings")
+      .begin_array()
+      .end_array()
+      .key("log_hash_alg")
+      .value("sha1")
+      .end_object();
   j.key("ima-buf").begin_object().end_object().key("verification-keys").value("").end_object();
   std::puts(j.str().c_str());
   return kOk;
@@ -312,9 +331,12 @@ int run(int argc, char** argv) {
   std::string format;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--format" && i + 1 < argc) format = argv[++i];
-    else if (std::string(argv[i]).starts_with("--format=")) format = std::string(argv[i]).substr(9);
-    else rest.push_back(argv[i]);
+    if (std::string(argv[i]) == "--format" && i + 1 < argc)
+      format = argv[++i];
+    else if (std::string(argv[i]).starts_with("--format="))
+      format = std::string(argv[i]).substr(9);
+    else
+      rest.push_back(argv[i]);
   }
   auto cl = parse_command_line(static_cast<int>(rest.size()), rest.data(), {"json", "help"});
   if (!cl) {
@@ -333,9 +355,9 @@ int run(int argc, char** argv) {
                                    command == "replay" || command == "state"
                                ? 2
                                : 1;
-  static const std::set<std::string> known = {"stats",  "list",   "lookup", "rejected",
-                                              "conflicts", "keys", "status", "reload",
-                                              "replay", "state", "export"};
+  static const std::set<std::string> known = {"stats",     "list",  "lookup", "rejected",
+                                              "conflicts", "keys",  "status", "reload",
+                                              "replay",    "state", "export"};
   if (!known.count(command) || args.size() != want_args) {
     std::fprintf(stderr, "digestfs-cache: %s\n%s",
                  command.empty()         ? "no command given"

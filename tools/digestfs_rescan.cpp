@@ -200,14 +200,7 @@ int run(int argc, char** argv) {
   if (json) j.begin_object().key("rejected").begin_array();
   for (const auto& r : index.rejected()) {
     if (json) {
-      j.begin_object()
-          .key("nevra")
-          .value(r.nevra)
-          .key("verdict")
-          .value(verdict_name(r.verdict))
-          .key("reason")
-          .value(r.reason)
-          .end_object();
+      rejected_json(j, r, false);
     } else {
       std::printf("rejected  %s %s: %s\n", r.nevra.c_str(),
                   std::string(verdict_name(r.verdict)).c_str(), r.reason.c_str());

@@ -129,13 +129,18 @@ std::string enter_container(const std::string& rootfs) {
       return "bind " + host + ": " + std::strerror(errno);
     }
   }
-  for (auto [link, target] : {std::pair{"dev/fd", "/proc/self/fd"}, {"dev/stdin", "/proc/self/fd/0"},
-                              {"dev/stdout", "/proc/self/fd/1"}, {"dev/stderr", "/proc/self/fd/2"}}) {
-    if (symlink(target, link) != 0) return std::string("symlink /") + link + ": " + std::strerror(errno);
+  for (auto [link, target] : {std::pair{"dev/fd", "/proc/self/fd"},
+                              {"dev/stdin", "/proc/self/fd/0"},
+                              {"dev/stdout", "/proc/self/fd/1"},
+                              {"dev/stderr", "/proc/self/fd/2"}}) {
+    if (symlink(target, link) != 0)
+      return std::string("symlink /") + link + ": " + std::strerror(errno);
   }
   // pivot_root(".", "."): the old root ends up under the new one and is detached at once.
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return std::string("pivot_root: ") + std::strerror(errno);
-  if (umount2(".", MNT_DETACH) != 0) return std::string("detaching the host root: ") + std::strerror(errno);
+  if (syscall(SYS_pivot_root, ".", ".") != 0)
+    return std::string("pivot_root: ") + std::strerror(errno);
+  if (umount2(".", MNT_DETACH) != 0)
+    return std::string("detaching the host root: ") + std::strerror(errno);
   if (chdir("/") != 0) return std::string("chdir /: ") + std::strerror(errno);
   return {};
 }
@@ -148,7 +153,8 @@ struct Report {  // child -> supervisor, through a close-on-exec pipe
 
 int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_args,
               const std::vector<std::string>& command, bool pid_namespace) {
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     std::fprintf(stderr, "digestfs-run: cannot make a private mount namespace: %s\n",
                  std::strerror(errno));
     return kRunError;
@@ -159,7 +165,8 @@ int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_
   for (int i = 0; i < 800 && !mounted_at(rootfs); ++i) {
     int status;
     if (waitpid(daemon, &status, WNOHANG) == daemon) {
-      std::fprintf(stderr, "digestfs-run: digestfs could not mount %s (see above)\n", rootfs.c_str());
+      std::fprintf(stderr, "digestfs-run: digestfs could not mount %s (see above)\n",
+                   rootfs.c_str());
       return kRunError;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -279,13 +286,15 @@ int run(int argc, char** argv) {
   char real[PATH_MAX];
   if (rootfs.empty() || !realpath(rootfs.c_str(), real)) {
     std::fprintf(stderr, "digestfs-run: %s\n%s",
-                 rootfs.empty() ? "--rootfs is required" : ("rootfs " + rootfs + ": " + std::strerror(errno)).c_str(),
+                 rootfs.empty() ? "--rootfs is required"
+                                : ("rootfs " + rootfs + ": " + std::strerror(errno)).c_str(),
                  kUsage);
     return kRunError;
   }
   rootfs = real;
   if (command.empty() == mount_only.empty()) {
-    std::fprintf(stderr, "digestfs-run: give either -- COMMAND or --mount-only MOUNTPOINT\n%s", kUsage);
+    std::fprintf(stderr, "digestfs-run: give either -- COMMAND or --mount-only MOUNTPOINT\n%s",
+                 kUsage);
     return kRunError;
   }
   // The rootfs's own database describes it; keys come only from the host (--keys).
@@ -294,9 +303,10 @@ int run(int argc, char** argv) {
   for (auto& a : registry_args) parse_argv.push_back(a.data());
   auto cl = parse_command_line(static_cast<int>(parse_argv.size()), parse_argv.data(), {});
   if (!cl || !cl->positional.empty()) {
-    std::fprintf(stderr, "digestfs-run: %s\n%s",
-                 cl ? ("unexpected argument " + cl->positional[0]).c_str() : cl.error().message.c_str(),
-                 kUsage);
+    std::fprintf(
+        stderr, "digestfs-run: %s\n%s",
+        cl ? ("unexpected argument " + cl->positional[0]).c_str() : cl.error().message.c_str(),
+        kUsage);
     return kRunError;
   }
   // The daemon would refuse a rootfs without a readable database too; saying it here names

@@ -38,7 +38,8 @@ class Swtpm {
   // PCR 11 of a bank, as tpm2_pcrread prints it, lower-case hex.
   std::string pcr(const std::string& bank, const std::filesystem::path& scratch) const {
     const auto out = scratch / "pcr.txt";
-    run_shell("TPM2TOOLS_TCTI=" + tcti() + " tpm2_pcrread " + bank + ":11 >" + out.string() + " 2>&1");
+    run_shell("TPM2TOOLS_TCTI=" + tcti() + " tpm2_pcrread " + bank + ":11 >" + out.string() +
+              " 2>&1");
     std::string text = slurp(out);
     auto at = text.find("0x");
     if (at == std::string::npos) return text;
@@ -67,19 +68,24 @@ class Measure : public MountFixture {
 };
 
 TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
-  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
-                   "swtpm and tpm2-tools");
+  DIGESTFS_REQUIRE(
+      run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
+      "swtpm and tpm2-tools");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
   std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
   std::ofstream(root / "usr/share/dfs/extra.txt") << "served without an entry\n";
   const auto log = work.path() / "measurements.log";
-  mount(",measure-log=" + log.string() + ",tpm=" + tpm.tcti() + ",unknown-allow=/usr/share/dfs/extra.txt");
-  open_some({"usr/bin/hello", "usr/share/dfs/data.txt", "usr/share/dfs/extra.txt", "usr/bin/dfs-hello"});
+  mount(",measure-log=" + log.string() + ",tpm=" + tpm.tcti() +
+        ",unknown-allow=/usr/share/dfs/extra.txt");
+  open_some(
+      {"usr/bin/hello", "usr/share/dfs/data.txt", "usr/share/dfs/extra.txt", "usr/bin/dfs-hello"});
   // Extends run in the background: wait until every measurement reached the TPM.
   for (int i = 0; i < 100; ++i) {
     const std::string s = status();
-    if (!json_field(s, "measurements").empty() && json_field(s, "measurements") == json_field(s, "pcr_extends")) break;
+    if (!json_field(s, "measurements").empty() &&
+        json_field(s, "measurements") == json_field(s, "pcr_extends"))
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const std::string s = status();
@@ -95,10 +101,13 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
   EXPECT_EQ(std::to_string(lines), json_field(s, "measurements"));
   const std::string log_text_all = slurp(log);
   EXPECT_NE(log_text_all.find(" rpm:dfs-base-1.0-1.noarch\n"), std::string::npos);
-  EXPECT_NE(log_text_all.find(" rpm-rejected:dfs-foreign-1.0-1.noarch:untrusted-key\n"), std::string::npos);
+  EXPECT_NE(log_text_all.find(" rpm-rejected:dfs-foreign-1.0-1.noarch:untrusted-key\n"),
+            std::string::npos);
   EXPECT_NE(log_text_all.find(" /usr/share/dfs/data.txt\n"), std::string::npos) << "the refusal";
-  EXPECT_NE(log_text_all.find(" /usr/share/dfs/extra.txt\n"), std::string::npos) << "the unknown file served";
-  EXPECT_EQ(log_text_all.find("/usr/bin/dfs-hello"), std::string::npos) << "verified opens are covered by their package";
+  EXPECT_NE(log_text_all.find(" /usr/share/dfs/extra.txt\n"), std::string::npos)
+      << "the unknown file served";
+  EXPECT_EQ(log_text_all.find("/usr/bin/dfs-hello"), std::string::npos)
+      << "verified opens are covered by their package";
 
   const auto replay_out = work.path() / "replay.json";
   ASSERT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " --json replay " + log.string() + " >" +

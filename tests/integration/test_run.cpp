@@ -26,7 +26,8 @@ int processes_mentioning(const std::string& text) {
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const std::string pid = e.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(getpid())) {
+    if (pid.find_first_not_of("0123456789") != std::string::npos ||
+        pid == std::to_string(getpid())) {
       continue;
     }
     if (slurp(e.path() / "cmdline").find(text) != std::string::npos) ++n;
@@ -43,7 +44,8 @@ class Run : public ::testing::Test {
  protected:
   void SetUp() override {
     DIGESTFS_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0 && geteuid() == 0, "/dev/fuse as root");
-    DIGESTFS_REQUIRE(!built_fixtures().empty(), "test fixtures (rpmbuild, rpmsign, busybox-static)");
+    DIGESTFS_REQUIRE(!built_fixtures().empty(),
+                     "test fixtures (rpmbuild, rpmsign, busybox-static)");
     rootfs = work.path() / "rootfs";
     ASSERT_EQ(run_shell("rpm --root " + rootfs.string() +
                         " --dbpath /var/lib/rpm -i --nodeps --noscripts " +
@@ -55,7 +57,8 @@ class Run : public ::testing::Test {
     if (rootfs.empty()) return;
     EXPECT_EQ(slurp("/proc/self/mountinfo").find(rootfs.string()), std::string::npos)
         << "something is still mounted in " << rootfs;
-    EXPECT_EQ(processes_mentioning(rootfs.string()), 0) << "a process is still running for " << rootfs;
+    EXPECT_EQ(processes_mentioning(rootfs.string()), 0)
+        << "a process is still running for " << rootfs;
   }
   Ran run(const std::string& args, const std::filesystem::path& keys = {}) {
     const auto out = work.path() / "out", err = work.path() / "err";
@@ -103,7 +106,8 @@ TEST_F(Run, KillingTheDaemonFailsClosed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     run_shell("pkill -9 -f -- 'digestfs -f --root " + rootfs.string() + "'");
   });
-  Ran r = run("-- /bin/sh -c 'cat /data/hello.txt; sleep 2; cat /data/hello.txt || echo READ-FAILED'");
+  Ran r =
+      run("-- /bin/sh -c 'cat /data/hello.txt; sleep 2; cat /data/hello.txt || echo READ-FAILED'");
   killer.join();
   EXPECT_EQ(r.status, 125);
   EXPECT_EQ(r.out.find("hello from the container\n"), 0u) << r.out;
@@ -136,7 +140,8 @@ TEST_F(Run, MountOnlyServesTheVerifiedTreeToOtherRuntimes) {
           (built_fixtures() / "keys").c_str(), "--mount-only", mnt.c_str(), nullptr);
     _exit(127);
   }
-  for (int i = 0; i < 200 && slurp("/proc/self/mountinfo").find(mnt.string()) == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && slurp("/proc/self/mountinfo").find(mnt.string()) == std::string::npos;
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   EXPECT_EQ(slurp(mnt / "data/hello.txt"), "hello from the container\n");

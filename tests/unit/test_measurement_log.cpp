@@ -20,9 +20,8 @@ TEST(MeasurementLog, ImaNgTemplateHashesAreKnownAnswers) {
   EXPECT_EQ(hex(m.template_sha1), "1dd9a93cf3b056bfee73fd33b485127710cf1a42");
   EXPECT_EQ(hex(m.template_sha256),
             "0e08f7a5fee419cde73a4993a1256736a08d54f4e1a712a435d296f98be1874c");
-  EXPECT_EQ(ascii_line(11, m),
-            "11 1dd9a93cf3b056bfee73fd33b485127710cf1a42 ima-ng sha256:" + std::string(64, 'a') +
-                " /usr/bin/x");
+  EXPECT_EQ(ascii_line(11, m), "11 1dd9a93cf3b056bfee73fd33b485127710cf1a42 ima-ng sha256:" +
+                                   std::string(64, 'a') + " /usr/bin/x");
 }
 
 TEST(MeasurementLog, AnAsciiLogParsesAndReplaysToTheExtendChain) {
@@ -54,7 +53,8 @@ TEST(MeasurementLog, TheStateDoesNotDependOnOrderAndRepeatsAreLoggedOnce) {
   auto a = make_measurement("sha256", std::string(32, '\x01'), "/a");
   auto b = make_measurement("sha256", std::string(32, '\x02'), "/b");
   std::vector<std::string> forwarded;
-  MeasurementLog first(11, nullptr, nullptr, [&](const Measurement& m) { forwarded.push_back(m.name); });
+  MeasurementLog first(11, nullptr, nullptr,
+                       [&](const Measurement& m) { forwarded.push_back(m.name); });
   MeasurementLog second(11, nullptr, nullptr, nullptr);
   first.add(a);
   first.add(b);
