@@ -67,6 +67,21 @@ TEST_F(CacheTool, RejectedNamesVerdictAndReason) {
   EXPECT_NE(r.out.find("hello-2.0-1.x86_64 untrusted-key"), std::string::npos) << r.out;
 }
 
+TEST_F(CacheTool, ExportsTheIndexAsAKeylimeRuntimePolicy) {
+  ToolRun r = cache_tool(sources + " export --format keylime");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("{\"meta\":{\"version\":1,"), 0u) << r.out.substr(0, 200);
+  EXPECT_NE(
+      r.out.find("\"/usr/bin/"
+                 "hello\":[\"c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0\","
+                 "\"c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0\"]"),
+      std::string::npos)
+      << "both signed builds claim it";
+  EXPECT_EQ(r.out.find("\"/usr/lib/.build-id\""), std::string::npos)
+      << "directories have no digest";
+  EXPECT_EQ(cache_tool(sources + " export").status, 2) << "the format is required";
+}
+
 TEST_F(CacheTool, UsageAndSourceErrorsHaveTheirExitCodes) {
   EXPECT_EQ(cache_tool(sources + " frobnicate").status, 2);
   EXPECT_EQ(cache_tool(sources + " --bogus stats").status, 2);

@@ -119,6 +119,23 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
   EXPECT_EQ(std::filesystem::file_size(log.string() + ".bin") > 0, true) << "the binary form";
 }
 
+TEST_F(Measure, ATpmThatFailsLeavesThePcrOutOfStepAndSaysSo) {
+  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null") == 0, "swtpm");
+  std::filesystem::create_directories(work.path() / "tpm");
+  auto tpm = std::make_unique<Swtpm>(work.path() / "tpm");
+  const std::string tcti = tpm->tcti();
+  mount(",measure-log=" + (work.path() / "m.log").string() + ",tpm=" + tcti);
+  tpm.reset();  // the TPM goes away under the running mount
+  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES) << "opens go on";
+  for (int i = 0; i < 100 && json_field(status(), "pcr_in_step") != "false"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(json_field(status(), "pcr_in_step"), "false") << status();
+  EXPECT_NE(log_text().find("the PCR is no longer in step with the log"), std::string::npos)
+      << log_text();
+}
+
 TEST_F(Measure, TwoMountsThatOpenInDifferentOrdersHaveOneState) {
   std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
   const std::vector<std::string> files = {"usr/bin/hello", "usr/share/dfs/data.txt",
@@ -132,6 +149,11 @@ TEST_F(Measure, TwoMountsThatOpenInDifferentOrdersHaveOneState) {
     if (round == 1) std::reverse(order.begin(), order.end());
     open_some(order);
     states[round] = json_field(status(), "state");
+    const auto state_out = work.path() / "state.txt";
+    ASSERT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " state " + mnt.string() + " >" +
+                        state_out.string()),
+              0);
+    EXPECT_EQ(slurp(state_out), states[round] + "\n");
     unmount();
     logs[round] = slurp(log);
   }
