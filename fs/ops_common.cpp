@@ -18,6 +18,10 @@ CallerIdentity::~CallerIdentity() {
   setfsgid(old_gid_);
 }
 
+double attr_timeout(const MountContext& ctx, const struct stat& st) {
+  return S_ISREG(st.st_mode) && st.st_nlink > 1 ? 0 : ctx.timeout;
+}
+
 int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e) {
   *e = fuse_entry_param{};
   e->attr_timeout = ctx.timeout;
@@ -27,6 +31,7 @@ int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_p
   if (fstatat(fd.get(), "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
   Node& node = ctx.nodes.remember(std::move(fd), e->attr, parent.ino, name);
   e->ino = ctx.nodes.id(node);
+  e->attr_timeout = attr_timeout(ctx, e->attr);
   return 0;
 }
 

@@ -26,6 +26,11 @@ class CallerIdentity {
   gid_t old_gid_;
 };
 
+// How long the kernel may cache a file's attributes. Not at all for a file with several
+// links: each path has its own node, and a change through one would go unseen through the
+// others while their attributes were cached.
+double attr_timeout(const MountContext& ctx, const struct stat& st);
+
 // Looks name up under parent and fills e; returns 0 or an errno.
 int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e);
 

@@ -52,7 +52,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     fuse_reply_err(req, errno);
     return;
   }
-  fuse_reply_attr(req, &st, ctx.timeout);
+  fuse_reply_attr(req, &st, attr_timeout(ctx, st));
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {

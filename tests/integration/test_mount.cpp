@@ -81,6 +81,19 @@ TEST_F(Mount, ASignedFileHardLinkedOverAnotherPathIsJudgedByThatPath) {
   EXPECT_EQ(read_file(mnt / "usr/bin/hello").error, 0);
 }
 
+TEST_F(Mount, AChangeThroughOneHardLinkIsSeenThroughTheOther) {
+  mount(",unknown=allow");
+  std::filesystem::create_directories(mnt / "srv");
+  std::ofstream(mnt / "srv/one") << "x";
+  ASSERT_EQ(link((mnt / "srv/one").c_str(), (mnt / "srv/two").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(stat((mnt / "srv/one").c_str(), &st), 0);  // cached, were it cacheable
+  ASSERT_EQ(chmod((mnt / "srv/two").c_str(), 0600), 0);
+  ASSERT_EQ(stat((mnt / "srv/one").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_nlink, 2u);
+}
+
 TEST_F(Mount, ARepointedPackagedSymlinkIsRefused) {
   mount();
   char buf[256];
