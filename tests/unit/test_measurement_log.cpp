@@ -66,5 +66,43 @@ TEST(MeasurementLog, TheStateDoesNotDependOnOrderAndRepeatsAreLoggedOnce) {
   EXPECT_EQ(hex(first.state()), hex(second.state()));
 }
 
+uint32_t le32(const std::string& b, size_t at) {
+  return static_cast<uint32_t>(static_cast<unsigned char>(b[at])) |
+         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 1])) << 8 |
+         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 2])) << 16 |
+         static_cast<uint32_t>(static_cast<unsigned char>(b[at + 3])) << 24;
+}
+
+TEST(MeasurementLog, TheBinaryFormIsImasBinaryRuntimeMeasurements) {
+  std::FILE* binary = std::tmpfile();
+  ASSERT_NE(binary, nullptr);
+  auto a = make_measurement("sha256", std::string(32, '\xaa'), "/usr/bin/x");
+  auto b = make_measurement("sha512", std::string(64, '\x01'), "rpm:b-1-1");
+  {
+    MeasurementLog log(11, nullptr, binary, nullptr);
+    log.add(a);
+    log.add(b);
+  }
+  std::rewind(binary);
+  std::string bytes;
+  for (int c; (c = std::fgetc(binary)) != EOF;) bytes.push_back(static_cast<char>(c));
+  std::fclose(binary);
+  // Each entry: le32 PCR, SHA-1 template hash, le32 name length, "ima-ng", le32 data
+  // length, the template data; the data hashes to the template hash.
+  size_t at = 0;
+  for (const Measurement* m : {&a, &b}) {
+    ASSERT_LE(at + 4 + 20 + 4 + 6 + 4, bytes.size());
+    EXPECT_EQ(le32(bytes, at), 11u);
+    EXPECT_EQ(to_hex(reinterpret_cast<const unsigned char*>(bytes.data() + at + 4), 20),
+              hex(m->template_sha1));
+    EXPECT_EQ(le32(bytes, at + 24), 6u);
+    EXPECT_EQ(bytes.substr(at + 28, 6), "ima-ng");
+    const uint32_t len = le32(bytes, at + 34);
+    EXPECT_EQ(bytes.substr(at + 38, len), ima_ng_template(m->algo, m->digest, m->name));
+    at += 38 + len;
+  }
+  EXPECT_EQ(at, bytes.size());
+}
+
 }  // namespace
 }  // namespace digestfs::test
