@@ -211,13 +211,13 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
   }
   out.package =
       PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key, {}};
-  if (const char* region = headerGetString(h.get(), RPMTAG_SHA256HEADER);
-      region && std::strlen(region) == 64) {
-    for (size_t i = 0; i < 32; ++i) {
-      out.package->region_sha256[i] =
-          static_cast<unsigned char>(std::stoi(std::string(region + 2 * i, 2), nullptr, 16));
+  if (const char* region = headerGetString(h.get(), RPMTAG_SHA256HEADER)) {
+    if (auto bytes = from_hex(region);
+        bytes && bytes->size() == out.package->region_sha256.size()) {
+      std::copy(bytes->begin(), bytes->end(), out.package->region_sha256.begin());
     }
   }
+
   out.files = std::move(files.files);
   return out;
 }

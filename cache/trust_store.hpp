@@ -4,7 +4,9 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/rpm_handles.hpp"
@@ -45,5 +47,7 @@ class TrustStore {
 
 // Lower-case hex of bytes, used for key ids and digests alike.
 std::string to_hex(const unsigned char* data, size_t len);
+// The bytes of a hex string (either case); nothing when it is not an even run of hex digits.
+std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace digestfs

@@ -30,14 +30,6 @@ std::array<unsigned char, N> extend(const std::array<unsigned char, N>& pcr,
   return digest_of<N>(md, both);
 }
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string ima_ng_template(const std::string& algo, const std::string& digest,
@@ -94,11 +86,13 @@ Result<std::vector<Measurement>> parse_ascii_log(const std::string& text) {
     std::getline(f, name);
     if (!name.empty() && name.front() == ' ') name.erase(0, 1);
     const auto colon = digest.find(':');
-    if (tmpl != "ima-ng" || colon == std::string::npos || name.empty() || hash.size() != 40) {
+    const auto bytes = colon == std::string::npos
+                           ? std::nullopt
+                           : from_hex(std::string_view(digest).substr(colon + 1));
+    if (tmpl != "ima-ng" || !bytes || name.empty() || hash.size() != 40) {
       return Error{EINVAL, "line " + std::to_string(number) + ": not an ima-ng measurement"};
     }
-    Measurement m =
-        make_measurement(digest.substr(0, colon), from_hex(digest.substr(colon + 1)), name);
+    Measurement m = make_measurement(digest.substr(0, colon), *bytes, name);
     if (to_hex(m.template_sha1.data(), m.template_sha1.size()) != hash) {
       return Error{EINVAL,
                    "line " + std::to_string(number) + ": template hash does not match its fields"};

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <fstream>
+#include <sstream>
 
 namespace digestfs {
 namespace {
@@ -121,9 +122,12 @@ std::vector<OptionSpec> make_registry() {
   r.push_back(policy_option("unknown", "deny|audit|allow",
                             "files no accepted package claims (default deny)", parse_unknown,
                             &Policy::unknown));
-  for (auto [name, policy] : {std::pair{"unknown-allow", UnknownPolicy::Allow},
-                              std::pair{"unknown-audit", UnknownPolicy::Audit},
-                              std::pair{"unknown-deny", UnknownPolicy::Deny}}) {
+  for (const auto& exception : {std::pair{"unknown-allow", UnknownPolicy::Allow},
+                                std::pair{"unknown-audit", UnknownPolicy::Audit},
+                                std::pair{"unknown-deny", UnknownPolicy::Deny}}) {
+    // Named copies: lambdas cannot capture structured bindings before clang 16.
+    const char* name = exception.first;
+    const UnknownPolicy policy = exception.second;
     r.push_back({name, "GLOB",
                  "exception to unknown= for index paths matching GLOB; may be repeated, the "
                  "first matching one applies",
@@ -249,11 +253,22 @@ std::string_view trim(std::string_view s) {
 // `name = value` or `name` lines; '#' starts a comment line. Errors name the file and line.
 Result<void> apply_config_file(Settings& settings, const std::filesystem::path& file) {
   std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
   if (!in) return errno_error("configuration file " + file.string());
+  return apply_config_text(settings, text.str(), file.string());
+}
+
+}  // namespace
+
+Result<void> apply_config_text(Settings& settings, std::string_view text,
+                               const std::string& origin) {
   int number = 0;
-  for (std::string raw; std::getline(in, raw);) {
+  while (!text.empty()) {
     ++number;
-    std::string_view line = trim(raw);
+    const size_t end = text.find('\n');
+    std::string_view line = trim(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
     if (line.empty() || line.front() == '#') continue;
     std::string_view name = line;
     std::optional<std::string_view> value;
@@ -267,13 +282,11 @@ Result<void> apply_config_file(Settings& settings, const std::filesystem::path& 
             : apply_option(settings, name, value);
     if (!ok) {
       return Error{ok.error().code,
-                   file.string() + ":" + std::to_string(number) + ": " + ok.error().message};
+                   origin + ":" + std::to_string(number) + ": " + ok.error().message};
     }
   }
   return {};
 }
-
-}  // namespace
 
 Result<Settings> settle(const GivenOptions& given) {
   Settings settings;

@@ -60,6 +60,11 @@ using GivenOptions = std::vector<std::pair<std::string, std::optional<std::strin
 // win over the file.
 Result<Settings> settle(const GivenOptions& given);
 
+// Applies configuration-file text (`name = value` or `name` lines, '#' comments); errors
+// name `origin` and the line.
+Result<void> apply_config_text(Settings& settings, std::string_view text,
+                               const std::string& origin);
+
 // The effective configuration, in the configuration file's own syntax.
 std::string print_config(const Settings& settings);
 

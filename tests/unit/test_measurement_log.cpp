@@ -47,6 +47,9 @@ TEST(MeasurementLog, ALineWhoseHashDoesNotMatchItsFieldsIsRejected) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.error().message.find("line 1"), std::string::npos);
   EXPECT_FALSE(parse_ascii_log("10 abc ima 1 2\n").ok());
+  // Found by fuzzing: a digest that is not hex is a parse error, not an exception.
+  EXPECT_FALSE(parse_ascii_log("11 " + std::string(40, '0') + " ima-ng sha256:zz /x\n").ok());
+  EXPECT_FALSE(parse_ascii_log("11 " + std::string(40, '0') + " ima-ng sha256:abc /x\n").ok());
 }
 
 TEST(MeasurementLog, TheStateDoesNotDependOnOrderAndRepeatsAreLoggedOnce) {
