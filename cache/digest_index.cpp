@@ -52,6 +52,7 @@ std::string_view FileEntry::dirname() const {
   return index_->str(index_->dirs_[index_->records_[record_].dir]);
 }
 std::string_view FileEntry::basename() const { return index_->str(index_->records_[record_].name); }
+uint32_t FileEntry::dir_id() const { return index_->records_[record_].dir; }
 std::string FileEntry::path() const {
   std::string p(dirname());
   p += basename();

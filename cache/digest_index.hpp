@@ -65,6 +65,7 @@ class FileEntry {
   std::string path() const;
   std::string_view dirname() const;  // with the trailing '/'
   std::string_view basename() const;
+  uint32_t dir_id() const;  // entries of one directory share it (0 .. DigestIndex::dir_count())
   uint8_t algo() const;
   std::span<const unsigned char> digest() const;
   uint64_t size() const;
@@ -107,6 +108,7 @@ class DigestIndex {
   bool shared(size_t i) const;
 
   size_t file_count() const { return records_.size(); }
+  size_t dir_count() const { return dirs_.size(); }
   FileEntry entry(size_t i) const { return FileEntry(this, static_cast<uint32_t>(i)); }
   uint64_t generation() const { return generation_; }
   const std::vector<PackageRecord>& packages() const { return packages_; }

@@ -25,6 +25,17 @@ UniqueFd open_in_root(int root_fd, const std::string& path, uint64_t flags, bool
   return UniqueFd(static_cast<int>(syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how)));
 }
 
+// The entry itself: one path component below its (already resolved) directory, or the whole
+// path resolved inside the root when there is no directory fd or the name is unusual.
+UniqueFd open_entry(int root_fd, int parent_fd, const std::string& path, std::string_view name,
+                    int flags) {
+  if (parent_fd < 0 || name.empty() || name == "." || name == ".." ||
+      name.find('/') != std::string_view::npos) {
+    return open_in_root(root_fd, path, static_cast<uint64_t>(flags));
+  }
+  return UniqueFd(openat(parent_fd, std::string(name).c_str(), flags | O_CLOEXEC | O_NOFOLLOW));
+}
+
 struct CapFree {
   void operator()(cap_t c) const { cap_free(c); }
 };
@@ -32,7 +43,15 @@ using CapPtr = std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree>;
 
 }  // namespace
 
-FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& accounts, bool shared) {
+UniqueFd open_dir_in_root(int root_fd, std::string_view dir) {
+  std::string path(dir);
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  // Followed like every other component: /lib may be a link to usr/lib, inside the root.
+  return open_in_root(root_fd, path, O_PATH | O_DIRECTORY, true);
+}
+
+FileCheck verify_entry(int root_fd, int parent_fd, const FileEntry& e, const RootAccounts& accounts,
+                       bool shared) {
   FileCheck out;
   uint32_t flags = e.verify_flags();
   switch (e.state()) {
@@ -45,7 +64,7 @@ FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& acco
     default: break;
   }
   const std::string path = e.path();
-  UniqueFd node = open_in_root(root_fd, path, O_PATH);
+  UniqueFd node = open_entry(root_fd, parent_fd, path, e.basename(), O_PATH);
   struct stat sb;
   if (!node || fstat(node.get(), &sb) != 0) {
     out.lstat_errno = errno;
@@ -76,7 +95,7 @@ FileCheck verify_entry(int root_fd, const FileEntry& e, const RootAccounts& acco
 
   UniqueFd content;
   if (flags & (RPMVERIFY_FILEDIGEST | RPMVERIFY_CAPS)) {
-    content = open_in_root(root_fd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    content = open_entry(root_fd, parent_fd, path, e.basename(), O_RDONLY | O_NOCTTY | O_NONBLOCK);
   }
   if (flags & RPMVERIFY_FILEDIGEST) {
     if (e.digest().empty()) {

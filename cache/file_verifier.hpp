@@ -9,6 +9,7 @@
 
 #include "cache/digest_index.hpp"
 #include "cache/root_accounts.hpp"
+#include "src/unique_fd.hpp"
 
 namespace digestfs {
 
@@ -20,8 +21,13 @@ struct FileCheck {
 
 // root_fd: the root directory. shared: another claim on the same path exists (rpm then
 // ignores mtime differences).
-FileCheck verify_entry(int root_fd, const FileEntry& entry, const RootAccounts& accounts,
-                       bool shared);
+// parent_fd: the entry's directory, opened inside the root (open_parent_in_root), so that the
+// file itself is reached by one path component; -1 when it could not be opened.
+FileCheck verify_entry(int root_fd, int parent_fd, const FileEntry& entry,
+                       const RootAccounts& accounts, bool shared);
+
+// The directory `dir` ("/usr/bin/") opened O_PATH inside the root.
+UniqueFd open_dir_in_root(int root_fd, std::string_view dir);
 
 // rpm's "SM5DLUGTP" column string for a result ('.' passed, '?' could not check).
 std::string verify_columns(uint32_t result);

@@ -148,18 +148,34 @@ int run(int argc, char** argv) {
   // Largest first, one file per task: a big file never leaves the other cores idle.
   std::sort(work.begin(), work.end(),
             [&](uint32_t a, uint32_t b) { return index.entry(a).size() > index.entry(b).size(); });
+  // Each directory is resolved once (inside the root); its files are then one component away.
+  std::vector<uint32_t> dirs;
+  {
+    std::vector<char> wanted(index.dir_count(), 0);
+    for (uint32_t i : work) wanted[index.entry(i).dir_id()] = 1;
+    for (uint32_t d = 0; d < wanted.size(); ++d) {
+      if (wanted[d]) dirs.push_back(d);
+    }
+  }
+  std::vector<UniqueFd> dir_fds(index.dir_count());
+  std::vector<std::string> dir_names(index.dir_count());
+  for (uint32_t i : work) dir_names[index.entry(i).dir_id()] = index.entry(i).dirname();
   std::vector<FileCheck> checks(index.file_count());
   std::atomic<size_t> done{0};
   const bool progress = !json && isatty(STDERR_FILENO);
   tbb::task_arena arena(cl->settings.sources.jobs ? static_cast<int>(cl->settings.sources.jobs)
                                                   : tbb::task_arena::automatic);
   arena.execute([&] {
+    tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t k) {
+      dir_fds[dirs[k]] = open_dir_in_root(root_fd.get(), dir_names[dirs[k]]);
+    });
     tbb::parallel_for(
         tbb::blocked_range<size_t>(0, work.size(), 1),
         [&](const tbb::blocked_range<size_t>& r) {
           for (size_t w = r.begin(); w != r.end(); ++w) {
             const FileEntry e = index.entry(work[w]);
-            checks[work[w]] = verify_entry(root_fd.get(), e, accounts, index.shared(work[w]));
+            checks[work[w]] = verify_entry(root_fd.get(), dir_fds[e.dir_id()].get(), e, accounts,
+                                           index.shared(work[w]));
             size_t n = ++done;
             if (progress && (n % 256 == 0 || n == work.size())) {
               std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
@@ -191,7 +207,7 @@ int run(int argc, char** argv) {
     // What was repaired is checked again: the report shows what is still wrong.
     for (uint32_t i : repairs.repaired) {
       const FileEntry e = index.entry(i);
-      checks[i] = verify_entry(root_fd.get(), e, accounts, index.shared(i));
+      checks[i] = verify_entry(root_fd.get(), -1, e, accounts, index.shared(i));
     }
   }
 
