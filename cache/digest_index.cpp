@@ -79,7 +79,6 @@ const PackageRecord& FileEntry::package() const {
 }
 bool FileEntry::is_config() const { return attrs() & RPMFILE_CONFIG; }
 bool FileEntry::is_ghost() const { return attrs() & RPMFILE_GHOST; }
-bool FileEntry::is_missingok() const { return attrs() & RPMFILE_MISSINGOK; }
 
 // ---- DigestIndex ----
 

@@ -83,7 +83,6 @@ class FileEntry {
 
   bool is_config() const;
   bool is_ghost() const;
-  bool is_missingok() const;
 
  private:
   friend class DigestIndex;

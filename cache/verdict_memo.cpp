@@ -43,19 +43,4 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   return {std::move(result), Source::Hashed};
 }
 
-void VerdictMemo::forget(dev_t dev, ino_t ino) {
-  Shard& s = shard({dev, ino});
-  std::lock_guard lock(s.mutex);
-  s.slots.erase({dev, ino});
-}
-
-size_t VerdictMemo::size() const {
-  size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s.mutex);
-    n += s.slots.size();
-  }
-  return n;
-}
-
 }  // namespace digestfs

@@ -47,8 +47,6 @@ class VerdictMemo {
   using HashFn = std::function<std::pair<Result<ContentDigest>, bool>()>;
   Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash);
 
-  void forget(dev_t dev, ino_t ino);
-  size_t size() const;
 
  private:
   struct Slot {

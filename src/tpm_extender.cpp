@@ -64,11 +64,6 @@ void TpmExtender::enqueue(const Measurement& m) {
   wake_.notify_one();
 }
 
-void TpmExtender::drain() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
-}
-
 void TpmExtender::run() {
   for (;;) {
     Measurement m;
@@ -78,7 +73,6 @@ void TpmExtender::run() {
       if (queue_.empty()) return;
       m = std::move(queue_.front());
       queue_.pop_front();
-      busy_ = true;
     }
     if (in_step_) {
       TPML_DIGEST_VALUES values{};
@@ -100,11 +94,6 @@ void TpmExtender::run() {
                                  tss_error(rc) + "): the PCR is no longer in step with the log");
       }
     }
-    {
-      std::lock_guard lock(mutex_);
-      busy_ = false;
-    }
-    idle_.notify_all();
   }
 }
 

@@ -30,8 +30,6 @@ class TpmExtender {
   void enqueue(const Measurement& m);
   bool in_step() const { return in_step_.load(); }
   uint64_t extended() const { return extended_.load(); }
-  // Waits until everything queued so far is extended (or failed); for orderly shutdown.
-  void drain();
 
  private:
   TpmExtender(unsigned pcr, EventLog& log) : pcr_(pcr), log_(log) {}
@@ -43,10 +41,9 @@ class TpmExtender {
   ESYS_CONTEXT* esys_ = nullptr;
   bool sha1_bank_ = false;
   std::mutex mutex_;
-  std::condition_variable wake_, idle_;
+  std::condition_variable wake_;
   std::deque<Measurement> queue_;
   bool stopping_ = false;
-  bool busy_ = false;
   std::atomic<bool> in_step_{true};
   std::atomic<uint64_t> extended_{0};
   std::thread thread_;
