@@ -1,16 +1,15 @@
 #include "cache/file_repair.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <rpm/rpmarchive.h>
 #include <rpm/rpmlib.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "cache/file_hasher.hpp"
+#include "cache/file_verifier.hpp"
 #include "cache/index_loader.hpp"
 #include "cache/rpm_library.hpp"
 #include "src/unique_fd.hpp"
@@ -18,23 +17,12 @@
 namespace digestfs {
 namespace {
 
-// The parent directory of an index path, opened inside the root.
-UniqueFd open_parent(int root_fd, const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string parent = slash == 0 ? "." : path.substr(1, slash - 1);
-  open_how how{};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return UniqueFd(
-      static_cast<int>(syscall(SYS_openat2, root_fd, parent.c_str(), &how, sizeof how)));
-}
-
 // Writes the archive entry's bytes to a temporary file beside the target, checks them
 // against the entry's digest, then renames it over the target. Returns why not, or "".
 std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAccounts& accounts) {
   const std::string path = e.path();
   const std::string name = path.substr(path.rfind('/') + 1);
-  UniqueFd dir = open_parent(root_fd, path);
+  UniqueFd dir = open_dir_in_root(root_fd, e.dirname());
   if (!dir) return std::string("parent directory: ") + std::strerror(errno);
   const std::string tmp = "." + name + ".digestfs-repair";
   UniqueFd out(

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -203,29 +204,33 @@ int cmd_keys(const TrustedIndex& t, bool json) {
 }
 
 // A running mount answers on its root's status attributes; no trust store is needed.
-int cmd_status(const std::string& mountpoint, bool json) {
-  const char* name = json ? kStatusXattr : kStatusTextXattr;
+// One of the attributes the mount root answers itself; nothing (errno set) on failure.
+std::optional<std::string> mount_attribute(const std::string& mountpoint, const char* name) {
   ssize_t size = getxattr(mountpoint.c_str(), name, nullptr, 0);
   std::string doc(size > 0 ? static_cast<size_t>(size) : 0, '\0');
   if (size > 0) size = getxattr(mountpoint.c_str(), name, doc.data(), doc.size());
-  if (size <= 0) {
+  if (size <= 0) return std::nullopt;
+  doc.resize(static_cast<size_t>(size));
+  return doc;
+}
+
+int cmd_status(const std::string& mountpoint, bool json) {
+  auto doc = mount_attribute(mountpoint, json ? kStatusXattr : kStatusTextXattr);
+  if (!doc) {
     std::fprintf(stderr, "digestfs-cache: %s: not a digestfs mount (%s)\n", mountpoint.c_str(),
                  std::strerror(errno));
     return kSourceError;
   }
-  doc.resize(static_cast<size_t>(size));
-  std::fputs(doc.c_str(), stdout);
+  std::fputs(doc->c_str(), stdout);
   if (json) std::fputc('\n', stdout);
   return kOk;
 }
 
 // The order-independent state of a running mount, from its status document.
 int cmd_state(const std::string& mountpoint) {
-  ssize_t size = getxattr(mountpoint.c_str(), kStatusXattr, nullptr, 0);
-  std::string doc(size > 0 ? static_cast<size_t>(size) : 0, '\0');
-  if (size > 0) size = getxattr(mountpoint.c_str(), kStatusXattr, doc.data(), doc.size());
+  const auto doc = mount_attribute(mountpoint, kStatusXattr).value_or("");
   const auto at = doc.find("\"state\":\"");
-  if (size <= 0 || at == std::string::npos) {
+  if (at == std::string::npos) {
     std::fprintf(stderr,
                  "digestfs-cache: %s: no measurement state (is it a digestfs mount with "
                  "measure-log or tpm?)\n",

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cache/file_repair.hpp"
@@ -149,17 +150,12 @@ int run(int argc, char** argv) {
   std::sort(work.begin(), work.end(),
             [&](uint32_t a, uint32_t b) { return index.entry(a).size() > index.entry(b).size(); });
   // Each directory is resolved once (inside the root); its files are then one component away.
-  std::vector<uint32_t> dirs;
-  {
-    std::vector<char> wanted(index.dir_count(), 0);
-    for (uint32_t i : work) wanted[index.entry(i).dir_id()] = 1;
-    for (uint32_t d = 0; d < wanted.size(); ++d) {
-      if (wanted[d]) dirs.push_back(d);
-    }
+  std::vector<uint32_t> dirs;  // one record of each directory with work in it
+  std::vector<char> seen(index.dir_count(), 0);
+  for (uint32_t i : work) {
+    if (!std::exchange(seen[index.entry(i).dir_id()], 1)) dirs.push_back(i);
   }
   std::vector<UniqueFd> dir_fds(index.dir_count());
-  std::vector<std::string> dir_names(index.dir_count());
-  for (uint32_t i : work) dir_names[index.entry(i).dir_id()] = index.entry(i).dirname();
   std::vector<FileCheck> checks(index.file_count());
   std::atomic<size_t> done{0};
   const bool progress = !json && isatty(STDERR_FILENO);
@@ -167,7 +163,8 @@ int run(int argc, char** argv) {
                                                   : tbb::task_arena::automatic);
   arena.execute([&] {
     tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t k) {
-      dir_fds[dirs[k]] = open_dir_in_root(root_fd.get(), dir_names[dirs[k]]);
+      const FileEntry e = index.entry(dirs[k]);
+      dir_fds[e.dir_id()] = open_dir_in_root(root_fd.get(), e.dirname());
     });
     tbb::parallel_for(
         tbb::blocked_range<size_t>(0, work.size(), 1),
