@@ -3,15 +3,13 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <syslog.h>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_scheduler_observer.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 
+#include "cache/largest_first.hpp"
 #include "src/unique_fd.hpp"
 
 namespace digestfs {
@@ -97,24 +95,15 @@ void Primer::run() {
     if (S_ISREG(e.mode()) && !e.is_ghost() && !e.digest().empty())
       work.push_back(static_cast<uint32_t>(i));
   }
-  // Largest first, one file per task: the big files start at once on every core, and the
-  // small ones fill in the end, so no core idles behind one late large file.
-  std::sort(work.begin(), work.end(), [&](uint32_t a, uint32_t b) {
-    return index->entry(a).size() > index->entry(b).size();
-  });
   total_ = work.size();
   log_.notice(LOG_INFO, "priming " + std::to_string(work.size()) + " files");
   tbb::task_arena arena(jobs_ ? static_cast<int>(jobs_) : tbb::task_arena::automatic);
   arena.initialize();
   IdleIoWhileInArena idle(arena);
   arena.execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<size_t>(0, work.size(), 1),
-        [&](const tbb::blocked_range<size_t>& range) {
-          for (size_t w = range.begin(); w != range.end() && !stopping_; ++w)
-            prime_one(*index, work[w], prefix);
-        },
-        tbb::simple_partitioner());
+    for_each_largest_first(*index, work, [&](uint32_t record) {
+      if (!stopping_) prime_one(*index, record, prefix);
+    });
   });
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <rpm/rpmfiles.h>
 #include <sys/stat.h>
-#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 
 #include "cache/file_repair.hpp"
 #include "cache/file_verifier.hpp"
+#include "cache/largest_first.hpp"
 #include "src/command_line.hpp"
 #include "src/json.hpp"
 #include "src/trusted_index.hpp"
@@ -146,9 +146,6 @@ int run(int argc, char** argv) {
   for (uint32_t i = 0; i < index.file_count(); ++i) {
     if (under(index.entry(i).path(), scopes)) work.push_back(i);
   }
-  // Largest first, one file per task: a big file never leaves the other cores idle.
-  std::sort(work.begin(), work.end(),
-            [&](uint32_t a, uint32_t b) { return index.entry(a).size() > index.entry(b).size(); });
   // Each directory is resolved once (inside the root); its files are then one component away.
   std::vector<uint32_t> dirs;  // one record of each directory with work in it
   std::vector<char> seen(index.dir_count(), 0);
@@ -166,20 +163,15 @@ int run(int argc, char** argv) {
       const FileEntry e = index.entry(dirs[k]);
       dir_fds[e.dir_id()] = open_dir_in_root(root_fd.get(), e.dirname());
     });
-    tbb::parallel_for(
-        tbb::blocked_range<size_t>(0, work.size(), 1),
-        [&](const tbb::blocked_range<size_t>& r) {
-          for (size_t w = r.begin(); w != r.end(); ++w) {
-            const FileEntry e = index.entry(work[w]);
-            checks[work[w]] = verify_entry(root_fd.get(), dir_fds[e.dir_id()].get(), e, accounts,
-                                           index.shared(work[w]));
-            size_t n = ++done;
-            if (progress && (n % 256 == 0 || n == work.size())) {
-              std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
-            }
-          }
-        },
-        tbb::simple_partitioner());
+    for_each_largest_first(index, work, [&](uint32_t record) {
+      const FileEntry e = index.entry(record);
+      checks[record] =
+          verify_entry(root_fd.get(), dir_fds[e.dir_id()].get(), e, accounts, index.shared(record));
+      size_t n = ++done;
+      if (progress && (n % 256 == 0 || n == work.size())) {
+        std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
+      }
+    });
   });
   if (progress) std::fputc('\n', stderr);
   std::sort(work.begin(), work.end());  // report in path order
