@@ -1,6 +1,37 @@
 #include "cache/verdict_memo.hpp"
 
+#include <time.h>
+
+#include <chrono>
+#include <thread>
+
 namespace digestfs {
+namespace {
+
+int64_t coarse_now_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// The kernel stamps ctime from a coarse clock (one tick; whole seconds on some filesystems),
+// so a second write in the tick of the first leaves ctime as it was. Once that clock has
+// moved past a version's ctime, every later write gives a newer one: content hashed from then
+// on is the only content that can carry the stamp. Waits (at most a tick, or a second on
+// filesystems with one-second timestamps) only for files changed that recently.
+void wait_until_ctime_settles(int64_t ctime_ns) {
+  // The filesystem's granularity, as far as this ctime shows it.
+  int64_t granularity = 1;
+  while (granularity < 1000000000LL && ctime_ns % (granularity * 10) == 0) granularity *= 10;
+  for (;;) {
+    const int64_t now = coarse_now_ns();
+    // A ctime far ahead of the clock means the clock was set back: later writes differ anyway.
+    if (now >= ctime_ns + granularity || ctime_ns - now > 2000000000LL) return;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(ctime_ns + granularity - now));
+  }
+}
+
+}  // namespace
 
 ContentStamp stamp_of(const struct stat& st) {
   return ContentStamp{st.st_dev, st.st_ino, st.st_size,
@@ -28,10 +59,11 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   }
   s->hashing = true;
   lock.unlock();
-  auto [result, rememberable] = hash();
+  wait_until_ctime_settles(stamp.ctime_ns);
+  auto result = hash();
   lock.lock();
   s->hashing = false;
-  if (result && rememberable) {
+  if (result) {
     if (!(s->stamp == stamp)) {
       s->stamp = stamp;
       s->digests.clear();

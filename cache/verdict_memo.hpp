@@ -42,11 +42,11 @@ class VerdictMemo {
   };
 
   // The digest of the content stamped `stamp` in `algo`: remembered, or computed by `hash`
-  // (which returns the digest and whether the result may be remembered). Concurrent callers
-  // for one inode wait for the first one's hash instead of hashing again.
-  using HashFn = std::function<std::pair<Result<ContentDigest>, bool>()>;
+  // (which fails if the file no longer carries `stamp` afterwards). `hash` runs only once
+  // the stamp's ctime can no longer be reused by a later write. Concurrent callers for one
+  // inode wait for the first one's hash instead of hashing again.
+  using HashFn = std::function<Result<ContentDigest>()>;
   Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash);
-
 
  private:
   struct Slot {

@@ -24,8 +24,13 @@ struct Node {
   dev_t dev = 0;
   ino_t ino = 0;
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
+  // Guards the page-cache bookkeeping below. Bytes written through a cached handle land in
+  // the kernel's page cache, where a verified reader's reads would find them without the
+  // daemon's check; so writers and verified readers of one node never share that cache.
   std::mutex served_mutex;
-  ContentStamp served;  // the version whose pages the kernel may still cache
+  ContentStamp served;            // the version whose pages the kernel may still cache
+  unsigned cached_writers = 0;    // open handles that write through the page cache
+  unsigned verified_readers = 0;  // open handles whose reads must be of the verified version
 };
 
 static_assert(sizeof(fuse_ino_t) >= sizeof(Node*), "a node pointer must fit in fuse_ino_t");

@@ -15,7 +15,9 @@ struct OpenFile {
   UniqueFd fd;
   bool readable = true;   // false: the open was not judged for reading (write-only, create)
   bool verified = false;  // reads must come from the version that was verified
+  bool cached_writer = false;
   ContentStamp stamp;
+  Node* node = nullptr;  // the kernel holds its inode while a handle is open
 };
 
 OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
@@ -24,7 +26,7 @@ bool wants_read(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
 bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 // Judges an fd opened for reading; on refusal replies and returns false.
-bool admit(fuse_req_t req, MountContext& ctx, Node& node, OpenFile& file, fuse_file_info* fi) {
+bool admit(fuse_req_t req, MountContext& ctx, OpenFile& file) {
   struct stat st;
   if (fstat(file.fd.get(), &st) != 0) {
     fuse_reply_err(req, errno);
@@ -40,11 +42,30 @@ bool admit(fuse_req_t req, MountContext& ctx, Node& node, OpenFile& file, fuse_f
     file.verified = d.verified;
   }
   file.stamp = stamp_of(st);
-  // The kernel may keep cached pages only of the very version they were read from.
-  std::lock_guard lock(node.served_mutex);
-  fi->keep_cache = node.served == file.stamp;
-  node.served = file.stamp;
   return true;
+}
+
+// Decides how the kernel may cache this handle's pages (see Node::served_mutex) and counts it.
+void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
+  std::lock_guard lock(node.served_mutex);
+  const bool writes = wants_write(fi->flags);
+  fi->direct_io = (writes && (file.verified || node.verified_readers > 0)) ||
+                  (file.verified && node.cached_writers > 0);
+  file.node = &node;
+  file.cached_writer = writes && !fi->direct_io;
+  node.cached_writers += file.cached_writer;
+  node.verified_readers += file.verified;
+  if (file.readable && !fi->direct_io) {
+    // The kernel may keep cached pages only of the very version they were read from.
+    fi->keep_cache = node.served == file.stamp;
+    node.served = file.stamp;
+  }
+}
+
+void forget_handle(const OpenFile& file) {
+  std::lock_guard lock(file.node->served_mutex);
+  file.node->cached_writers -= file.cached_writer;
+  file.node->verified_readers -= file.verified;
 }
 
 }  // namespace
@@ -66,7 +87,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   file->readable = wants_read(fi->flags);
-  if (file->readable && !admit(req, ctx, node, *file, fi)) return;
+  if (file->readable && !admit(req, ctx, *file)) return;
+  share_page_cache(node, *file, fi);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_open(req, fi);
 }
@@ -103,6 +125,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   } else if (wants_read(fi->flags)) {
     file->readable = true;
   }
+  share_page_cache(ctx.nodes.node(e.ino), *file, fi);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);
 }
@@ -152,6 +175,7 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  forget_handle(*open_file(fi));
   delete open_file(fi);
   fuse_reply_err(req, 0);
 }

@@ -1,7 +1,6 @@
 #include "src/integrity_checker.hpp"
 
 #include <syslog.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,16 +13,6 @@ namespace {
 std::string hex_digest(uint8_t algo, std::string_view digest) {
   return std::string(digest_algo::name(algo)) + ":" +
          to_hex(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
-}
-
-// Timestamps are coarse (a kernel tick): a write in the same tick as our stat could leave
-// ctime unchanged. A version whose ctime is that recent is judged, but not remembered.
-constexpr int64_t kRacyWindowNs = 20'000'000;
-
-int64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 }  // namespace
@@ -208,14 +197,14 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
 
 VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
                                                      uint8_t algo) {
-  return memo_.digest(stamp, algo, [&]() -> std::pair<Result<ContentDigest>, bool> {
+  return memo_.digest(stamp, algo, [&]() -> Result<ContentDigest> {
     auto digest = hash_fd(fd, algo);
     struct stat after;
     if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
-      return {Error{ESTALE, "changed while hashing"}, false};
+      return Error{ESTALE, "changed while hashing"};
     }
     if (digest) counters_.bytes_hashed += digest->bytes;
-    return {std::move(digest), stamp.ctime_ns < now_ns() - kRacyWindowNs};
+    return digest;
   });
 }
 

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -147,6 +148,28 @@ class MountFixture : public ::testing::Test {
     char buf[65536];
     ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+  // Polls until pred() holds; how long it took, or nothing after `limit`.
+  template <class Pred>
+  std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit, Pred pred) {
+    auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < limit) {
+      if (pred()) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
+
+  // One number of the status document, or UINT64_MAX when it is not there.
+  uint64_t status_number(const std::string& key) {
+    const std::string s = status();
+    auto at = s.find("\"" + key + "\":");
+    if (at == std::string::npos) return UINT64_MAX;
+    return std::stoull(s.substr(at + key.size() + 3));
   }
 
   TempDir work;

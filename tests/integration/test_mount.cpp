@@ -165,6 +165,25 @@ TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileChanges) {
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/big.bin").error, EACCES);
 }
 
+// (The page-cache race between such a writer and a reader is the stress test's to find.)
+TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileIsWrittenThroughTheMount) {
+  mount();
+  const auto path = mnt / "usr/share/dfs/data.txt";
+  int reader = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  char buf[64] = {};
+  ASSERT_GT(pread(reader, buf, sizeof buf, 0), 0);
+  int writer = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(pwrite(writer, "TAMPERED", 8, 0), 8);
+  errno = 0;
+  ssize_t n = pread(reader, buf, sizeof buf, 0);
+  EXPECT_EQ(n, -1) << "served unverified bytes: " << std::string(buf, n > 0 ? size_t(n) : 0);
+  EXPECT_EQ(errno, EIO);
+  close(writer);
+  close(reader);
+}
+
 TEST_F(Mount, ATamperedBinaryCannotBeExecuted) {
   mount();
   EXPECT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);

@@ -18,28 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Reload : public MountFixture {
- protected:
-  // Polls until pred() holds; how long it took, or nothing after `limit`.
-  template <class Pred>
-  std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit, Pred pred) {
-    auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < limit) {
-      if (pred()) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - start);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-  }
-  uint64_t status_number(const std::string& key) {
-    const std::string s = status();
-    auto at = s.find("\"" + key + "\":");
-    if (at == std::string::npos) return UINT64_MAX;
-    return std::stoull(s.substr(at + key.size() + 3));
-  }
-};
+using Reload = MountFixture;
 
 TEST_F(Reload, APackageInstalledBehindTheMountIsReadableWithinTwoSeconds) {
   mount();
@@ -138,8 +117,6 @@ TEST_F(Reload, AnExplicitRequestReloads) {
 
 TEST_F(Reload, APrimedMountAnswersEveryOpenFromMemory) {
   install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
-  // Priming remembers only versions older than the racy window.
-  std::this_thread::sleep_for(50ms);
   mount(",prime");
   auto done =
       within(10000ms, [&] { return status().find("\"prime_done\":true") != std::string::npos; });
