@@ -14,6 +14,7 @@
 #include "fs/mount_context.hpp"
 #include "src/command_line.hpp"
 #include "src/daemon.hpp"
+#include "src/dead_mount.hpp"
 #include "src/measurement_log.hpp"
 #include "src/mount_args.hpp"
 #include "src/tpm_extender.hpp"
@@ -147,6 +148,12 @@ int run(int argc, char** argv) {
   Daemon daemon(args.foreground);
   EventLog log(args.foreground, true);
 
+  if (auto detached = detach_dead_mount(args.mountpoint); !detached) {
+    daemon.fail(detached.error().message, 1);
+  } else if (*detached) {
+    log.notice(LOG_WARNING,
+               "detached the dead digestfs mount on " + args.mountpoint + " (its daemon had died)");
+  }
   // Opened before mounting: the mount may hide SOURCE (digestfs /usr /usr).
   UniqueFd source_fd(open(args.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   char source_real[PATH_MAX];

@@ -18,6 +18,8 @@ constexpr auto kMaxDelay = std::chrono::milliseconds(1000);
 
 constexpr uint32_t kWatchMask =
     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY;
+constexpr uint32_t kDatabaseMask = kWatchMask | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kParentMask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
 
 // What a reader does itself must not count as a change, or every reload would cause the next:
 // sqlite's shared-memory index is written by readers, and its write-ahead log is opened for
@@ -50,11 +52,33 @@ IndexReloader::~IndexReloader() {
   }
 }
 
-void IndexReloader::watch(const std::filesystem::path& dir) {
-  if (inotify_add_watch(inotify_.get(), dir.c_str(), kWatchMask) < 0) {
+int IndexReloader::watch(const std::filesystem::path& dir, uint32_t mask) {
+  int wd = inotify_add_watch(inotify_.get(), dir.c_str(), mask);
+  if (wd < 0) {
     log_.notice(LOG_WARNING, "cannot watch " + dir.string() + " for package changes: " +
                                  std::strerror(errno) + " (reload with SIGHUP)");
   }
+  return wd;
+}
+
+void IndexReloader::watch_database() {
+  // Absent for now is expected while it is being replaced: the parent's watch brings it back.
+  if (std::filesystem::is_directory(database_)) database_wd_ = watch(database_, kDatabaseMask);
+}
+
+bool IndexReloader::relevant(const inotify_event* ev) {
+  if (ev->wd == database_parent_wd_) {
+    if (ev->len == 0 || database_.filename() != ev->name) return false;
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO)) watch_database();
+    return true;
+  }
+  if (ev->wd == database_wd_ && (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
+    // Moved away, the watch would follow the directory to its new name; stop it there.
+    if (ev->mask & IN_MOVE_SELF) inotify_rm_watch(inotify_.get(), database_wd_);
+    database_wd_ = -1;
+    return true;
+  }
+  return !ignored(ev);
 }
 
 Result<void> IndexReloader::start() {
@@ -63,10 +87,13 @@ Result<void> IndexReloader::start() {
   stop_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!inotify_ || !wake_ || !stop_) return errno_error("reloader");
   if (settings_.sources.read_rpmdb) {
-    watch(settings_.sources.root / settings_.sources.dbpath.relative_path());
+    database_ = settings_.sources.root / settings_.sources.dbpath.relative_path();
+    if (!database_.has_filename()) database_ = database_.parent_path();
+    database_parent_wd_ = watch(database_.parent_path(), kParentMask);
+    watch_database();
   }
   for (const auto& p : settings_.sources.packages) {
-    if (std::filesystem::is_directory(p)) watch(p);
+    if (std::filesystem::is_directory(p)) watch(p, kWatchMask);
   }
   thread_ = std::thread([this] { run(); });
   return {};
@@ -110,15 +137,15 @@ void IndexReloader::run() {
     if (fds[2].revents & POLLIN) {
       alignas(inotify_event) char buf[4096];
       ssize_t len;
-      bool relevant = false;
+      bool changed = false;
       while ((len = read(inotify_.get(), buf, sizeof buf)) > 0) {
         for (char* p = buf; p < buf + len;) {
           auto* ev = reinterpret_cast<inotify_event*>(p);
-          relevant |= !ignored(ev);
+          changed |= relevant(ev);
           p += sizeof(inotify_event) + ev->len;
         }
       }
-      if (relevant && !pending) {
+      if (changed && !pending) {
         pending = true;
         first_change = Clock::now();
       }

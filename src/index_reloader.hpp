@@ -4,6 +4,8 @@
 // logged. Remembered content digests survive a reload: unchanged files are not hashed again.
 #pragma once
 
+#include <sys/inotify.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -42,13 +44,22 @@ class IndexReloader {
  private:
   void run();
   void reload();
-  void watch(const std::filesystem::path& dir);
+  int watch(const std::filesystem::path& dir, uint32_t mask);
+  void watch_database();
+  // Whether one event says the packages may have changed; follows the database directory
+  // when it is moved, deleted or brought back.
+  bool relevant(const inotify_event* ev);
 
   Settings settings_;
   TrustedIndex current_;  // touched by the reloader thread only, after start()
   IntegrityChecker& checker_;
   EventLog& log_;
   UniqueFd inotify_;
+  // The database directory is watched by path: restored from a backup, it is a new directory,
+  // so its parent is watched for its name coming back.
+  std::filesystem::path database_;
+  int database_wd_ = -1;
+  int database_parent_wd_ = -1;
   UniqueFd wake_;  // eventfd: reload requests
   UniqueFd stop_;  // eventfd: shutdown
   std::thread thread_;

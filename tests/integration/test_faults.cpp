@@ -1,0 +1,163 @@
+// Faults: the lower filesystem changes or fails under the mount, the database disappears, the
+// daemon is killed. Every case fails closed with a message that names the path and the reason,
+// and the next mount (or reload) works.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "tests/integration/mount_fixture.hpp"
+
+namespace digestfs::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Faults : public MountFixture {
+ protected:
+  // Opens the 256 MiB packaged file through the mount while `change` hits the lower file
+  // 40 ms into its hashing (which takes about 0.2 s).
+  template <class Change>
+  ReadResult read_while(Change change) {
+    install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
+    mount();
+    std::thread changer([&] {
+      std::this_thread::sleep_for(40ms);
+      change(root / kLarge);
+    });
+    auto r = read_file(mnt / kLarge);
+    changer.join();
+    return r;
+  }
+  void expect_denied_mid_hash(const ReadResult& r) {
+    EXPECT_EQ(r.error, EACCES);
+    EXPECT_TRUE(r.bytes.empty());
+    EXPECT_NE(log_text().find("DENY path=/" + std::string(kLarge) +
+                              " reason=changed-while-hashing"),
+              std::string::npos)
+        << log_text();
+  }
+  static constexpr const char* kLarge = "usr/share/dfslarge/large.bin";
+};
+
+TEST_F(Faults, AFileRemovedWhileHashedIsRefused) {
+  expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(unlink(p.c_str()), 0); }));
+  // The kernel may still know the name for its entry timeout; then it is gone.
+  EXPECT_TRUE(within(3000ms, [&] { return read_file(mnt / kLarge).error == ENOENT; }));
+}
+
+TEST_F(Faults, AFileMadeUnreadableWhileHashedIsRefusedUntilItsModeIsBack) {
+  expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(chmod(p.c_str(), 0), 0); }));
+  ASSERT_EQ(chmod((root / kLarge).c_str(), 0644), 0);
+  EXPECT_EQ(read_file(mnt / kLarge).error, 0) << "same content, its mode restored: verifies";
+}
+
+TEST_F(Faults, AFileTruncatedWhileHashedIsRefusedAndStaysRefused) {
+  expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(truncate(p.c_str(), 4096), 0); }));
+  EXPECT_EQ(read_file(mnt / kLarge).error, EACCES);
+  EXPECT_NE(log_text().find("reason=size-mismatch"), std::string::npos) << log_text();
+}
+
+// A full lower filesystem: writers through the mount get its ENOSPC, nothing else changes.
+TEST_F(Faults, AFullLowerFilesystemGivesWritersEnospc) {
+  const auto full = root / "var/full";
+  std::filesystem::create_directories(full);
+  ASSERT_EQ(::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::filesystem::path at;
+    ~Unmount() { umount2(at.c_str(), MNT_DETACH); }
+  } unmount_full{full};
+  mount();
+  int fd = open((mnt / "var/full/blob").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  const std::string chunk(65536, 'z');
+  ssize_t n = 0;
+  for (int i = 0; i < 4 && n >= 0; ++i) n = write(fd, chunk.data(), chunk.size());
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, ENOSPC);
+  close(fd);
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n");
+  EXPECT_EQ(unlink((mnt / "var/full/blob").c_str()), 0);
+  // Freed once the kernel forgets the inode (the daemon holds it until then).
+  EXPECT_TRUE(within(3000ms, [&] {
+    int small = open((mnt / "var/full/small").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    bool written = write(small, chunk.data(), 32768) == 32768;
+    close(small);
+    return written;
+  })) << "space freed through the mount is usable again";
+}
+
+// The database is renamed away and back, deleted and restored from a copy, while reloads are
+// asked for: every failed reload keeps the last good snapshot and says why; once the database
+// is back, reloads (and the automatic ones after a package change) work.
+TEST_F(Faults, TheDatabaseVanishingDuringReloadsKeepsTheLastGoodSnapshot) {
+  mount();
+  const auto db = root / "var/lib/rpm";
+  const auto away = root / "var/lib/rpm.away";
+  std::atomic<bool> stop{false};
+  std::thread vanisher([&] {
+    while (!stop) {
+      std::filesystem::rename(db, away);
+      std::this_thread::sleep_for(3ms);
+      std::filesystem::rename(away, db);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::atomic<uint64_t> wrong{0};
+  for (int i = 0; i < 20; ++i) {
+    kill(pid, SIGHUP);
+    if (read_file(mnt / "usr/share/dfs/data.txt").error != 0) ++wrong;
+    std::this_thread::sleep_for(50ms);
+  }
+  stop = true;
+  vanisher.join();
+  EXPECT_EQ(wrong.load(), 0u) << "a vanished database must not take trusted files away";
+
+  // Gone for good: the reload fails, the snapshot stays.
+  ASSERT_EQ(run_shell("cp -a " + db.string() + " " + away.string() + " && rm -rf " + db.string()),
+            0);
+  const uint64_t failures = status_number("reload_failures");
+  kill(pid, SIGHUP);
+  ASSERT_TRUE(within(3000ms, [&] { return status_number("reload_failures") > failures; }))
+      << status() << log_text();
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0);
+  EXPECT_NE(log_text().find("reload failed, keeping generation"), std::string::npos);
+  EXPECT_NE(status().find(db.string()), std::string::npos) << "the reason names the database";
+
+  // Restored from the copy (a new directory): package changes are seen again without SIGHUP.
+  ASSERT_EQ(run_shell("cp -a " + away.string() + " " + db.string()), 0);
+  install({fx / "rpms/dfs-other-1.0-1.noarch.rpm"});
+  EXPECT_TRUE(
+      within(3000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == 0; }))
+      << log_text();
+}
+
+// A killed daemon leaves a dead mount: reads fail (never pass), and a new digestfs on the
+// same mount point (as systemd's Restart= does) replaces it, also over its own source.
+TEST_F(Faults, AKilledDaemonFailsClosedAndTheNextMountReplacesIt) {
+  mount("", root / "usr", root / "usr");
+  ASSERT_EQ(read_file(root / "usr/share/dfs/data.txt").error, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  waitpid(pid, nullptr, 0);
+  pid = -1;
+  EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, ENOTCONN);
+  // The dead mount is still listed, so mount() cannot tell when the new one is up.
+  mount("", root / "usr", root / "usr");
+  ASSERT_TRUE(within(5000ms, [&] {
+    return read_file(root / "usr/share/dfs/data.txt").bytes == "trusted data, version 1\n";
+  })) << log_text();
+  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered through the new mount\n";
+  EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
+  EXPECT_NE(log_text().find("detached the dead digestfs mount"), std::string::npos)
+      << log_text();
+  unmount();
+  EXPECT_FALSE(mounted(root / "usr")) << "both mounts are gone";
+}
+
+}  // namespace
+}  // namespace digestfs::test
