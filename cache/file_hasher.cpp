@@ -18,7 +18,7 @@ struct MdFree {
 };
 struct CtxFree {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};  // for the per-thread context of sha256_of
+};  // for the per-thread context
 
 const char* openssl_name(uint8_t algo) {
   switch (algo) {
@@ -74,9 +74,19 @@ std::string DigestStream::finish() {
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
-Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
-  auto stream = DigestStream::start(algo);
-  if (!stream) return stream.error();
+// A digest context per thread, started afresh for each use: no allocation per file.
+EVP_MD_CTX* thread_context() {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  return ctx.get();
+}
+
+Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
+  const EVP_MD* md = fetched(algo);
+  EVP_MD_CTX* ctx = thread_context();
+  if (!md || !ctx || EVP_DigestInit_ex2(ctx, md, nullptr) != 1) {
+    return Error{ENOTSUP,
+                 "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
+  }
   thread_local std::vector<unsigned char> buffer(kChunk);
   ContentDigest out;
   out.algo = algo;
@@ -87,20 +97,24 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo) {
       return errno_error("read while hashing");
     }
     if (n == 0) break;
-    stream->update(buffer.data(), static_cast<size_t>(n));
+    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n));
     out.bytes += static_cast<uint64_t>(n);
+    if (static_cast<size_t>(n) < buffer.size() && out.bytes == known_size) break;
   }
-  out.digest = stream->finish();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  out.digest.assign(reinterpret_cast<const char*>(digest), len);
   return out;
 }
 
 std::array<unsigned char, 32> sha256_of(const void* data, size_t size) {
-  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  EVP_MD_CTX* ctx = thread_context();
   std::array<unsigned char, 32> out{};
   unsigned int len = 0;
-  EVP_DigestInit_ex2(ctx.get(), fetched(digest_algo::kSha256), nullptr);
-  EVP_DigestUpdate(ctx.get(), data, size);
-  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  EVP_DigestInit_ex2(ctx, fetched(digest_algo::kSha256), nullptr);
+  EVP_DigestUpdate(ctx, data, size);
+  EVP_DigestFinal_ex(ctx, out.data(), &len);
   return out;
 }
 

@@ -33,8 +33,11 @@ class DigestStream {
   std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
 };
 
-// Reads fd from offset 0 to its end with pread (the file offset is left alone).
-Result<ContentDigest> hash_fd(int fd, uint8_t algo);
+// Reads fd from offset 0 to its end with pread (the file offset is left alone), with a
+// digest context kept per thread. When `known_size` is given (a regular file's size from a
+// fresh fstat), a short read that ends exactly there is taken as the end: one read fewer
+// per small file. A file that grew since is hashed to its old size, as when read before.
+Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size = UINT64_MAX);
 
 // SHA-256 of a buffer, with a context kept per thread: no allocation per call.
 std::array<unsigned char, 32> sha256_of(const void* data, size_t size);

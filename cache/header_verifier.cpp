@@ -43,25 +43,6 @@ std::string failed_lines(const std::string& message) {
   return out.empty() ? message : out;
 }
 
-// The key id that made the header signature, read with librpm's OpenPGP parser.
-std::string signature_key_id(Header header, bool* present) {
-  *present = false;
-  for (rpmTagVal tag : {RPMTAG_RSAHEADER, RPMTAG_DSAHEADER}) {
-    struct rpmtd_s td;
-    if (!headerGet(header, tag, &td, HEADERGET_MINMEM)) continue;
-    *present = true;
-    std::string id;
-    pgpDigParams raw = nullptr;
-    if (pgpPrtParams(static_cast<const uint8_t*>(td.data), td.count, PGPTAG_SIGNATURE, &raw) == 0) {
-      rpm::DigParamsPtr params(raw);
-      id = to_hex(pgpDigParamsSignID(params.get()), 8);
-    }
-    rpmtdFreeData(&td);
-    return id;
-  }
-  return {};
-}
-
 }  // namespace
 
 std::string_view verdict_name(HeaderVerdict verdict) {
@@ -81,10 +62,28 @@ HeaderVerifier::HeaderVerifier(rpmKeyring keyring)
     : digests_only_(rpm::make_ts(keyring, kHeaderChecks | RPMVSF_MASK_NOSIGNATURES)),
       with_signatures_(rpm::make_ts(keyring, kHeaderChecks)) {}
 
-HeaderAssessment HeaderVerifier::assess(const void* blob, size_t size, Header header) const {
+HeaderVerifier::Signature HeaderVerifier::signature_of(Header header) {
+  Signature out;
+  for (rpmTagVal tag : {RPMTAG_RSAHEADER, RPMTAG_DSAHEADER}) {
+    struct rpmtd_s td;
+    if (!headerGet(header, tag, &td, HEADERGET_MINMEM)) continue;
+    out.present = true;
+    pgpDigParams raw = nullptr;
+    if (pgpPrtParams(static_cast<const uint8_t*>(td.data), td.count, PGPTAG_SIGNATURE, &raw) == 0) {
+      rpm::DigParamsPtr params(raw);
+      out.key_id = to_hex(pgpDigParamsSignID(params.get()), 8);
+    }
+    rpmtdFreeData(&td);
+    break;
+  }
+  return out;
+}
+
+HeaderAssessment HeaderVerifier::assess(const void* blob, size_t size,
+                                        const Signature& found) const {
   HeaderAssessment out;
-  bool signed_header = false;
-  out.signer = signature_key_id(header, &signed_header);
+  const bool signed_header = found.present;
+  out.signer = found.key_id;
   // The usual case costs one check of digests and signature together; only a failure is
   // checked again, digests alone, to tell a damaged header from a bad or foreign signature.
   CheckOutcome signature{RPMRC_FAIL, ""};

@@ -20,9 +20,17 @@ class HeaderVerifier {
  public:
   explicit HeaderVerifier(rpmKeyring keyring);
 
-  // blob is the header as headerExport writes it (immutable region plus signature tags);
-  // header is the same header imported, used to find the signature tag.
-  HeaderAssessment assess(const void* blob, size_t size, Header header) const;
+  // Whether the header carries a signature, and its key id: read from the imported header
+  // before the check proper.
+  struct Signature {
+    bool present = false;
+    std::string key_id;
+  };
+  static Signature signature_of(Header header);
+
+  // blob is the header as headerExport writes it (immutable region plus signature tags).
+  // Reads only the blob: it may run while another thread reads the imported header.
+  HeaderAssessment assess(const void* blob, size_t size, const Signature& signature) const;
 
  private:
   rpm::TsPtr digests_only_;  // tells a damaged header from a bad or foreign signature

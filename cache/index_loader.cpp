@@ -5,6 +5,7 @@
 #include <rpm/rpmlib.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -196,12 +197,17 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
     return out;
   }
   const std::string nevra = nevra_of(h.get());
-  HeaderAssessment assessment = w.verifier.assess(in.blob.get(), in.size, h.get());
+  // The check reads only the blob, so it runs beside the reading of the file list (which, for
+  // a package of many files, takes longer); the list is dropped if the check fails.
+  const auto signature = HeaderVerifier::signature_of(h.get());
+  HeaderAssessment assessment;
+  HeaderFiles files;
+  tbb::parallel_invoke([&] { assessment = w.verifier.assess(in.blob.get(), in.size, signature); },
+                       [&] { files = read_header_files(h.get()); });
   if (assessment.verdict != HeaderVerdict::Accepted) {
     out.rejected = rejection(nevra, in.origin, assessment.verdict, assessment.reason);
     return out;
   }
-  HeaderFiles files = read_header_files(h.get());
   if (files.has_regular_files && digest_algo::is_weak(files.digest_algo) && !allow_weak) {
     out.rejected =
         rejection(nevra, in.origin, HeaderVerdict::WeakDigest,
