@@ -18,7 +18,8 @@ struct MountContext {
   IndexReloader* reloader = nullptr;
   PathMapping paths;
   bool read_only = false;
-  double timeout = 1.0;  // attribute and entry cache, seconds
+  double timeout = 1.0;             // attribute and entry cache, seconds
+  fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
 };
 
 inline MountContext& context(fuse_req_t req) {

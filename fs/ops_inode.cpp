@@ -154,6 +154,10 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name
   Node& p = ctx.nodes.node(parent);
   int err = ok_or_errno(linkat(AT_FDCWD, proc_path(ctx.nodes.node(ino).fd.get()).c_str(),
                                p.fd.get(), name, AT_SYMLINK_FOLLOW));
+  // The new name gets a node of its own (integrity is path-bound), so the kernel does not
+  // see that the source gained a link: its cached link count is dropped here. Only
+  // attributes (offset -1): no lock the link holds is needed for that.
+  if (!err && ctx.session) fuse_lowlevel_notify_inval_inode(ctx.session, ino, -1, 0);
   reply_made(req, p, name, err);
 }
 

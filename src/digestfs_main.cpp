@@ -15,6 +15,7 @@
 #include "src/command_line.hpp"
 #include "src/daemon.hpp"
 #include "src/dead_mount.hpp"
+#include "src/fd_limit.hpp"
 #include "src/measurement_log.hpp"
 #include "src/mount_args.hpp"
 #include "src/tpm_extender.hpp"
@@ -148,6 +149,10 @@ int run(int argc, char** argv) {
   Daemon daemon(args.foreground);
   EventLog log(args.foreground, true);
 
+  if (const rlim_t fds = raise_open_file_limit(); fds < 262144) {
+    log.notice(LOG_WARNING, "open-file limit " + std::to_string(fds) +
+                                ": a tree with more files than that fails lookups with EMFILE");
+  }
   if (auto detached = detach_dead_mount(args.mountpoint); !detached) {
     daemon.fail(detached.error().message, 1);
   } else if (*detached) {
@@ -190,6 +195,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<fuse_session, SessionFree> se(
       fuse_session_new(&fargs.args, &fs::operations(), sizeof(fuse_lowlevel_ops), &ctx));
   if (!se || fuse_set_signal_handlers(se.get()) != 0) daemon.fail("cannot start a FUSE session", 1);
+  ctx.session = se.get();
   // libfuse ends the session on SIGHUP; here it means "reload the trusted index".
   if (ctx.reloader) {
     g_reloader = ctx.reloader;

@@ -37,9 +37,9 @@ class Faults : public MountFixture {
   void expect_denied_mid_hash(const ReadResult& r) {
     EXPECT_EQ(r.error, EACCES);
     EXPECT_TRUE(r.bytes.empty());
-    EXPECT_NE(log_text().find("DENY path=/" + std::string(kLarge) +
-                              " reason=changed-while-hashing"),
-              std::string::npos)
+    EXPECT_NE(
+        log_text().find("DENY path=/" + std::string(kLarge) + " reason=changed-while-hashing"),
+        std::string::npos)
         << log_text();
   }
   static constexpr const char* kLarge = "usr/share/dfslarge/large.bin";
@@ -58,7 +58,8 @@ TEST_F(Faults, AFileMadeUnreadableWhileHashedIsRefusedUntilItsModeIsBack) {
 }
 
 TEST_F(Faults, AFileTruncatedWhileHashedIsRefusedAndStaysRefused) {
-  expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(truncate(p.c_str(), 4096), 0); }));
+  expect_denied_mid_hash(
+      read_while([](const auto& p) { ASSERT_EQ(truncate(p.c_str(), 4096), 0); }));
   EXPECT_EQ(read_file(mnt / kLarge).error, EACCES);
   EXPECT_NE(log_text().find("reason=size-mismatch"), std::string::npos) << log_text();
 }
@@ -132,8 +133,7 @@ TEST_F(Faults, TheDatabaseVanishingDuringReloadsKeepsTheLastGoodSnapshot) {
   // Restored from the copy (a new directory): package changes are seen again without SIGHUP.
   ASSERT_EQ(run_shell("cp -a " + away.string() + " " + db.string()), 0);
   install({fx / "rpms/dfs-other-1.0-1.noarch.rpm"});
-  EXPECT_TRUE(
-      within(3000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == 0; }))
+  EXPECT_TRUE(within(3000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == 0; }))
       << log_text();
 }
 
@@ -153,8 +153,7 @@ TEST_F(Faults, AKilledDaemonFailsClosedAndTheNextMountReplacesIt) {
   })) << log_text();
   std::ofstream(root / "usr/share/dfs/data.txt") << "tampered through the new mount\n";
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
-  EXPECT_NE(log_text().find("detached the dead digestfs mount"), std::string::npos)
-      << log_text();
+  EXPECT_NE(log_text().find("detached the dead digestfs mount"), std::string::npos) << log_text();
   unmount();
   EXPECT_FALSE(mounted(root / "usr")) << "both mounts are gone";
 }

@@ -125,7 +125,8 @@ TEST_F(Stress, ReadersNeverSeeAnUnverifiedByteWhileFilesChangeAndTheCacheReloads
   for (const auto& [path, digest] : digests) {
     const auto rel = std::filesystem::path(path).relative_path();
     pristine[rel] = slurp(root / rel);
-    ASSERT_EQ(sha256_hex(pristine[rel]), digest) << "fixture tree differs from its package: " << path;
+    ASSERT_EQ(sha256_hex(pristine[rel]), digest)
+        << "fixture tree differs from its package: " << path;
   }
   ASSERT_GE(pristine.size(), 6u);
   const std::vector<std::filesystem::path> changing = {
