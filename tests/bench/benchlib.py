@@ -1,0 +1,64 @@
+"""What the benchmark drivers share: mounting each variant over a tree, and running one
+mount-bench workload."""
+import os
+import subprocess
+import time
+
+VARIANTS = ["native", "fuse-overlayfs", "digestfs-noverify", "digestfs"]
+
+
+def measure(build, *args):
+    """One mount-bench workload's single number."""
+    bench = os.path.join(build, "tests/bench/mount-bench")
+    return float(subprocess.run([bench, *args], check=True, capture_output=True, text=True).stdout)
+
+
+def write_list(base, rel, name, tmp):
+    """A list file for mount-bench: the relative paths `rel` under `base`."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write("\n".join(os.path.join(base, r) for r in rel) + "\n")
+    return path
+
+
+def wait_mounted(path):
+    for _ in range(4000):
+        if os.path.ismount(path):
+            return
+        time.sleep(0.025)
+    raise SystemExit(f"benchmark: {path} did not mount")
+
+
+def mount(variant, build, root, keys, tmp):
+    """Mounts `variant` over `root`; returns (where the tree is seen, the process or None).
+    digestfs mounts once its digest cache is loaded (for a real /usr, a second or so)."""
+    if variant == "native":
+        return root, None
+    mnt = os.path.join(tmp, "mnt-" + variant)
+    os.makedirs(mnt, exist_ok=True)
+    if variant == "fuse-overlayfs":
+        upper, work = os.path.join(tmp, "upper"), os.path.join(tmp, "work")
+        subprocess.run(["rm", "-rf", upper, work], check=True)
+        os.makedirs(upper)
+        os.makedirs(work)
+        cmd = ["fuse-overlayfs", "-f", "-o", f"lowerdir={root},upperdir={upper},workdir={work}", mnt]
+    else:
+        opts = f"keys={keys},root={root}"
+        if variant == "digestfs-noverify":
+            opts += ",noverify"
+        cmd = [os.path.join(build, "digestfs"), "-f", "-o", opts, root, mnt]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    wait_mounted(mnt)
+    return mnt, proc
+
+
+def unmount(mnt, proc):
+    if proc:
+        subprocess.run(["fusermount3", "-u", mnt], check=True)
+        proc.wait()
+
+
+def drop_caches():
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
