@@ -68,6 +68,42 @@ std::optional<std::string> from_hex(std::string_view hex) {
   return out;
 }
 
+TrustStore::TrustStore(std::filesystem::path dir)
+    : dir_(std::move(dir)), keyring_(rpmKeyringNew()) {}
+
+void TrustStore::add_key_file(const std::filesystem::path& file, const std::string& text) {
+  auto blocks = armored_blocks(text);
+  if (blocks.empty()) {
+    problems_.push_back({file, "no ASCII-armored OpenPGP public key block"});
+    return;
+  }
+  for (const auto& block : blocks) {
+    uint8_t* raw = nullptr;
+    size_t raw_len = 0;
+    pgpArmor kind = pgpParsePkts(block.c_str(), &raw, &raw_len);
+    rpm::Malloced<uint8_t> packets(raw);
+    if (kind != PGPARMOR_PUBKEY || raw_len == 0) {
+      problems_.push_back({file, "malformed OpenPGP public key block"});
+      continue;
+    }
+    rpm::PubkeyPtr key(rpmPubkeyNew(packets.get(), raw_len));
+    if (!key) {
+      problems_.push_back({file, "librpm cannot use this public key"});
+      continue;
+    }
+    rpmKeyringAddKey(keyring_.get(), key.get());
+    keys_.push_back(describe(key.get(), file, false));
+    int count = 0;
+    rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
+    for (int i = 0; i < count; ++i) {
+      rpm::PubkeyPtr subkey(subkeys[i]);
+      rpmKeyringAddKey(keyring_.get(), subkey.get());
+      keys_.push_back(describe(subkey.get(), file, true));
+    }
+    std::free(subkeys);
+  }
+}
+
 Result<TrustStore> TrustStore::load(const std::filesystem::path& dir) {
   rpm::ensure_initialized();
   std::error_code ec;
@@ -78,9 +114,7 @@ Result<TrustStore> TrustStore::load(const std::filesystem::path& dir) {
   if (ec) return Error{ec.value(), "trust store " + dir.string() + ": " + ec.message()};
   std::sort(files.begin(), files.end());
 
-  TrustStore store;
-  store.dir_ = dir;
-  store.keyring_.reset(rpmKeyringNew());
+  TrustStore store(dir);
   for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
     std::stringstream text;
@@ -89,36 +123,7 @@ Result<TrustStore> TrustStore::load(const std::filesystem::path& dir) {
       store.problems_.push_back({file, "cannot read file"});
       continue;
     }
-    auto blocks = armored_blocks(text.str());
-    if (blocks.empty()) {
-      store.problems_.push_back({file, "no ASCII-armored OpenPGP public key block"});
-      continue;
-    }
-    for (const auto& block : blocks) {
-      uint8_t* raw = nullptr;
-      size_t raw_len = 0;
-      pgpArmor kind = pgpParsePkts(block.c_str(), &raw, &raw_len);
-      rpm::Malloced<uint8_t> packets(raw);
-      if (kind != PGPARMOR_PUBKEY || raw_len == 0) {
-        store.problems_.push_back({file, "malformed OpenPGP public key block"});
-        continue;
-      }
-      rpm::PubkeyPtr key(rpmPubkeyNew(packets.get(), raw_len));
-      if (!key) {
-        store.problems_.push_back({file, "librpm cannot use this public key"});
-        continue;
-      }
-      rpmKeyringAddKey(store.keyring_.get(), key.get());
-      store.keys_.push_back(describe(key.get(), file, false));
-      int count = 0;
-      rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
-      for (int i = 0; i < count; ++i) {
-        rpm::PubkeyPtr subkey(subkeys[i]);
-        rpmKeyringAddKey(store.keyring_.get(), subkey.get());
-        store.keys_.push_back(describe(subkey.get(), file, true));
-      }
-      std::free(subkeys);
-    }
+    store.add_key_file(file, text.str());
   }
   if (store.keys_.empty()) {
     std::string why = "trust store " + dir.string() + " holds no usable OpenPGP public key";

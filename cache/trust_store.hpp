@@ -32,6 +32,12 @@ class TrustStore {
   // reported in problems() and does not stop the others from loading.
   static Result<TrustStore> load(const std::filesystem::path& dir);
 
+  // An empty store for the keys of `dir`; load() is how keys are normally read.
+  explicit TrustStore(std::filesystem::path dir);
+  // Adds the keys of one key file's text (several armored blocks may follow each other);
+  // what cannot be used is reported in problems() and does not stop the rest.
+  void add_key_file(const std::filesystem::path& file, const std::string& text);
+
   const std::filesystem::path& directory() const { return dir_; }
   const std::vector<TrustedKey>& keys() const { return keys_; }
   const std::vector<KeyFileProblem>& problems() const { return problems_; }
