@@ -4,6 +4,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "fs/node_reclaimer.hpp"
 #include "fs/node_table.hpp"
 #include "src/integrity_checker.hpp"
 #include "src/lower_path.hpp"
@@ -20,6 +21,7 @@ struct MountContext {
   bool read_only = false;
   double timeout = 1.0;             // attribute and entry cache, seconds
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
+  NodeReclaimer* reclaimer = nullptr;
 };
 
 inline MountContext& context(fuse_req_t req) {

@@ -21,11 +21,11 @@ fuse_ino_t NodeTable::id(const Node& n) const {
   return &n == &root_ ? FUSE_ROOT_ID : reinterpret_cast<fuse_ino_t>(&n);
 }
 
-Node& NodeTable::remember(UniqueFd fd, const struct stat& st, ino_t parent_ino,
+Node& NodeTable::remember(UniqueFd fd, const struct stat& st, const Node& parent,
                           const std::string& name) {
   if (st.st_dev == root_.dev && st.st_ino == root_.ino) return root_;
   const bool per_path = S_ISREG(st.st_mode) && st.st_nlink > 1;
-  Key key{st.st_dev, st.st_ino, per_path ? parent_ino : 0, per_path ? name : std::string()};
+  Key key{st.st_dev, st.st_ino, per_path ? parent.ino : 0, per_path ? name : std::string()};
   std::lock_guard lock(mutex_);
   auto& slot = nodes_[key];
   if (!slot) {
@@ -33,10 +33,51 @@ Node& NodeTable::remember(UniqueFd fd, const struct stat& st, ino_t parent_ino,
     slot->fd = std::move(fd);
     slot->dev = st.st_dev;
     slot->ino = st.st_ino;
+    slot->parent = id(parent);
+    slot->parent_serial = parent.serial;
+    slot->serial = ++serials_;
+    slot->name = name;
     keys_[slot.get()] = key;
+    size_.store(nodes_.size(), std::memory_order_relaxed);
   }
   ++slot->nlookup;
+  slot->last_lookup = ++lookups_;
   return *slot;
+}
+
+bool NodeTable::parent_known(const Entry& e) {
+  std::lock_guard lock(mutex_);
+  return known(e);
+}
+
+bool NodeTable::known(const Entry& e) const {
+  const auto* parent = reinterpret_cast<const Node*>(e.parent);
+  return e.parent == FUSE_ROOT_ID || (keys_.count(parent) > 0 && parent->serial == e.parent_serial);
+}
+
+std::vector<NodeTable::Entry> NodeTable::least_recent(size_t n) {
+  std::lock_guard lock(mutex_);
+  std::vector<Node*> candidates;
+  candidates.reserve(nodes_.size());
+  for (auto& [key, node] : nodes_) {
+    // A parent the kernel has forgotten cannot name the entry any more: those entries go
+    // with their parent.
+    if (node->reclaim_asked != node->last_lookup &&
+        known(Entry{node->parent, node->parent_serial, {}})) {
+      candidates.push_back(node.get());
+    }
+  }
+  n = std::min(n, candidates.size());
+  auto older = [](const Node* a, const Node* b) { return a->last_lookup < b->last_lookup; };
+  std::nth_element(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(n),
+                   candidates.end(), older);
+  std::vector<Entry> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    candidates[i]->reclaim_asked = candidates[i]->last_lookup;
+    out.push_back(Entry{candidates[i]->parent, candidates[i]->parent_serial, candidates[i]->name});
+  }
+  return out;
 }
 
 void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
@@ -50,6 +91,7 @@ void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
       Key key = k->second;
       keys_.erase(k);
       nodes_.erase(key);
+      size_.store(nodes_.size(), std::memory_order_relaxed);
     }
   }
 }

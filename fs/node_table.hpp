@@ -7,12 +7,16 @@
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "cache/verdict_memo.hpp"
 #include "src/unique_fd.hpp"
@@ -24,6 +28,14 @@ struct Node {
   dev_t dev = 0;
   ino_t ino = 0;
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
+  // Where the kernel first looked it up, so that it can be asked to drop the entry
+  // (NodeReclaimer); and when it was last looked up, and asked, in NodeTable's lookup count.
+  fuse_ino_t parent = 0;
+  uint64_t parent_serial = 0;  // the parent's serial: a node id is reused once forgotten
+  uint64_t serial = 0;
+  std::string name;
+  uint64_t last_lookup = 0;    // guarded by NodeTable's mutex
+  uint64_t reclaim_asked = 0;  // guarded by NodeTable's mutex
   // Guards the page-cache bookkeeping below. Bytes written through a cached handle land in
   // the kernel's page cache, where a verified reader's reads would find them without the
   // daemon's check; so writers and verified readers of one node never share that cache.
@@ -45,15 +57,32 @@ class NodeTable {
 
   // Finds or adds the node for `fd` (just opened as parent/name) and counts one lookup.
   // Takes ownership of fd when a new node is made.
-  Node& remember(UniqueFd fd, const struct stat& st, ino_t parent_ino, const std::string& name);
+  Node& remember(UniqueFd fd, const struct stat& st, const Node& parent, const std::string& name);
   void forget(fuse_ino_t ino, uint64_t n);
 
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // An entry as the kernel knows it: the name in its parent node.
+  struct Entry {
+    fuse_ino_t parent;
+    uint64_t parent_serial;
+    std::string name;
+  };
+  // Up to `n` entries of the nodes looked up least recently and not since the last time they
+  // were picked; never the root.
+  std::vector<Entry> least_recent(size_t n);
+  // Whether the entry's parent is still the node it was (a forgotten node's id is reused).
+  bool parent_known(const Entry& e);
+
  private:
+  bool known(const Entry& e) const;                          // with mutex_ held
   using Key = std::tuple<dev_t, ino_t, ino_t, std::string>;  // parent and name: links only
   Node root_;
   std::mutex mutex_;  // lock order: taken alone; never while holding a Node's served_mutex
   std::map<Key, std::unique_ptr<Node>> nodes_;
   std::map<const Node*, Key> keys_;
+  uint64_t lookups_ = 0;  // guarded by mutex_
+  uint64_t serials_ = 0;  // guarded by mutex_
+  std::atomic<size_t> size_{0};
 };
 
 }  // namespace digestfs::fs

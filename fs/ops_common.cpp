@@ -29,7 +29,8 @@ int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_p
   UniqueFd fd(openat(parent.fd.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errno;
   if (fstatat(fd.get(), "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
-  Node& node = ctx.nodes.remember(std::move(fd), e->attr, parent.ino, name);
+  Node& node = ctx.nodes.remember(std::move(fd), e->attr, parent, name);
+  if (ctx.reclaimer) ctx.reclaimer->note(ctx.nodes.size());
   e->ino = ctx.nodes.id(node);
   e->attr_timeout = attr_timeout(ctx, e->attr);
   return 0;

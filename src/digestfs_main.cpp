@@ -149,9 +149,13 @@ int run(int argc, char** argv) {
   Daemon daemon(args.foreground);
   EventLog log(args.foreground, true);
 
-  if (const rlim_t fds = raise_open_file_limit(); fds < 262144) {
-    log.notice(LOG_WARNING, "open-file limit " + std::to_string(fds) +
-                                ": a tree with more files than that fails lookups with EMFILE");
+  // The nodes may hold all fds but a reserve for open files, directories, the database.
+  const rlim_t fd_limit = raise_open_file_limit();
+  const size_t node_budget = fd_limit - std::min<rlim_t>(1024, fd_limit / 4);
+  if (fd_limit < 262144) {
+    log.notice(LOG_WARNING, "open-file limit " + std::to_string(fd_limit) + ": past " +
+                                std::to_string(node_budget / 4 * 3) +
+                                " files looked up, the kernel is asked to drop cached entries");
   }
   if (auto detached = detach_dead_mount(args.mountpoint); !detached) {
     daemon.fail(detached.error().message, 1);
@@ -196,6 +200,8 @@ int run(int argc, char** argv) {
       fuse_session_new(&fargs.args, &fs::operations(), sizeof(fuse_lowlevel_ops), &ctx));
   if (!se || fuse_set_signal_handlers(se.get()) != 0) daemon.fail("cannot start a FUSE session", 1);
   ctx.session = se.get();
+  fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), node_budget);
+  ctx.reclaimer = &reclaimer;
   // libfuse ends the session on SIGHUP; here it means "reload the trusted index".
   if (ctx.reloader) {
     g_reloader = ctx.reloader;

@@ -10,7 +10,10 @@ VARIANTS = ["native", "fuse-overlayfs", "digestfs-noverify", "digestfs"]
 def measure(build, *args):
     """One mount-bench workload's single number."""
     bench = os.path.join(build, "tests/bench/mount-bench")
-    return float(subprocess.run([bench, *args], check=True, capture_output=True, text=True).stdout)
+    done = subprocess.run([bench, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark: mount-bench {' '.join(args)} failed: {done.stderr.strip()}")
+    return float(done.stdout)
 
 
 def write_list(base, rel, name, tmp):

@@ -6,7 +6,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -117,6 +120,14 @@ class MountFixture : public ::testing::Test {
     if (pid == 0) {
       int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(out, 2);
+      if (fd_limit) {
+        // Without CAP_SYS_RESOURCE the daemon cannot raise the limit set here.
+        prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+        struct rlimit limit {
+          fd_limit, fd_limit
+        };
+        setrlimit(RLIMIT_NOFILE, &limit);
+      }
       std::string opts = "keys=" + keys.string() + ",root=" + root.string() + extra;
       execl(DIGESTFS_BINARY, "digestfs", "-f", "-o", opts.c_str(), source.c_str(), at.c_str(),
             nullptr);
@@ -176,6 +187,7 @@ class MountFixture : public ::testing::Test {
   std::filesystem::path fx, root, mnt, keys, log, mounted_at;
   pid_t pid = -1;
   size_t fds_before = 0;
+  rlim_t fd_limit = 0;  // when set, the daemon's open-file limit, which it may not raise
 };
 
 }  // namespace digestfs::test

@@ -42,6 +42,13 @@ class Faults : public MountFixture {
         std::string::npos)
         << log_text();
   }
+  // After the fault, a fresh mount serves trusted files as before.
+  void expect_next_mount_works() {
+    unmount();
+    mount();
+    EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n")
+        << log_text();
+  }
   static constexpr const char* kLarge = "usr/share/dfslarge/large.bin";
 };
 
@@ -49,12 +56,14 @@ TEST_F(Faults, AFileRemovedWhileHashedIsRefused) {
   expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(unlink(p.c_str()), 0); }));
   // The kernel may still know the name for its entry timeout; then it is gone.
   EXPECT_TRUE(within(3000ms, [&] { return read_file(mnt / kLarge).error == ENOENT; }));
+  expect_next_mount_works();
 }
 
 TEST_F(Faults, AFileMadeUnreadableWhileHashedIsRefusedUntilItsModeIsBack) {
   expect_denied_mid_hash(read_while([](const auto& p) { ASSERT_EQ(chmod(p.c_str(), 0), 0); }));
   ASSERT_EQ(chmod((root / kLarge).c_str(), 0644), 0);
   EXPECT_EQ(read_file(mnt / kLarge).error, 0) << "same content, its mode restored: verifies";
+  expect_next_mount_works();
 }
 
 TEST_F(Faults, AFileTruncatedWhileHashedIsRefusedAndStaysRefused) {
@@ -62,6 +71,7 @@ TEST_F(Faults, AFileTruncatedWhileHashedIsRefusedAndStaysRefused) {
       read_while([](const auto& p) { ASSERT_EQ(truncate(p.c_str(), 4096), 0); }));
   EXPECT_EQ(read_file(mnt / kLarge).error, EACCES);
   EXPECT_NE(log_text().find("reason=size-mismatch"), std::string::npos) << log_text();
+  expect_next_mount_works();
 }
 
 // A full lower filesystem: writers through the mount get its ENOSPC, nothing else changes.
@@ -91,6 +101,41 @@ TEST_F(Faults, AFullLowerFilesystemGivesWritersEnospc) {
     close(small);
     return written;
   })) << "space freed through the mount is usable again";
+  expect_next_mount_works();
+}
+
+// More files than the daemon may hold fds for: the kernel is asked to drop what it caches,
+// and every file is served, twice over, with the daemon's fds under its limit.
+TEST_F(Faults, ATreeWithMoreFilesThanTheDaemonMayOpenIsServedWhole) {
+  std::vector<std::filesystem::path> files;
+  for (int d = 0; d < 30; ++d) {
+    for (int f = 0; f < 100; ++f) {
+      auto p =
+          std::filesystem::path("srv/many") / ("d" + std::to_string(d)) / ("f" + std::to_string(f));
+      std::filesystem::create_directories(root / p.parent_path());
+      std::ofstream(root / p) << p.string();
+      files.push_back(p);
+    }
+  }
+  fd_limit = 512;
+  mount(",unknown=allow");
+  EXPECT_NE(slurp("/proc/" + std::to_string(pid) + "/limits").find("Max open files            512"),
+            std::string::npos)
+      << "the daemon raised its limit: nothing here would be tested";
+  size_t served = 0, most_fds = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& p : files) served += read_file(mnt / p).bytes == p.string();
+    size_t fds = 0;
+    for ([[maybe_unused]] const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+      ++fds;
+    }
+    most_fds = std::max(most_fds, fds);
+  }
+  EXPECT_EQ(served, 2 * files.size()) << log_text();
+  EXPECT_LT(most_fds, 512u);
+  EXPECT_NE(log_text().find("open-file limit 512"), std::string::npos) << log_text();
+  expect_next_mount_works();
 }
 
 // The database is renamed away and back, deleted and restored from a copy, while reloads are
@@ -135,6 +180,7 @@ TEST_F(Faults, TheDatabaseVanishingDuringReloadsKeepsTheLastGoodSnapshot) {
   install({fx / "rpms/dfs-other-1.0-1.noarch.rpm"});
   EXPECT_TRUE(within(3000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == 0; }))
       << log_text();
+  expect_next_mount_works();
 }
 
 // A killed daemon leaves a dead mount: reads fail (never pass), and a new digestfs on the
