@@ -19,6 +19,7 @@
 #include "cache/header_files.hpp"
 #include "cache/header_verifier.hpp"
 #include "cache/rpm_library.hpp"
+#include "src/unique_fd.hpp"
 
 namespace digestfs {
 namespace {
@@ -62,17 +63,20 @@ struct DatabaseHeaders {
 
 Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
   std::filesystem::path dir = options.root / options.dbpath.relative_path();
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
+  // librpm creates a missing database directory, even to read: held open here, the
+  // directory is read as it is, and one that vanished (a restore in progress) is not made
+  // again under the administrator's feet.
+  UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) {
     return Error{ENOENT, "no rpm database at " + dir.string() +
                              " (set the root, or the dbpath relative to it)"};
   }
   rpm::TsPtr ts =
       rpm::make_ts(nullptr, RPMVSF_NOHDRCHK | RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
-  rpmtsSetRootDir(ts.get(), options.root.c_str());
+  rpmtsSetRootDir(ts.get(), "/");
   rpm::take_thread_log();
   {
-    rpm::ScopedDbPath scoped(options.dbpath);
+    rpm::ScopedDbPath scoped("/proc/self/fd/" + std::to_string(dir_fd.get()));
     if (rpmtsOpenDB(ts.get(), O_RDONLY) != 0) {
       return Error{EIO, "cannot open rpm database " + dir.string() + ": " + rpm::take_thread_log()};
     }
