@@ -19,13 +19,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "src/command_line.hpp"
+#include "src/mount_table.hpp"
 #include "src/trusted_index.hpp"
 #include "src/unique_fd.hpp"
 
@@ -56,16 +55,7 @@ void forward_signal(int sig) {
   if (pid_t c = g_child.load(); c > 0) kill(c, sig);
 }
 
-bool mounted_at(const std::string& path) {
-  std::ifstream info("/proc/self/mountinfo");
-  for (std::string line; std::getline(info, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mountpoint;
-    f >> id >> parent >> devno >> root >> mountpoint;
-    if (mountpoint == path && line.find(" - fuse.digestfs ") != std::string::npos) return true;
-  }
-  return false;
-}
+bool mounted_at(const std::string& path) { return mounted_type(path) == "fuse.digestfs"; }
 
 std::string self_dir() {
   char buf[4096];
