@@ -46,9 +46,11 @@ inline bool mounted(const std::filesystem::path& where) {
   return false;
 }
 
-inline size_t open_fds() {
+// How many fds a process (this one by default) has open.
+inline size_t open_fds(pid_t pid = 0) {
+  const std::string dir = "/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/fd";
   size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
   return n;
 }
 

@@ -125,12 +125,7 @@ TEST_F(Faults, ATreeWithMoreFilesThanTheDaemonMayOpenIsServedWhole) {
   size_t served = 0, most_fds = 0;
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& p : files) served += read_file(mnt / p).bytes == p.string();
-    size_t fds = 0;
-    for ([[maybe_unused]] const auto& e :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-      ++fds;
-    }
-    most_fds = std::max(most_fds, fds);
+    most_fds = std::max(most_fds, open_fds(pid));
   }
   EXPECT_EQ(served, 2 * files.size()) << log_text();
   EXPECT_LT(most_fds, 512u);

@@ -61,15 +61,6 @@ void write_at(const std::filesystem::path& p, const std::string& bytes) {
   close(fd);
 }
 
-size_t daemon_fds(pid_t pid) {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    ++n;
-  }
-  return n;
-}
-
 uint64_t daemon_rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
@@ -139,7 +130,7 @@ TEST_F(Stress, ReadersNeverSeeAnUnverifiedByteWhileFilesChangeAndTheCacheReloads
   ASSERT_EQ(warm.refusals, 0u) << log_text();
   forget_kernel_inodes();
   std::this_thread::sleep_for(200ms);
-  const size_t fds_at_start = daemon_fds(pid);
+  const size_t fds_at_start = open_fds(pid);
   const uint64_t rss_at_start = daemon_rss_kib(pid);
 
   std::atomic<bool> stop{false};
@@ -228,7 +219,7 @@ TEST_F(Stress, ReadersNeverSeeAnUnverifiedByteWhileFilesChangeAndTheCacheReloads
   EXPECT_EQ(after.foreign_bytes, 0u);
   forget_kernel_inodes();
   std::this_thread::sleep_for(200ms);
-  EXPECT_LE(daemon_fds(pid), fds_at_start) << "fd leak in the daemon";
+  EXPECT_LE(open_fds(pid), fds_at_start) << "fd leak in the daemon";
   EXPECT_LT(daemon_rss_kib(pid), rss_at_start + 32 * 1024) << "daemon memory grew under stress";
   EXPECT_EQ(kill(pid, 0), 0) << "the daemon died under stress\n" << log_text();
 }
