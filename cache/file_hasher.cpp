@@ -45,21 +45,40 @@ const EVP_MD* fetched(uint8_t algo) {
 
 constexpr size_t kChunk = 1 << 20;
 
-}  // namespace
+// A digest context per thread, started afresh for each use: no allocation per file.
+EVP_MD_CTX* thread_context() {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  return ctx.get();
+}
 
-void DigestStream::CtxFree::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-
-Result<DigestStream> DigestStream::start(uint8_t algo) {
+// Starts `ctx` on `algo`: every digest, streamed or of a whole file, begins here.
+Result<void> start_digest(EVP_MD_CTX* ctx, uint8_t algo) {
   const EVP_MD* md = fetched(algo);
   if (!md) {
     return Error{ENOTSUP,
                  "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
   }
-  DigestStream s;
-  s.ctx_.reset(EVP_MD_CTX_new());
-  if (!s.ctx_ || EVP_DigestInit_ex2(s.ctx_.get(), md, nullptr) != 1) {
+  if (!ctx || EVP_DigestInit_ex2(ctx, md, nullptr) != 1) {
     return Error{ENOMEM, "cannot start a digest context"};
   }
+  return {};
+}
+
+std::string finish_digest(EVP_MD_CTX* ctx) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+}  // namespace
+
+void DigestStream::CtxFree::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+
+Result<DigestStream> DigestStream::start(uint8_t algo) {
+  DigestStream s;
+  s.ctx_.reset(EVP_MD_CTX_new());
+  if (auto started = start_digest(s.ctx_.get(), algo); !started) return started.error();
   return s;
 }
 
@@ -67,26 +86,11 @@ void DigestStream::update(const void* data, size_t size) {
   EVP_DigestUpdate(ctx_.get(), data, size);
 }
 
-std::string DigestStream::finish() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_.get(), digest, &len);
-  return std::string(reinterpret_cast<const char*>(digest), len);
-}
-
-// A digest context per thread, started afresh for each use: no allocation per file.
-EVP_MD_CTX* thread_context() {
-  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-  return ctx.get();
-}
+std::string DigestStream::finish() { return finish_digest(ctx_.get()); }
 
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
-  const EVP_MD* md = fetched(algo);
   EVP_MD_CTX* ctx = thread_context();
-  if (!md || !ctx || EVP_DigestInit_ex2(ctx, md, nullptr) != 1) {
-    return Error{ENOTSUP,
-                 "digest algorithm " + std::string(digest_algo::name(algo)) + " is not available"};
-  }
+  if (auto started = start_digest(ctx, algo); !started) return started.error();
   thread_local std::vector<unsigned char> buffer(kChunk);
   ContentDigest out;
   out.algo = algo;
@@ -101,10 +105,7 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
     out.bytes += static_cast<uint64_t>(n);
     if (static_cast<size_t>(n) < buffer.size() && out.bytes == known_size) break;
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  out.digest.assign(reinterpret_cast<const char*>(digest), len);
+  out.digest = finish_digest(ctx);
   return out;
 }
 
