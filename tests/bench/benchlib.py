@@ -61,6 +61,25 @@ def unmount(mnt, proc):
         proc.wait()
 
 
+def rpm_va(root):
+    """rpm's own check of every package in the root: the rescan's baseline."""
+    return ["rpm", "-Va", "--nodeps", "--root", root, "--dbpath", "/var/lib/rpm"]
+
+
+def rescan(build, root, keys):
+    return [os.path.join(build, "tools/digestfs-rescan"), "--keys", keys, "--root", root]
+
+
+def timed(cmd, cold=False, **kw):
+    """Seconds of one run of `cmd` (output captured), and the finished process; with `cold`,
+    the page cache is dropped first."""
+    if cold:
+        drop_caches()
+    start = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    return time.monotonic() - start, done
+
+
 def drop_caches():
     subprocess.run(["sync"], check=True)
     with open("/proc/sys/vm/drop_caches", "w") as f:
