@@ -228,14 +228,21 @@ void DigestIndex::Builder::add_from(const DigestIndex& earlier, uint32_t package
   }
 }
 
-void DigestIndex::Builder::add_package(PackageRecord package, std::vector<PackagedFile> files) {
+void DigestIndex::Builder::add_package(PackageRecord package,
+                                       const std::vector<PackagedFile>& files) {
   const uint32_t package_id = start_package(std::move(package), files.size());
+  // A package lists a directory's files together, from one string: its id is looked up once.
+  std::string_view last_dir;
+  uint32_t dir_id = 0;
   for (const PackagedFile& f : files) {
-    auto [dir, name] = split_path(f.path);
+    if (f.dir.data() != last_dir.data() || f.dir.size() != last_dir.size()) {
+      dir_id = intern_dir(f.dir);
+      last_dir = f.dir;
+    }
     Record r{};
     r.size = f.size;
-    r.dir = intern_dir(dir);
-    r.name = intern(name);
+    r.dir = dir_id;
+    r.name = intern(f.name);
     r.digest = static_cast<uint32_t>(index_->arena_.size());
     r.digest_len = static_cast<uint8_t>(f.digest.size());
     index_->arena_.append(f.digest);

@@ -43,11 +43,13 @@ struct RejectedHeader {
   std::string reason;
 };
 
-// One file as a package header describes it, before interning.
+// One file as a package header describes it, before interning: views into whatever read the
+// header (or a test's own strings), valid until the file is added to a Builder.
 struct PackagedFile {
-  std::string path;
-  std::string digest;  // binary; empty for anything but regular files
-  std::string user, group, linkto, caps;
+  std::string_view dir;  // with the trailing '/'
+  std::string_view name;
+  std::string_view digest;  // binary; empty for anything but regular files
+  std::string_view user, group, linkto, caps;
   uint64_t size = 0;
   uint32_t mtime = 0;
   uint32_t rdev = 0;
@@ -155,7 +157,7 @@ class DigestIndex::Builder {
 
   // Room for about this many files, so the tables and the interning maps do not regrow.
   void reserve(size_t files);
-  void add_package(PackageRecord package, std::vector<PackagedFile> files);
+  void add_package(PackageRecord package, const std::vector<PackagedFile>& files);
   // Copies package `package` and its records from an earlier snapshot, without re-reading or
   // re-verifying its header.
   void add_from(const DigestIndex& earlier, uint32_t package, const std::vector<uint32_t>& records);

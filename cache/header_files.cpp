@@ -1,47 +1,80 @@
 #include "cache/header_files.hpp"
 
+#include <rpm/rpmtd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 
 namespace digestfs {
+namespace {
 
-HeaderFiles read_header_files(Header header) {
+// What rpm -V looks at, and no more: classes, dependencies, languages, inodes (and the hard
+// link sets librpm builds from them), colors and signatures cost time to read and go unused.
+constexpr rpmfiFlags kUnusedFileTags =
+    RPMFI_NOFILECLASS | RPMFI_NOFILEDEPS | RPMFI_NOFILELANGS | RPMFI_NOFILEINODES |
+    RPMFI_NOFILESTATES | RPMFI_NOFILECOLORS | RPMFI_NOFILESIGNATURES | RPMFI_NOVERITYSIGNATURES;
+
+std::string_view text(const char* s) { return s ? std::string_view(s) : std::string_view(); }
+
+PackagedFile packaged_file(rpmfiles fi, int i, int8_t state) {
+  PackagedFile f;
+  f.dir = text(rpmfilesDN(fi, rpmfilesDI(fi, i)));
+  f.name = text(rpmfilesBN(fi, i));
+  f.mode = static_cast<uint16_t>(rpmfilesFMode(fi, i));
+  if (S_ISREG(f.mode)) {
+    size_t len = 0;
+    int algo = 0;
+    const unsigned char* d = rpmfilesFDigest(fi, i, &algo, &len);
+    // librpm hands back zeros for an empty digest (%ghost files): that is no digest.
+    if (d && std::any_of(d, d + len, [](unsigned char c) { return c != 0; })) {
+      f.digest = std::string_view(reinterpret_cast<const char*>(d), len);
+    }
+  }
+  f.user = text(rpmfilesFUser(fi, i));
+  f.group = text(rpmfilesFGroup(fi, i));
+  f.linkto = text(rpmfilesFLink(fi, i));
+  f.caps = text(rpmfilesFCaps(fi, i));
+  f.size = rpmfilesFSize(fi, i);
+  f.mtime = rpmfilesFMtime(fi, i);
+  f.rdev = rpmfilesFRdev(fi, i);
+  f.attrs = static_cast<uint16_t>(rpmfilesFFlags(fi, i));
+  f.verify_flags = static_cast<uint16_t>(rpmfilesVFlags(fi, i));
+  f.state = state;
+  return f;
+}
+
+}  // namespace
+
+std::vector<int8_t> install_states(Header installed) {
+  std::vector<int8_t> states;
+  struct rpmtd_s td;
+  if (!headerGet(installed, RPMTAG_FILESTATES, &td, HEADERGET_MINMEM)) return states;
+  if (rpmtdType(&td) == RPM_CHAR_TYPE) {
+    const auto* data = static_cast<const int8_t*>(td.data);
+    states.assign(data, data + rpmtdCount(&td));
+  }
+  rpmtdFreeData(&td);
+  return states;
+}
+
+Result<HeaderFiles> read_header_files(Header signed_region, const std::vector<int8_t>& states) {
   HeaderFiles out;
-  rpm::FilesPtr fi(rpmfilesNew(nullptr, header, RPMTAG_BASENAMES, RPMFI_NOHEADER));
+  out.source.reset(rpmfilesNew(nullptr, signed_region, RPMTAG_BASENAMES, kUnusedFileTags));
+  rpmfiles fi = out.source.get();
   if (!fi) return out;
-  out.digest_algo = static_cast<uint8_t>(rpmfilesDigestAlgo(fi.get()));
-  const int count = static_cast<int>(rpmfilesFC(fi.get()));
+  out.digest_algo = static_cast<uint8_t>(rpmfilesDigestAlgo(fi));
+  const int count = static_cast<int>(rpmfilesFC(fi));
+  if (!states.empty() && states.size() != static_cast<size_t>(count)) {
+    return Error{EINVAL, "the database records " + std::to_string(states.size()) +
+                             " file states for the " + std::to_string(count) +
+                             " files the signed header lists"};
+  }
   out.files.reserve(count);
   for (int i = 0; i < count; ++i) {
-    rpmfileState state = rpmfilesFState(fi.get(), i);
+    const int8_t state = states.empty() ? int8_t{RPMFILE_STATE_MISSING} : states[i];
     if (state == RPMFILE_STATE_NOTINSTALLED || state == RPMFILE_STATE_NETSHARED) continue;
-    PackagedFile f;
-    rpm::Malloced<char> path(rpmfilesFN(fi.get(), i));
-    f.path = path.get();
-    f.mode = static_cast<uint16_t>(rpmfilesFMode(fi.get(), i));
-    if (S_ISREG(f.mode)) {
-      out.has_regular_files = true;
-      size_t len = 0;
-      int algo = 0;
-      const unsigned char* d = rpmfilesFDigest(fi.get(), i, &algo, &len);
-      // librpm hands back zeros for an empty digest (%ghost files): that is no digest.
-      if (d && std::any_of(d, d + len, [](unsigned char c) { return c != 0; })) {
-        f.digest.assign(reinterpret_cast<const char*>(d), len);
-      }
-    }
-    auto text = [](const char* s) { return s ? std::string(s) : std::string(); };
-    f.user = text(rpmfilesFUser(fi.get(), i));
-    f.group = text(rpmfilesFGroup(fi.get(), i));
-    f.linkto = text(rpmfilesFLink(fi.get(), i));
-    f.caps = text(rpmfilesFCaps(fi.get(), i));
-    f.size = rpmfilesFSize(fi.get(), i);
-    f.mtime = rpmfilesFMtime(fi.get(), i);
-    f.rdev = rpmfilesFRdev(fi.get(), i);
-    f.attrs = static_cast<uint16_t>(rpmfilesFFlags(fi.get(), i));
-    f.verify_flags = static_cast<uint16_t>(rpmfilesVFlags(fi.get(), i));
-    f.state = static_cast<int8_t>(state);
-    out.files.push_back(std::move(f));
+    out.files.push_back(packaged_file(fi, i, state));
+    out.has_regular_files |= S_ISREG(out.files.back().mode);
   }
   return out;
 }

@@ -19,28 +19,27 @@
 #include "cache/header_files.hpp"
 #include "cache/header_verifier.hpp"
 #include "cache/rpm_library.hpp"
+#include "cache/signed_region.hpp"
 #include "src/unique_fd.hpp"
 
 namespace digestfs {
 namespace {
 
+using HeaderKey = std::array<unsigned char, 32>;
+
 // A header as it came out of a source, not yet judged.
 struct HeaderInput {
   std::string origin;
   std::filesystem::path package_file;  // set for .rpm files: read in the parallel phase
-  rpm::Malloced<void> blob;            // set for database headers
-  unsigned size = 0;
-  std::array<unsigned char, 32> key{};  // SHA-256 of blob
+  rpm::HeaderPtr header;               // as librpm read it, with any tags added outside its region
 };
 
 struct Judged {
   std::optional<PackageRecord> package;
-  std::vector<PackagedFile> files;
+  HeaderFiles files;
   std::optional<RejectedHeader> rejected;
   std::optional<uint32_t> reuse;  // accepted in the previous snapshot as this package
 };
-
-using HeaderKey = std::array<unsigned char, 32>;
 
 struct HeaderKeyHash {
   size_t operator()(const HeaderKey& k) const {
@@ -53,6 +52,18 @@ struct HeaderKeyHash {
 std::string nevra_of(Header h) {
   rpm::Malloced<char> s(headerGetAsString(h, RPMTAG_NEVRA));
   return s ? s.get() : "(unnamed)";
+}
+
+// The SHA-256 of the signed region as rpm recorded it beside the region (the check verifies
+// it); all zero for headers made before rpm had it.
+std::array<unsigned char, 32> recorded_region_sha256(Header h) {
+  std::array<unsigned char, 32> out{};
+  if (const char* digest = headerGetString(h, RPMTAG_SHA256HEADER)) {
+    if (auto bytes = from_hex(digest); bytes && bytes->size() == out.size()) {
+      std::copy(bytes->begin(), bytes->end(), out.begin());
+    }
+  }
+  return out;
 }
 
 struct DatabaseHeaders {
@@ -99,8 +110,7 @@ Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
     }
     HeaderInput in;
     in.origin = "rpmdb:" + dir.string() + "#" + std::to_string(rpmdbGetIteratorOffset(it.get()));
-    in.blob.reset(headerExport(h, &in.size));
-    in.key = sha256_of(in.blob.get(), in.size);
+    in.header.reset(headerLink(h));
     out.headers.push_back(std::move(in));
   }
   it.reset();
@@ -155,7 +165,7 @@ RejectedHeader rejection(std::string nevra, const std::string& origin, HeaderVer
   return RejectedHeader{std::move(nevra), origin, verdict, std::move(reason)};
 }
 
-// Reads a .rpm file's header into in.blob; returns the rejection when it cannot be used.
+// Reads a .rpm file's header into in.header; returns the rejection when it cannot be used.
 std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
   const std::string fn = in.package_file.string();
   rpm::FdPtr fd(Fopen(fn.c_str(), "r.ufdio"));
@@ -180,55 +190,83 @@ std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
     return rejection(nevra_of(h.get()), in.origin, HeaderVerdict::Corrupted,
                      "payload digest does not match" + (why.empty() ? "" : ": " + why));
   }
-  in.blob.reset(headerExport(h.get(), &in.size));
+  in.header = std::move(h);
   return std::nullopt;
 }
 
-Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
+using ReusableHeaders = std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>;
+
+Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders& reusable) {
   Judged out;
-  if (!in.package_file.empty()) {
+  const bool from_database = in.package_file.empty();
+  if (!from_database) {
     if (auto rejected = read_package_file(w, in)) {
       out.rejected = std::move(rejected);
       return out;
     }
-    if (!in.blob) return out;  // a source package: nothing it installs
-    in.key = sha256_of(in.blob.get(), in.size);
+    if (!in.header) return out;  // a source package: nothing it installs
   }
-  rpm::HeaderPtr h(headerImport(in.blob.get(), in.size, HEADERIMPORT_COPY));
-  if (!h) {
-    out.rejected = rejection("(unreadable)", in.origin, HeaderVerdict::Malformed,
-                             "librpm cannot import the header");
+  // The signature check, and the key that finds an unchanged header, read the header as
+  // exported.
+  rpm::Malloced<void> blob;
+  unsigned size = 0;
+  HeaderKey key{};
+  auto export_header = [&] {
+    blob.reset(headerExport(in.header.get(), &size));
+    if (blob) key = sha256_of(blob.get(), size);
+  };
+  if (from_database && !reusable.empty()) {
+    export_header();
+    if (auto hit = reusable.find(key); blob && hit != reusable.end()) {
+      out.reuse = hit->second;
+      return out;
+    }
+  }
+  // Exporting sorts the header in place: all else that is read from the header itself is
+  // read before the export can run on another thread.
+  rpm::HeaderPtr region = signed_region(in.header.get());
+  if (!region) {
+    out.rejected = rejection(nevra_of(in.header.get()), in.origin, HeaderVerdict::Malformed,
+                             "the header has no signed (immutable) region");
     return out;
   }
-  const std::string nevra = nevra_of(h.get());
-  // The check reads only the blob, so it runs beside the reading of the file list (which, for
-  // a package of many files, takes longer); the list is dropped if the check fails.
-  const auto signature = HeaderVerifier::signature_of(h.get());
+  const std::string nevra = nevra_of(region.get());
+  const auto signature = HeaderVerifier::signature_of(in.header.get());
+  const std::vector<int8_t> states = install_states(in.header.get());
+  const auto region_sha256 = recorded_region_sha256(in.header.get());
+  // The check runs beside the reading of the file list (which, for a package of many files,
+  // takes longer); the list is dropped if the check fails.
   HeaderAssessment assessment;
-  HeaderFiles files;
-  tbb::parallel_invoke([&] { assessment = w.verifier.assess(in.blob.get(), in.size, signature); },
-                       [&] { files = read_header_files(h.get()); });
+  Result<HeaderFiles> files = HeaderFiles{};
+  tbb::parallel_invoke([&] { files = read_header_files(region.get(), states); },
+                       [&] {
+                         if (!blob) export_header();
+                         if (blob) assessment = w.verifier.assess(blob.get(), size, signature);
+                       });
+  if (!blob) {
+    out.rejected =
+        rejection(nevra, in.origin, HeaderVerdict::Malformed, "librpm cannot export the header");
+    return out;
+  }
   if (assessment.verdict != HeaderVerdict::Accepted) {
     out.rejected = rejection(nevra, in.origin, assessment.verdict, assessment.reason);
     return out;
   }
-  if (files.has_regular_files && digest_algo::is_weak(files.digest_algo) && !allow_weak) {
+  if (!files) {
+    out.rejected = rejection(nevra, in.origin, HeaderVerdict::Malformed, files.error().message);
+    return out;
+  }
+  if (files->has_regular_files && digest_algo::is_weak(files->digest_algo) && !allow_weak) {
     out.rejected =
         rejection(nevra, in.origin, HeaderVerdict::WeakDigest,
-                  "file digests use " + std::string(digest_algo::name(files.digest_algo)) +
+                  "file digests use " + std::string(digest_algo::name(files->digest_algo)) +
                       " (allow weak digests to trust them)");
     return out;
   }
   out.package =
-      PackageRecord{nevra, in.origin, assessment.signer, files.digest_algo, 0, in.key, {}};
-  if (const char* region = headerGetString(h.get(), RPMTAG_SHA256HEADER)) {
-    if (auto bytes = from_hex(region);
-        bytes && bytes->size() == out.package->region_sha256.size()) {
-      std::copy(bytes->begin(), bytes->end(), out.package->region_sha256.begin());
-    }
-  }
+      PackageRecord{nevra, in.origin, assessment.signer, files->digest_algo, 0, key, region_sha256};
 
-  out.files = std::move(files.files);
+  out.files = std::move(files.value());
   return out;
 }
 
@@ -261,7 +299,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
 
   // Database headers that the previous snapshot accepted, by their exact bytes: their
   // verdict and files are taken from it rather than verified and read again.
-  std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash> reusable;
+  ReusableHeaders reusable;
   std::vector<std::vector<uint32_t>> previous_records;
   if (previous) {
     builder.reserve(previous->file_count());
@@ -273,7 +311,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
 
   // Judged in batches and merged at once: transient per-header data stays small, so the heap
   // the snapshot is built in is not left fragmented by a whole database's worth of it.
-  constexpr size_t kBatch = 128;
+  constexpr size_t kBatch = 64;
   std::vector<Judged> judged(kBatch);
   tbb::enumerable_thread_specific<Worker> workers([&trust] { return Worker(trust.keyring()); });
   tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs) : tbb::task_arena::automatic);
@@ -281,19 +319,14 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& t
     const size_t end = std::min(inputs.size(), begin + kBatch);
     arena.execute([&] {
       tbb::parallel_for(begin, end, [&](size_t i) {
-        Judged& j = judged[i - begin];
-        if (inputs[i].blob && !reusable.empty()) {
-          auto hit = reusable.find(inputs[i].key);
-          if (hit != reusable.end()) j.reuse = hit->second;
-        }
-        if (!j.reuse) j = judge(workers.local(), inputs[i], options.allow_weak_digests);
-        inputs[i].blob.reset();
+        judged[i - begin] = judge(workers.local(), inputs[i], options.allow_weak_digests, reusable);
+        inputs[i].header.reset();
       });
     });
     for (size_t i = 0; i < end - begin; ++i) {
       Judged& j = judged[i];
       if (j.rejected) builder.add_rejected(std::move(*j.rejected));
-      if (j.package) builder.add_package(std::move(*j.package), std::move(j.files));
+      if (j.package) builder.add_package(std::move(*j.package), j.files.files);
       if (j.reuse) builder.add_from(*previous, *j.reuse, previous_records[*j.reuse]);
       j = Judged{};
     }

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/integration/mount_fixture.hpp"
+#include "tests/unit/installed_header.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -30,6 +31,20 @@ TEST_F(Mount, UnchangedFilesReadExactly) {
     EXPECT_EQ(r.error, 0) << p << "\n" << log_text();
     EXPECT_EQ(r.bytes, slurp(root / p)) << p;
   }
+}
+
+TEST_F(Mount, ContentClaimedOutsideTheSignedRegionIsRefused) {
+  const std::string evil = "#!/bin/sh\necho evil\n";
+  std::ofstream(root / "usr/bin/hello") << evil;
+  ASSERT_TRUE(with_installed_header(root, "hello", [&](Header h) {
+    claim_content_for_hello(h, sha256_hex(evil), static_cast<uint32_t>(evil.size()));
+    return true;
+  }));
+  mount();
+  auto r = read_file(mnt / "usr/bin/hello");
+  EXPECT_EQ(r.error, EACCES);
+  EXPECT_TRUE(r.bytes.empty());
+  EXPECT_NE(log_text().find("DENY path=/usr/bin/hello reason="), std::string::npos) << log_text();
 }
 
 TEST_F(Mount, ContentChangedWithTheSameSizeIsRefused) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "tests/unit/installed_header.hpp"
 #include "tests/unit/test_env.hpp"
 
 namespace digestfs::test {
@@ -111,6 +112,21 @@ TEST_F(Rescan, ReportsExactlyWhatRpmVaReportsForTwelveKindsOfDamage) {
   EXPECT_TRUE(ours.count(".M.......    /usr/bin/dfs-hello"));
   EXPECT_TRUE(ours.count(".M.......  g /var/log/dfs.log")) << "a %ghost's permissions are checked";
   EXPECT_TRUE(ours.count(".M.......  a /usr/lib/.build-id/a6")) << "an %artifact directory";
+}
+
+// The one intended difference from rpm -Va: rpm trusts tags put back into an installed header
+// outside its signed region; the rescan checks against the signed ones.
+TEST_F(Rescan, ContentClaimedOutsideTheSignedRegionIsStillDamage) {
+  const std::string evil = "#!/bin/sh\necho evil\n";
+  write("/usr/bin/hello", evil);
+  ASSERT_TRUE(with_installed_header(root, "hello", [&](Header h) {
+    claim_content_for_hello(h, sha256_hex(evil), static_cast<uint32_t>(evil.size()));
+    return true;
+  }));
+  EXPECT_EQ(rpm_va(), (std::set<std::string>{".......T.    /usr/bin/hello"}));
+  auto [status, ours] = rescan("");
+  EXPECT_EQ(status, 4);
+  EXPECT_EQ(ours, (std::set<std::string>{"S.5....T.    /usr/bin/hello"}));
 }
 
 TEST_F(Rescan, PathsLimitTheScan) {

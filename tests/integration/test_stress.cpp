@@ -3,7 +3,6 @@
 // offset; afterwards the daemon must have no more fds and not much more memory than before.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,19 +19,6 @@ namespace digestfs::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char md[32];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // What `rpm -q --dump` says each regular file under /usr of `packages` must hold (SHA-256).
 std::map<std::string, std::string> packaged_sha256(const std::filesystem::path& root,

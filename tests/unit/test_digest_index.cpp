@@ -1,14 +1,23 @@
 #include <gtest/gtest.h>
 
+#include <deque>
+
 #include "cache/digest_index.hpp"
 
 namespace digestfs::test {
 namespace {
 
-PackagedFile file(std::string path, std::string digest, uint16_t mode = 0100644) {
+// PackagedFile only views its strings: the tests' strings live as long as the process.
+std::string_view kept(std::string s) {
+  static std::deque<std::string> strings;
+  return strings.emplace_back(std::move(s));
+}
+
+PackagedFile file(std::string_view path, std::string digest, uint16_t mode = 0100644) {
   PackagedFile f;
-  f.path = std::move(path);
-  f.digest = std::move(digest);
+  f.dir = path.substr(0, path.rfind('/') + 1);
+  f.name = path.substr(path.rfind('/') + 1);
+  f.digest = kept(std::move(digest));
   f.mode = mode;
   f.user = "root";
   f.group = "root";

@@ -1,5 +1,7 @@
 #include "tests/unit/test_env.hpp"
 
+#include <openssl/evp.h>
+
 #include <cstdlib>
 #include <mutex>
 
@@ -14,6 +16,19 @@ std::filesystem::path shared_rpm_data() {
 bool running_in_ci() {
   const char* ci = std::getenv("CI");
   return ci && std::string(ci) == "true";
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
 }
 
 int run_shell(const std::string& command) {

@@ -13,6 +13,8 @@ std::filesystem::path source_root();
 // ../shared/data/rpm relative to the project root (see its SOURCES.md).
 std::filesystem::path shared_rpm_data();
 bool running_in_ci();
+// SHA-256 of bytes, in hex: what rpm records as a file digest.
+std::string sha256_hex(const std::string& bytes);
 // Runs a shell command; returns its exit status (or -1).
 int run_shell(const std::string& command);
 // Builds tests/fixtures/make-fixtures output once per process; empty path on failure.

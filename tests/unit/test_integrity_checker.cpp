@@ -15,6 +15,10 @@ namespace digestfs::test {
 namespace {
 
 constexpr off_t kLarge = 2LL << 30;  // sparse: hashing it takes about a second
+constexpr std::string_view kWrongDigest =
+    "\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11"
+    "\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11"
+    "\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11";
 
 class Checker : public ::testing::Test {
  protected:
@@ -27,8 +31,9 @@ class Checker : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     DigestIndex::Builder b;
     PackagedFile f;
-    f.path = "/usr/share/big.bin";
-    f.digest = std::string(32, '\x11');
+    f.dir = "/usr/share/";
+    f.name = "big.bin";
+    f.digest = kWrongDigest;
     f.size = static_cast<uint64_t>(kLarge);
     f.mode = 0100644;
     b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}, {}}, {f});
