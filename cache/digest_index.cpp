@@ -180,6 +180,7 @@ DigestIndex::Builder::Builder()
 DigestIndex::Builder::~Builder() = default;
 
 uint32_t DigestIndex::Builder::intern(std::string_view s) {
+  if (s.empty()) return 0;  // most link targets and capabilities
   if (auto it = interning_->strings.find(s); it != interning_->strings.end()) return it->second;
   const auto offset = static_cast<uint32_t>(index_->arena_.size());
   index_->arena_.append(s);
@@ -274,14 +275,25 @@ std::shared_ptr<const DigestIndex> DigestIndex::Builder::build(uint64_t generati
 
   // Sorted by path, so claims on one path sit together and listings are stable.
   auto& recs = ix.records_;
-  std::sort(recs.begin(), recs.end(), [&ix](const Record& a, const Record& b) {
-    if (a.dir != b.dir) {
-      int c = std::strcmp(ix.str(ix.dirs_[a.dir]), ix.str(ix.dirs_[b.dir]));
-      if (c != 0) return c < 0;
-    }
+  // Directories ranked once by name, so that ordering the records compares names only
+  // within a directory.
+  std::vector<uint32_t> by_name(ix.dirs_.size());
+  for (uint32_t d = 0; d < by_name.size(); ++d) by_name[d] = d;
+  std::sort(by_name.begin(), by_name.end(), [&ix](uint32_t a, uint32_t b) {
+    return std::strcmp(ix.str(ix.dirs_[a]), ix.str(ix.dirs_[b])) < 0;
+  });
+  std::vector<uint32_t> rank(ix.dirs_.size());
+  for (uint32_t r = 0; r < by_name.size(); ++r) rank[by_name[r]] = r;
+  auto by_path = [&ix, &rank](const Record& a, const Record& b) {
+    if (a.dir != b.dir) return rank[a.dir] < rank[b.dir];
     if (a.name != b.name) return std::strcmp(ix.str(a.name), ix.str(b.name)) < 0;
     return a.package < b.package;
-  });
+  };
+  // Records often arrive in this order already (rpm lists a package's files by path, which
+  // mostly is this order): then checking is all the sort costs.
+  if (!std::is_sorted(recs.begin(), recs.end(), by_path)) {
+    std::sort(recs.begin(), recs.end(), by_path);
+  }
   recs.shrink_to_fit();
 
   size_t slots = 16;
