@@ -16,6 +16,7 @@
 #include "src/daemon.hpp"
 #include "src/dead_mount.hpp"
 #include "src/fd_limit.hpp"
+#include "src/heap_policy.hpp"
 #include "src/measurement_log.hpp"
 #include "src/mount_args.hpp"
 #include "src/tpm_extender.hpp"
@@ -149,6 +150,7 @@ int run(int argc, char** argv) {
   Daemon daemon(args.foreground);
   EventLog log(args.foreground, true);
 
+  keep_large_blocks_off_the_heap();
   // The nodes may hold all fds but a reserve for open files, directories, the database.
   const rlim_t fd_limit = raise_open_file_limit();
   const size_t node_budget = fd_limit - std::min<rlim_t>(1024, fd_limit / 4);

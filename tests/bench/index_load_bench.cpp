@@ -11,6 +11,7 @@
 #include "cache/file_hasher.hpp"
 #include "cache/index_loader.hpp"
 #include "cache/rpm_library.hpp"
+#include "src/heap_policy.hpp"
 
 namespace {
 long rss_kib() {
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   }
   digestfs::SourceOptions options;
   options.root = argv[2];
+  digestfs::keep_large_blocks_off_the_heap();  // as the daemon does
   // Warm librpm's and OpenSSL's one-time setup (configuration, providers) so that it is not
   // counted as the index's memory.
   digestfs::rpm::ensure_initialized();
