@@ -61,7 +61,8 @@ Result<HeaderFiles> read_header_files(Header signed_region, const std::vector<in
   HeaderFiles out;
   out.source.reset(rpmfilesNew(nullptr, signed_region, RPMTAG_BASENAMES, kUnusedFileTags));
   rpmfiles fi = out.source.get();
-  if (!fi) return out;
+  // A header without files reads as an empty list; none at all means tags that disagree.
+  if (!fi) return Error{EINVAL, "librpm cannot read the signed file list: its tags disagree"};
   out.digest_algo = static_cast<uint8_t>(rpmfilesDigestAlgo(fi));
   const int count = static_cast<int>(rpmfilesFC(fi));
   if (!states.empty() && states.size() != static_cast<size_t>(count)) {

@@ -94,5 +94,23 @@ TEST_F(InstalledHeader, FileStatesThatDoNotMatchTheSignedListAreAnError) {
             "the database records 2 file states for the 5 files the signed header lists");
 }
 
+TEST(SignedFileList, OneThatLibrpmCannotReadIsAnErrorAndNoFilesAreNone) {
+  rpm::HeaderPtr h(headerNew());
+  const char* names[] = {"a", "b"};
+  const char* dirs[] = {"/x/"};
+  const uint32_t one_index[] = {0};
+  headerPutStringArray(h.get(), RPMTAG_BASENAMES, names, 2);
+  headerPutStringArray(h.get(), RPMTAG_DIRNAMES, dirs, 1);
+  headerPutUint32(h.get(), RPMTAG_DIRINDEXES, one_index, 1);  // two names, one index
+  auto files = read_header_files(h.get(), {});
+  ASSERT_FALSE(files);
+  EXPECT_EQ(files.error().message, "librpm cannot read the signed file list: its tags disagree");
+
+  rpm::HeaderPtr empty(headerNew());
+  auto none = read_header_files(empty.get(), {});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->files.empty());
+}
+
 }  // namespace
 }  // namespace digestfs::test
