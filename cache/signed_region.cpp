@@ -13,12 +13,6 @@ rpm::HeaderPtr signed_region(Header header) {
   const headerImportFlags copy = owned ? 0 : HEADERIMPORT_COPY;
   Header region = headerImport(td.data, td.count, copy);
   if (!region || !owned) rpmtdFreeData(&td);
-  if (!region) return nullptr;
-  // A package built without compressed file names keeps them in the old tag; librpm reads
-  // the file list from the compressed form, which it derives from the signed one.
-  if (headerIsEntry(region, RPMTAG_OLDFILENAMES)) {
-    headerConvert(region, HEADERCONV_COMPRESSFILELIST);
-  }
   return rpm::HeaderPtr(region);
 }
 

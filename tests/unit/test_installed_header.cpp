@@ -94,7 +94,7 @@ TEST_F(InstalledHeader, FileStatesThatDoNotMatchTheSignedListAreAnError) {
             "the database records 2 file states for the 5 files the signed header lists");
 }
 
-TEST(SignedFileList, OneThatLibrpmCannotReadIsAnErrorAndNoFilesAreNone) {
+TEST(SignedFileList, OneThatIsNotReadIsAnErrorAndNoFilesAreNone) {
   rpm::HeaderPtr h(headerNew());
   const char* names[] = {"a", "b"};
   const char* dirs[] = {"/x/"};
@@ -105,6 +105,13 @@ TEST(SignedFileList, OneThatLibrpmCannotReadIsAnErrorAndNoFilesAreNone) {
   auto files = read_header_files(h.get(), {});
   ASSERT_FALSE(files);
   EXPECT_EQ(files.error().message, "librpm cannot read the signed file list: its tags disagree");
+
+  rpm::HeaderPtr old_form(headerNew());
+  const char* paths[] = {"/x/a"};
+  headerPutStringArray(old_form.get(), RPMTAG_OLDFILENAMES, paths, 1);
+  auto old_files = read_header_files(old_form.get(), {});
+  ASSERT_FALSE(old_files);
+  EXPECT_NE(old_files.error().message.find("rpm before 4.0"), std::string::npos);
 
   rpm::HeaderPtr empty(headerNew());
   auto none = read_header_files(empty.get(), {});
