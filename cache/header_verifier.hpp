@@ -20,8 +20,8 @@ class HeaderVerifier {
  public:
   explicit HeaderVerifier(rpmKeyring keyring);
 
-  // Whether the header carries a signature, and its key id: read from the imported header
-  // before the check proper.
+  // Whether the header carries a signature, and its key id: read from the header as librpm
+  // read it (the signature tags sit outside the signed region) before the check proper.
   struct Signature {
     bool present = false;
     std::string key_id;
@@ -29,7 +29,7 @@ class HeaderVerifier {
   static Signature signature_of(Header header);
 
   // blob is the header as headerExport writes it (immutable region plus signature tags).
-  // Reads only the blob: it may run while another thread reads the imported header.
+  // Reads only the blob: it may run while another thread reads the header's signed region.
   HeaderAssessment assess(const void* blob, size_t size, const Signature& signature) const;
 
  private:
