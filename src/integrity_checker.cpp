@@ -198,6 +198,11 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
 VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
                                                      uint8_t algo) {
   return memo_.digest(stamp, algo, [&]() -> Result<ContentDigest> {
+    ++counters_.hashing;
+    struct Done {
+      std::atomic<uint64_t>& hashing;
+      ~Done() { --hashing; }
+    } done{counters_.hashing};
     auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size));
     struct stat after;
     if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {

@@ -44,6 +44,7 @@ struct Decision {
 
 struct CheckerCounters {
   std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
+  std::atomic<uint64_t> hashing{0};  // files being hashed right now
   std::atomic<uint64_t> denials{0}, audits{0};
   std::array<std::atomic<uint64_t>, kReasonCount> denials_by_reason{};
 };

@@ -1,5 +1,7 @@
 #include "src/status.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cache/trust_store.hpp"
@@ -71,6 +73,8 @@ class StatusSink {
 
 std::string render(const StatusSources& s, bool json) {
   StatusSink out(json);
+  // Which daemon answers: only a mount that is really up can say its own pid.
+  out.field("pid", static_cast<uint64_t>(getpid()));
   out.flag("verification", s.checker != nullptr);
   if (s.log) out.field("suppressed_events", s.log->suppressed());
   if (s.checker) {
@@ -85,6 +89,7 @@ std::string render(const StatusSources& s, bool json) {
     out.field("memo_hits", c.memo_hits.load());
     out.field("memo_misses", c.memo_misses.load());
     out.field("bytes_hashed", c.bytes_hashed.load());
+    out.field("hashing", c.hashing.load());
     out.field("denials", c.denials.load());
     out.denials(c);
     out.field("audits", c.audits.load());

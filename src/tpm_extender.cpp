@@ -89,9 +89,10 @@ void TpmExtender::run() {
       if (rc == TSS2_RC_SUCCESS) {
         ++extended_;
       } else {
-        in_step_ = false;
+        // Said before it shows in status: whoever sees the flag can find the reason logged.
         log_.notice(LOG_ERR, "TPM extend of PCR " + std::to_string(pcr_) + " failed (" +
                                  tss_error(rc) + "): the PCR is no longer in step with the log");
+        in_step_ = false;
       }
     }
   }

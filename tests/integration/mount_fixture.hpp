@@ -74,6 +74,20 @@ inline ReadResult read_file(const std::filesystem::path& p) {
   return r;
 }
 
+// The status document (JSON) a digestfs mount answers on its root, or "" when none answers.
+inline std::string status_of(const std::filesystem::path& mountpoint) {
+  char buf[65536];
+  ssize_t n = getxattr(mountpoint.c_str(), "user.digestfs.status", buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// The pid of the daemon whose mount answers at `mountpoint`, or -1 when none answers.
+inline pid_t status_pid(const std::filesystem::path& mountpoint) {
+  const std::string doc = status_of(mountpoint);
+  const auto at = doc.find("\"pid\":");
+  return at == std::string::npos ? -1 : static_cast<pid_t>(std::stol(doc.substr(at + 6)));
+}
+
 class MountFixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -135,15 +149,20 @@ class MountFixture : public ::testing::Test {
             nullptr);
       _exit(127);
     }
-    for (int i = 0; i < 200 && !mounted(at); ++i) {
+    // Up means: the mount point answers with this daemon's own status. Neither the bare
+    // directory, nor a dead mount, nor an earlier daemon's mount can give that answer.
+    const auto start = std::chrono::steady_clock::now();
+    while (status_pid(at) != pid) {
       int status;
       if (waitpid(pid, &status, WNOHANG) == pid) {
         pid = -1;
         FAIL() << "digestfs exited before mounting: " << slurp(log);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      if (std::chrono::steady_clock::now() - start > std::chrono::seconds(60)) {
+        FAIL() << "digestfs did not answer on " << at << " within 60 s: " << slurp(log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    ASSERT_TRUE(mounted(at)) << slurp(log);
   }
 
   void unmount() {
@@ -157,11 +176,7 @@ class MountFixture : public ::testing::Test {
   std::string log_text() { return slurp(log); }
 
   // The status document (JSON) of the running mount.
-  std::string status() {
-    char buf[65536];
-    ssize_t n = getxattr(mnt.c_str(), "user.digestfs.status", buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-  }
+  std::string status() { return status_of(mnt); }
 
   // Polls until pred() holds; how long it took, or nothing after `limit`.
   template <class Pred>

@@ -1,8 +1,11 @@
 // Measurements against a real TPM simulator (swtpm, started here): the PCR read from the TPM
 // equals the replay of the log, the log is IMA ima-ng, and the state does not depend on the
 // order of opens.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <regex>
@@ -26,7 +29,10 @@ class Swtpm {
              nullptr);
       _exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Ready once its TPM port takes connections.
+    for (int i = 0; i < 3000 && !accepts(port_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   ~Swtpm() {
     if (pid_ > 0) {
@@ -49,6 +55,16 @@ class Swtpm {
   }
 
  private:
+  static bool accepts(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
   int port_ = 0;
   pid_t pid_ = -1;
 };

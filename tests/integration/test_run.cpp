@@ -9,17 +9,10 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/unit/test_env.hpp"
+#include "tests/integration/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Processes (other than this one) whose command line mentions `text`.
 int processes_mentioning(const std::string& text) {
@@ -102,12 +95,15 @@ TEST_F(Run, ATamperedBinaryCannotStartAndDigestfsRunSaysWhy) {
 }
 
 TEST_F(Run, KillingTheDaemonFailsClosed) {
+  // Killed once the container has read its file (its output says so), while it sleeps.
   std::thread killer([this] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    for (int i = 0; i < 3000 && slurp(work.path() / "out").empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     run_shell("pkill -9 -f -- 'digestfs -f --root " + rootfs.string() + "'");
   });
   Ran r =
-      run("-- /bin/sh -c 'cat /data/hello.txt; sleep 2; cat /data/hello.txt || echo READ-FAILED'");
+      run("-- /bin/sh -c 'cat /data/hello.txt; sleep 20; cat /data/hello.txt || echo READ-FAILED'");
   killer.join();
   EXPECT_EQ(r.status, 125);
   EXPECT_EQ(r.out.find("hello from the container\n"), 0u) << r.out;
@@ -140,9 +136,8 @@ TEST_F(Run, MountOnlyServesTheVerifiedTreeToOtherRuntimes) {
           (built_fixtures() / "keys").c_str(), "--mount-only", mnt.c_str(), nullptr);
     _exit(127);
   }
-  for (int i = 0; i < 200 && slurp("/proc/self/mountinfo").find(mnt.string()) == std::string::npos;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  for (int i = 0; i < 6000 && status_pid(mnt) <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(slurp(mnt / "data/hello.txt"), "hello from the container\n");
   std::ofstream(rootfs / "data/hello.txt") << "tampered\n";
