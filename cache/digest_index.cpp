@@ -31,21 +31,6 @@ std::pair<std::string_view, std::string_view> split_path(std::string_view path) 
 
 }  // namespace
 
-namespace digest_algo {
-std::string_view name(uint8_t algo) {
-  switch (algo) {
-    case kMd5: return "md5";
-    case kSha1: return "sha1";
-    case kSha256: return "sha256";
-    case kSha384: return "sha384";
-    case kSha512: return "sha512";
-    case kSha224: return "sha224";
-  }
-  return "unknown";
-}
-bool is_weak(uint8_t algo) { return algo == kMd5 || algo == kSha1; }
-}  // namespace digest_algo
-
 // ---- FileEntry ----
 
 std::string_view FileEntry::dirname() const {
@@ -59,9 +44,9 @@ std::string FileEntry::path() const {
   return p;
 }
 uint8_t FileEntry::algo() const { return package().digest_algo; }
-std::span<const unsigned char> FileEntry::digest() const {
+DigestView FileEntry::digest() const {
   const auto& r = index_->records_[record_];
-  return {reinterpret_cast<const unsigned char*>(index_->str(r.digest)), r.digest_len};
+  return {algo(), {reinterpret_cast<const unsigned char*>(index_->str(r.digest)), r.digest_len}};
 }
 uint64_t FileEntry::size() const { return index_->records_[record_].size; }
 uint16_t FileEntry::mode() const { return index_->records_[record_].mode; }
@@ -94,24 +79,21 @@ bool DigestIndex::same_path(uint32_t a, uint32_t b) const {
 bool DigestIndex::same_content(uint32_t a, uint32_t b) const {
   const Record& x = records_[a];
   const Record& y = records_[b];
-  return x.mode == y.mode && x.linkto == y.linkto && x.digest_len == y.digest_len &&
-         std::memcmp(str(x.digest), str(y.digest), x.digest_len) == 0;
+  return x.mode == y.mode && x.linkto == y.linkto && entry(a).digest() == entry(b).digest();
 }
 
-std::vector<FileEntry> DigestIndex::lookup(std::string_view path) const {
-  std::vector<FileEntry> out;
-  if (slots_.empty()) return out;
+EntryRange DigestIndex::lookup(std::string_view path) const {
+  if (slots_.empty()) return {this, 0, 0};
   auto [dir, name] = split_path(path);
   const size_t mask = slots_.size() - 1;
   for (size_t i = fnv1a(fnv1a(kFnvOffset, dir), name) & mask;; i = (i + 1) & mask) {
     uint32_t first = slots_[i];
-    if (first == kEmptySlot) return out;
+    if (first == kEmptySlot) return {this, 0, 0};
     const Record& r = records_[first];
     if (str(r.name) != name || str(dirs_[r.dir]) != dir) continue;
-    for (uint32_t k = first; k < records_.size() && same_path(k, first); ++k) {
-      out.push_back(FileEntry(this, k));
-    }
-    return out;
+    uint32_t end = first + 1;
+    while (end < records_.size() && same_path(end, first)) ++end;
+    return {this, first, end - first};
   }
 }
 

@@ -12,15 +12,9 @@
 #include <vector>
 
 #include "cache/header_verdict.hpp"
+#include "src/base/digest.hpp"
 
 namespace digestfs {
-
-// rpm's numbering of hash algorithms (PGPHASHALGO_*), as FILEDIGESTALGO stores them.
-namespace digest_algo {
-constexpr uint8_t kMd5 = 1, kSha1 = 2, kSha256 = 8, kSha384 = 9, kSha512 = 10, kSha224 = 11;
-std::string_view name(uint8_t algo);  // "sha256", or "unknown"
-bool is_weak(uint8_t algo);           // MD5 and SHA-1: collisions are practical
-}  // namespace digest_algo
 
 struct PackageRecord {
   std::string nevra;
@@ -69,7 +63,7 @@ class FileEntry {
   std::string_view basename() const;
   uint32_t dir_id() const;  // entries of one directory share it (0 .. DigestIndex::dir_count())
   uint8_t algo() const;
-  std::span<const unsigned char> digest() const;
+  DigestView digest() const;  // empty for anything but regular files (and %ghost ones)
   uint64_t size() const;
   uint16_t mode() const;
   std::string_view user() const;
@@ -88,9 +82,46 @@ class FileEntry {
 
  private:
   friend class DigestIndex;
+  friend class EntryRange;
   FileEntry(const DigestIndex* index, uint32_t record) : index_(index), record_(record) {}
   const DigestIndex* index_;
   uint32_t record_;
+};
+
+// Every claim on one path: adjacent records of the index, read in place.
+class EntryRange {
+ public:
+  class Iterator {
+   public:
+    FileEntry operator*() const { return FileEntry(index_, record_); }
+    Iterator& operator++() {
+      ++record_;
+      return *this;
+    }
+    bool operator==(const Iterator&) const = default;
+
+   private:
+    friend class EntryRange;
+    Iterator(const DigestIndex* index, uint32_t record) : index_(index), record_(record) {}
+    const DigestIndex* index_;
+    uint32_t record_;
+  };
+
+  Iterator begin() const { return {index_, first_}; }
+  Iterator end() const { return {index_, first_ + count_}; }
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return count_; }
+  FileEntry operator[](size_t i) const {
+    return FileEntry(index_, first_ + static_cast<uint32_t>(i));
+  }
+  FileEntry front() const { return (*this)[0]; }
+
+ private:
+  friend class DigestIndex;
+  EntryRange(const DigestIndex* index, uint32_t first, uint32_t count)
+      : index_(index), first_(first), count_(count) {}
+  const DigestIndex* index_;
+  uint32_t first_, count_;
 };
 
 struct PathConflict {
@@ -103,7 +134,7 @@ class DigestIndex {
   class Builder;
 
   // Every claim on exactly this path (absolute, no trailing slash), most often one.
-  std::vector<FileEntry> lookup(std::string_view path) const;
+  EntryRange lookup(std::string_view path) const;
   bool contains(std::string_view path) const;
   // Whether another claim on record i's path exists (records of one path are adjacent).
   bool shared(size_t i) const;

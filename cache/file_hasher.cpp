@@ -8,8 +8,6 @@
 #include <mutex>
 #include <vector>
 
-#include "cache/digest_index.hpp"
-
 namespace digestfs {
 namespace {
 
@@ -64,11 +62,11 @@ Result<void> start_digest(EVP_MD_CTX* ctx, uint8_t algo) {
   return {};
 }
 
-std::string finish_digest(EVP_MD_CTX* ctx) {
+Digest finish_digest(EVP_MD_CTX* ctx, uint8_t algo) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);
-  return std::string(reinterpret_cast<const char*>(digest), len);
+  return Digest(algo, {digest, len});
 }
 
 }  // namespace
@@ -77,6 +75,7 @@ void DigestStream::CtxFree::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(
 
 Result<DigestStream> DigestStream::start(uint8_t algo) {
   DigestStream s;
+  s.algo_ = algo;
   s.ctx_.reset(EVP_MD_CTX_new());
   if (auto started = start_digest(s.ctx_.get(), algo); !started) return started.error();
   return s;
@@ -86,14 +85,13 @@ void DigestStream::update(const void* data, size_t size) {
   EVP_DigestUpdate(ctx_.get(), data, size);
 }
 
-std::string DigestStream::finish() { return finish_digest(ctx_.get()); }
+Digest DigestStream::finish() { return finish_digest(ctx_.get(), algo_); }
 
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
   EVP_MD_CTX* ctx = thread_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
   thread_local std::vector<unsigned char> buffer(kChunk);
   ContentDigest out;
-  out.algo = algo;
   for (;;) {
     ssize_t n = pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(out.bytes));
     if (n < 0) {
@@ -105,7 +103,7 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
     out.bytes += static_cast<uint64_t>(n);
     if (static_cast<size_t>(n) < buffer.size() && out.bytes == known_size) break;
   }
-  out.digest = finish_digest(ctx);
+  out.digest = finish_digest(ctx, algo);
   return out;
 }
 

@@ -7,15 +7,15 @@
 #include <memory>
 #include <string>
 
-#include "src/result.hpp"
+#include "src/base/digest.hpp"
+#include "src/base/result.hpp"
 
 struct evp_md_ctx_st;
 
 namespace digestfs {
 
 struct ContentDigest {
-  uint8_t algo = 0;    // rpm's numbering (digest_algo::k*)
-  std::string digest;  // binary
+  Digest digest;
   uint64_t bytes = 0;  // how many bytes were hashed
 };
 
@@ -24,13 +24,14 @@ class DigestStream {
  public:
   static Result<DigestStream> start(uint8_t algo);
   void update(const void* data, size_t size);
-  std::string finish();  // the binary digest; the stream is done after this
+  Digest finish();  // the stream is done after this
 
  private:
   struct CtxFree {
     void operator()(evp_md_ctx_st* ctx) const;
   };
   std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+  uint8_t algo_ = 0;
 };
 
 // Reads fd from offset 0 to its end with pread (the file offset is left alone), with a

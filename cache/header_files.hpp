@@ -5,7 +5,7 @@
 
 #include "cache/digest_index.hpp"
 #include "cache/rpm_handles.hpp"
-#include "src/result.hpp"
+#include "src/base/result.hpp"
 
 namespace digestfs {
 

@@ -4,7 +4,7 @@
 #include <rpm/rpmtd.h>
 
 #include "cache/rpm_library.hpp"
-#include "cache/trust_store.hpp"
+#include "src/base/hex.hpp"
 
 namespace digestfs {
 namespace {

@@ -20,7 +20,8 @@
 #include "cache/header_verifier.hpp"
 #include "cache/rpm_library.hpp"
 #include "cache/signed_region.hpp"
-#include "src/unique_fd.hpp"
+#include "src/base/hex.hpp"
+#include "src/base/unique_fd.hpp"
 
 namespace digestfs {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "cache/digest_index.hpp"
 #include "cache/trust_store.hpp"
-#include "src/result.hpp"
+#include "src/base/result.hpp"
 
 namespace digestfs {
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cache/rpm_library.hpp"
+#include "src/base/hex.hpp"
 
 namespace digestfs {
 namespace {
@@ -40,33 +41,6 @@ TrustedKey describe(rpmPubkey key, const std::filesystem::path& file, bool subke
 }
 
 }  // namespace
-
-std::string to_hex(const unsigned char* data, size_t len) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
-  for (size_t i = 0; i < len; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 0xf];
-  }
-  return out;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out(hex.size() / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out[i] = static_cast<char>(hi << 4 | lo);
-  }
-  return out;
-}
 
 TrustStore::TrustStore(std::filesystem::path dir)
     : dir_(std::move(dir)), keyring_(rpmKeyringNew()) {}

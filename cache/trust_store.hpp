@@ -4,13 +4,11 @@
 #pragma once
 
 #include <filesystem>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "cache/rpm_handles.hpp"
-#include "src/result.hpp"
+#include "src/base/result.hpp"
 
 namespace digestfs {
 
@@ -50,10 +48,5 @@ class TrustStore {
   std::vector<KeyFileProblem> problems_;
   rpm::KeyringPtr keyring_;
 };
-
-// Lower-case hex of bytes, used for key ids and digests alike.
-std::string to_hex(const unsigned char* data, size_t len);
-// The bytes of a hex string (either case); nothing when it is not an even run of hex digits.
-std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace digestfs

@@ -1,23 +1,18 @@
-// What every FUSE op reaches through fuse_req_userdata: the node table, the core that judges
-// opens, and how lower paths map into the index.
+// What every FUSE op reaches through fuse_req_userdata: the node table, the daemon's core
+// (through its narrow MountCore interface only), and how the kernel may cache.
 #pragma once
 
 #include <fuse_lowlevel.h>
 
 #include "fs/node_reclaimer.hpp"
 #include "fs/node_table.hpp"
-#include "src/integrity_checker.hpp"
-#include "src/lower_path.hpp"
-#include "src/status.hpp"
+#include "src/daemon/mount_core.hpp"
 
 namespace digestfs::fs {
 
 struct MountContext {
   NodeTable nodes;
-  IntegrityChecker* checker = nullptr;  // null: verification off (benchmarks)
-  StatusSources status;
-  IndexReloader* reloader = nullptr;
-  PathMapping paths;
+  MountCore* core = nullptr;  // judges opens and answers the root's control attributes
   bool read_only = false;
   double timeout = 1.0;             // attribute and entry cache, seconds
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "cache/verdict_memo.hpp"
-#include "src/unique_fd.hpp"
+#include "src/base/content_stamp.hpp"
+#include "src/base/unique_fd.hpp"
 
 namespace digestfs::fs {
 

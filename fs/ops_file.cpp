@@ -25,24 +25,16 @@ OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile
 bool wants_read(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
 bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
-// Judges an fd opened for reading; on refusal replies and returns false.
-bool admit(fuse_req_t req, MountContext& ctx, OpenFile& file) {
+// Judges an fd opened for reading (by open or create): 0 when it may be read, else the errno
+// of the refusal.
+int admit(MountContext& ctx, OpenFile& file) {
   struct stat st;
-  if (fstat(file.fd.get(), &st) != 0) {
-    fuse_reply_err(req, errno);
-    return false;
-  }
-  if (ctx.checker) {
-    Decision d =
-        ctx.checker->judge_open(file.fd.get(), st, index_path_of(file.fd.get(), ctx.paths));
-    if (!d.allow) {
-      fuse_reply_err(req, d.error);
-      return false;
-    }
-    file.verified = d.verified;
-  }
-  file.stamp = stamp_of(st);
-  return true;
+  if (fstat(file.fd.get(), &st) != 0) return errno;
+  const OpenDecision d = ctx.core->judge_open(file.fd.get(), st);
+  if (d.error) return d.error;
+  file.verified = d.verified;
+  file.stamp = d.stamp;
+  return 0;
 }
 
 // Decides how the kernel may cache this handle's pages (see Node::served_mutex) and counts it.
@@ -87,7 +79,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   file->readable = wants_read(fi->flags);
-  if (file->readable && !admit(req, ctx, *file)) return;
+  if (file->readable) {
+    if (int refused = admit(ctx, *file)) {
+      fuse_reply_err(req, refused);
+      return;
+    }
+  }
   share_page_cache(node, *file, fi);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_open(req, fi);
@@ -111,20 +108,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, err);
     return;
   }
-  // A new file is judged like any other before it is read: under unknown=deny it is not.
-  file->readable = false;
-  if (wants_read(fi->flags) && ctx.checker) {
-    struct stat st;
-    Decision d{};
-    if (fstat(file->fd.get(), &st) == 0) {
-      d = ctx.checker->judge_open(file->fd.get(), st, index_path_of(file->fd.get(), ctx.paths));
-    }
-    file->readable = d.allow;
-    file->verified = d.verified;
-    file->stamp = stamp_of(st);
-  } else if (wants_read(fi->flags)) {
-    file->readable = true;
-  }
+  // A new file is judged like any other before it is read: under unknown=deny it is not,
+  // though the create itself (and writing) succeeds.
+  file->readable = wants_read(fi->flags) && admit(ctx, *file) == 0;
   share_page_cache(ctx.nodes.node(e.ino), *file, fi);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);

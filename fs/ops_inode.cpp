@@ -6,12 +6,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "fs/ops_common.hpp"
 #include "fs/ops_table.hpp"
-#include "src/status.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -109,12 +109,9 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     return;
   }
   buf[n] = '\0';
-  if (ctx.checker) {
-    Decision d = ctx.checker->judge_link(index_path_of(node.fd.get(), ctx.paths), buf);
-    if (!d.allow) {
-      fuse_reply_err(req, d.error);
-      return;
-    }
+  if (int refused = ctx.core->judge_link(node.fd.get(), std::string_view(buf, size_t(n)))) {
+    fuse_reply_err(req, refused);
+    return;
   }
   fuse_reply_readlink(req, buf);
 }
@@ -192,19 +189,17 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
                                  mask, AT_EACCESS)));
 }
 
-// The mount root answers the status attribute itself; it never reaches the lower tree.
-static bool reply_status(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+// The mount root answers its control attributes itself; they never reach the lower tree.
+static bool reply_control(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (ino != FUSE_ROOT_ID) return false;
-  const bool json = std::strcmp(name, kStatusXattr) == 0;
-  if (!json && std::strcmp(name, kStatusTextXattr) != 0) return false;
-  MountContext& ctx = context(req);
-  const std::string status = json ? status_json(ctx.status) : status_text(ctx.status);
+  const std::optional<std::string> value = context(req).core->read_control(name);
+  if (!value) return false;
   if (size == 0)
-    fuse_reply_xattr(req, status.size());
-  else if (size < status.size())
+    fuse_reply_xattr(req, value->size());
+  else if (size < value->size())
     fuse_reply_err(req, ERANGE);
   else
-    fuse_reply_buf(req, status.data(), status.size());
+    fuse_reply_buf(req, value->data(), value->size());
   return true;
 }
 
@@ -221,7 +216,7 @@ static void reply_xattr_bytes(fuse_req_t req, ssize_t n, size_t size,
 
 // xattr calls take a path; the fd's proc path names exactly the node's file.
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  if (reply_status(req, ino, name, size)) return;
+  if (reply_control(req, ino, name, size)) return;
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   std::vector<char> buf(size);
   reply_xattr_bytes(req, getxattr(path.c_str(), name, size ? buf.data() : nullptr, size), size,
@@ -236,15 +231,11 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
-  if (ino == FUSE_ROOT_ID && std::strcmp(name, kReloadXattr) == 0) {
-    MountContext& ctx = context(req);
-    if (!ctx.reloader) {
-      fuse_reply_err(req, ENOTSUP);
+  if (ino == FUSE_ROOT_ID) {
+    if (auto done = context(req).core->write_control(name, std::string_view(value, size))) {
+      fuse_reply_err(req, *done);
       return;
     }
-    ctx.reloader->request();
-    fuse_reply_err(req, 0);
-    return;
   }
   const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
   fuse_reply_err(req, ok_or_errno(setxattr(path.c_str(), name, value, size, flags)));

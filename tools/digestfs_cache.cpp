@@ -11,11 +11,13 @@
 #include <sstream>
 #include <string>
 
-#include "src/command_line.hpp"
-#include "src/json.hpp"
-#include "src/measurement_log.hpp"
-#include "src/status.hpp"
-#include "src/trusted_index.hpp"
+#include "cache/index_report.hpp"
+#include "src/base/control_xattrs.hpp"
+#include "src/base/hex.hpp"
+#include "src/base/json_writer.hpp"
+#include "src/config/command_line.hpp"
+#include "src/config/trusted_index.hpp"
+#include "src/ima/ima_log.hpp"
 
 namespace digestfs {
 namespace {
@@ -46,17 +48,13 @@ constexpr const char* kExitText =
     "exit status: 0 success, 1 lookup found no entry, 2 usage error, 3 trust store or\n"
     "package source unusable\n";
 
-std::string digest_text(const FileEntry& e) {
-  if (e.digest().empty()) return "-";
-  return std::string(digest_algo::name(e.algo())) + ":" +
-         to_hex(e.digest().data(), e.digest().size());
-}
+std::string digest_text(const FileEntry& e) { return e.digest().empty() ? "-" : e.digest().text(); }
 
 void entry_json(JsonWriter& j, const FileEntry& e) {
   j.begin_object();
   j.key("path").value(e.path());
   j.key("algo").value(e.digest().empty() ? "" : digest_algo::name(e.algo()));
-  j.key("digest").value(to_hex(e.digest().data(), e.digest().size()));
+  j.key("digest").value(to_hex(e.digest().bytes));
   j.key("size").value(e.size());
   j.key("mode").value(static_cast<unsigned>(e.mode()));
   j.key("user").value(e.user());
@@ -303,8 +301,7 @@ int cmd_export_keylime(const TrustedIndex& t) {
     std::vector<std::string> digests;
     for (; i < ix.file_count() && ix.entry(i).path() == path; ++i) {
       const FileEntry e = ix.entry(i);
-      if (S_ISREG(e.mode()) && !e.digest().empty())
-        digests.push_back(to_hex(e.digest().data(), e.digest().size()));
+      if (S_ISREG(e.mode()) && !e.digest().empty()) digests.push_back(to_hex(e.digest().bytes));
     }
     if (digests.empty()) continue;
     j.key(path).begin_array();

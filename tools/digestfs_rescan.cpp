@@ -14,17 +14,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
-#include "cache/file_repair.hpp"
-#include "cache/file_verifier.hpp"
+#include "cache/index_report.hpp"
 #include "cache/largest_first.hpp"
-#include "src/command_line.hpp"
-#include "src/json.hpp"
-#include "src/trusted_index.hpp"
-#include "src/unique_fd.hpp"
+#include "src/base/json_writer.hpp"
+#include "src/base/unique_fd.hpp"
+#include "src/config/command_line.hpp"
+#include "src/config/trusted_index.hpp"
+#include "tools/offline/file_repair.hpp"
+#include "tools/offline/file_verifier.hpp"
 
 namespace digestfs {
 namespace {
@@ -50,11 +53,6 @@ constexpr const char* kUsageText =
     "exit status: 0 clean, 1 problems found and all corrected, 4 problems left,\n"
     "8 operational error, 16 usage error\n"
     "options:\n";
-
-struct Finding {
-  uint32_t record;
-  FileCheck check;
-};
 
 bool under(const std::string& path, const std::vector<std::string>& scopes) {
   if (scopes.empty()) return true;
@@ -105,7 +103,178 @@ std::vector<std::string> unknown_files(const DigestIndex& index, const std::file
   return out;
 }
 
-int run(int argc, char** argv) {
+// What the command line asked for.
+struct Request {
+  Settings settings;  // the root's database is the index; --packages is not among its sources
+  std::vector<std::string> scopes;
+  std::vector<std::filesystem::path> repair_sources;  // --packages, with --repair
+  bool json = false, unknown = false;
+};
+
+// The scan's outcome: the records checked, in path order, and each record's check.
+struct Scan {
+  std::vector<uint32_t> records;
+  std::vector<FileCheck> checks;  // by record
+};
+
+// Checks every record under the request's scopes, on every core, largest file first.
+Scan scan_tree(const DigestIndex& index, int root_fd, const RootAccounts& accounts,
+               const Request& request) {
+  Scan scan;
+  for (uint32_t i = 0; i < index.file_count(); ++i) {
+    if (under(index.entry(i).path(), request.scopes)) scan.records.push_back(i);
+  }
+  // Each directory is resolved once (inside the root); its files are then one component away.
+  std::vector<uint32_t> dirs;  // one record of each directory with work in it
+  std::vector<char> seen(index.dir_count(), 0);
+  for (uint32_t i : scan.records) {
+    if (!std::exchange(seen[index.entry(i).dir_id()], 1)) dirs.push_back(i);
+  }
+  std::vector<UniqueFd> dir_fds(index.dir_count());
+  scan.checks.resize(index.file_count());
+  std::atomic<size_t> done{0};
+  const bool progress = !request.json && isatty(STDERR_FILENO);
+  const unsigned jobs = request.settings.sources.jobs;
+  tbb::task_arena arena(jobs ? static_cast<int>(jobs) : tbb::task_arena::automatic);
+  arena.execute([&] {
+    tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t k) {
+      const FileEntry e = index.entry(dirs[k]);
+      dir_fds[e.dir_id()] = open_dir_in_root(root_fd, e.dirname());
+    });
+    for_each_largest_first(index, scan.records, [&](uint32_t record) {
+      scan_with_own_fd_table();
+      const FileEntry e = index.entry(record);
+      scan.checks[record] =
+          verify_entry(root_fd, dir_fds[e.dir_id()].get(), e, accounts, index.shared(record));
+      // Counted only for the progress bar, or both cores would contend for it on every file.
+      if (!progress) return;
+      size_t n = ++done;
+      if (n % 256 == 0 || n == scan.records.size()) {
+        std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, scan.records.size());
+      }
+    });
+  });
+  if (progress) std::fputc('\n', stderr);
+  std::sort(scan.records.begin(), scan.records.end());  // report in path order
+  return scan;
+}
+
+// Restores the damaged regular files the scan found, then checks them again, so that the
+// report shows what is still wrong.
+Result<RepairOutcome> repair_damage(const TrustedIndex& trusted, Scan& scan, int root_fd,
+                                    const RootAccounts& accounts, const Request& request) {
+  const DigestIndex& index = *trusted.index;
+  std::vector<uint32_t> damaged;
+  for (uint32_t i : scan.records) {
+    const FileEntry e = index.entry(i);
+    if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, scan.checks[i]).empty()) {
+      damaged.push_back(i);
+    }
+  }
+  auto repairs =
+      repair_files(index, damaged, *trusted.trust, request.repair_sources, root_fd, accounts);
+  if (!repairs) return repairs.error();
+  for (uint32_t i : repairs->repaired) {
+    scan.checks[i] = verify_entry(root_fd, -1, index.entry(i), accounts, index.shared(i));
+  }
+  return repairs;
+}
+
+// The report, as rpm -V's lines or as one JSON document: each section in its order.
+class RescanReport {
+ public:
+  explicit RescanReport(bool json) : json_(json) {
+    if (json_) j_.begin_object();
+  }
+  void section(std::string_view name) {
+    if (!json_) return;
+    if (in_section_) j_.end_array();
+    j_.key(name).begin_array();
+    in_section_ = true;
+  }
+  void rejected(const RejectedHeader& r) {
+    if (json_) {
+      rejected_json(j_, r, false);
+    } else {
+      std::printf("rejected  %s %s: %s\n", r.nevra.c_str(),
+                  std::string(verdict_name(r.verdict)).c_str(), r.reason.c_str());
+    }
+  }
+  void finding(const FileEntry& e, const FileCheck& check, const std::string& line) {
+    if (!json_) {
+      std::puts(line.c_str());
+      return;
+    }
+    j_.begin_object().key("path").value(e.path()).key("package").value(e.package().nevra);
+    if (check.result & RPMVERIFY_LSTATFAIL)
+      j_.key("missing").value(true);
+    else
+      j_.key("columns").value(verify_columns(check.result));
+    j_.key("marker").value(std::string(1, attribute_marker(e.attrs()))).end_object();
+  }
+  // A path after a word ("repaired", "unknown"); in JSON, the path alone.
+  void path(const char* word, const std::string& path) {
+    if (json_)
+      j_.value(path);
+    else
+      std::printf("%-9s %s\n", word, path.c_str());
+  }
+  void not_repaired(const std::string& path, const std::string& why) {
+    if (json_)
+      j_.begin_object().key("path").value(path).key("reason").value(why).end_object();
+    else
+      std::printf("not repaired  %s: %s\n", path.c_str(), why.c_str());
+  }
+  void finish(size_t checked, int code) {
+    if (!json_) return;
+    if (in_section_) j_.end_array();
+    j_.key("checked").value(static_cast<uint64_t>(checked)).key("exit").value(code).end_object();
+    std::puts(j_.str().c_str());
+  }
+
+ private:
+  bool json_;
+  bool in_section_ = false;
+  JsonWriter j_;
+};
+
+// Writes the report; returns the exit status: problems counts what is still wrong.
+int report(const DigestIndex& index, const std::filesystem::path& root, const Scan& scan,
+           const std::optional<RepairOutcome>& repairs, const Request& request) {
+  RescanReport out(request.json);
+  size_t problems = index.rejected().size();
+  out.section("rejected");
+  for (const auto& r : index.rejected()) out.rejected(r);
+  out.section("files");
+  bool found = repairs && !repairs->repaired.empty();
+  for (uint32_t i : scan.records) {
+    const FileEntry e = index.entry(i);
+    const std::string line = rpm_line(e, scan.checks[i]);
+    if (line.empty()) continue;
+    ++problems;
+    found = true;
+    out.finding(e, scan.checks[i], line);
+  }
+  if (repairs) {
+    out.section("repaired");
+    for (uint32_t i : repairs->repaired) out.path("repaired", index.entry(i).path());
+    out.section("not_repaired");
+    for (const auto& [i, why] : repairs->failed) out.not_repaired(index.entry(i).path(), why);
+  }
+  if (request.unknown) {
+    out.section("unknown");
+    for (const auto& path : unknown_files(index, root, request.scopes)) {
+      ++problems;
+      out.path("unknown", path);
+    }
+  }
+  const int code = problems ? kProblemsLeft : (found ? kAllCorrected : kClean);
+  out.finish(scan.records.size(), code);
+  return code;
+}
+
+// The request, or the exit status of a usage error (or of --help).
+std::variant<Request, int> parse_request(int argc, char** argv) {
   auto cl = parse_command_line(argc, argv, {"json", "unknown", "repair", "help"});
   if (!cl) {
     std::fprintf(stderr, "digestfs-rescan: %s\n%s%s", cl.error().message.c_str(), kUsageText,
@@ -116,31 +285,36 @@ int run(int argc, char** argv) {
     std::printf("%s%s", kUsageText, options_help().c_str());
     return kClean;
   }
-  for (const auto& p : cl->positional) {
+  Request request;
+  for (auto p : cl->positional) {
     if (p.empty() || p.front() != '/') {
       std::fprintf(stderr, "digestfs-rescan: '%s' is not an absolute path inside the root\n",
                    p.c_str());
       return kUsageError;
     }
-  }
-  std::vector<std::string> scopes;
-  for (auto p : cl->positional) {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
-    scopes.push_back(p);
+    request.scopes.push_back(p);
   }
-  const bool json = cl->flags.count("json") > 0;
-  const std::filesystem::path root = cl->settings.sources.root;
+  request.json = cl->flags.count("json") > 0;
+  request.unknown = cl->flags.count("unknown") > 0;
   // Here --packages names where repairs come from; the index is the root's database.
-  const std::vector<std::filesystem::path> repair_sources = cl->settings.sources.packages;
-  const bool repair = cl->flags.count("repair") > 0;
-  if (repair != !repair_sources.empty()) {
+  request.repair_sources = cl->settings.sources.packages;
+  if (cl->flags.count("repair") != !request.repair_sources.empty()) {
     std::fprintf(stderr, "digestfs-rescan: --repair and --packages DIR go together\n");
     return kUsageError;
   }
-  cl->settings.sources.packages.clear();
-  cl->settings.sources.read_rpmdb = true;
+  request.settings = std::move(cl->settings);
+  request.settings.sources.packages.clear();
+  request.settings.sources.read_rpmdb = true;
+  return request;
+}
 
-  auto loaded = load_trusted_index(cl->settings);
+int run(int argc, char** argv) {
+  auto parsed = parse_request(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  const Request& request = std::get<Request>(parsed);
+  const std::filesystem::path root = request.settings.sources.root;
+  auto loaded = load_trusted_index(request.settings);
   if (!loaded) {
     std::fprintf(stderr, "digestfs-rescan: %s\n", loaded.error().message.c_str());
     return kOperationalError;
@@ -150,139 +324,18 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "digestfs-rescan: root %s: %s\n", root.c_str(), std::strerror(errno));
     return kOperationalError;
   }
-  const DigestIndex& index = *loaded->index;
   const RootAccounts accounts(root);
-
-  std::vector<uint32_t> work;
-  for (uint32_t i = 0; i < index.file_count(); ++i) {
-    if (under(index.entry(i).path(), scopes)) work.push_back(i);
-  }
-  // Each directory is resolved once (inside the root); its files are then one component away.
-  std::vector<uint32_t> dirs;  // one record of each directory with work in it
-  std::vector<char> seen(index.dir_count(), 0);
-  for (uint32_t i : work) {
-    if (!std::exchange(seen[index.entry(i).dir_id()], 1)) dirs.push_back(i);
-  }
-  std::vector<UniqueFd> dir_fds(index.dir_count());
-  std::vector<FileCheck> checks(index.file_count());
-  std::atomic<size_t> done{0};
-  const bool progress = !json && isatty(STDERR_FILENO);
-  tbb::task_arena arena(cl->settings.sources.jobs ? static_cast<int>(cl->settings.sources.jobs)
-                                                  : tbb::task_arena::automatic);
-  arena.execute([&] {
-    tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t k) {
-      const FileEntry e = index.entry(dirs[k]);
-      dir_fds[e.dir_id()] = open_dir_in_root(root_fd.get(), e.dirname());
-    });
-    for_each_largest_first(index, work, [&](uint32_t record) {
-      scan_with_own_fd_table();
-      const FileEntry e = index.entry(record);
-      checks[record] =
-          verify_entry(root_fd.get(), dir_fds[e.dir_id()].get(), e, accounts, index.shared(record));
-      // Counted only for the progress bar, or both cores would contend for it on every file.
-      if (!progress) return;
-      size_t n = ++done;
-      if (n % 256 == 0 || n == work.size()) {
-        std::fprintf(stderr, "\rdigestfs-rescan: %zu/%zu files", n, work.size());
-      }
-    });
-  });
-  if (progress) std::fputc('\n', stderr);
-  std::sort(work.begin(), work.end());  // report in path order
-
-  RepairOutcome repairs;
-  size_t found = 0;
-  for (uint32_t i : work) found += !rpm_line(index.entry(i), checks[i]).empty();
-  if (repair) {
-    std::vector<uint32_t> damaged;
-    for (uint32_t i : work) {
-      const FileEntry e = index.entry(i);
-      if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, checks[i]).empty())
-        damaged.push_back(i);
-    }
-    auto done_repairs =
-        repair_files(index, damaged, *loaded->trust, repair_sources, root_fd.get(), accounts);
-    if (!done_repairs) {
-      std::fprintf(stderr, "digestfs-rescan: %s\n", done_repairs.error().message.c_str());
+  Scan scan = scan_tree(*loaded->index, root_fd.get(), accounts, request);
+  std::optional<RepairOutcome> repairs;
+  if (!request.repair_sources.empty()) {
+    auto repaired = repair_damage(*loaded, scan, root_fd.get(), accounts, request);
+    if (!repaired) {
+      std::fprintf(stderr, "digestfs-rescan: %s\n", repaired.error().message.c_str());
       return kOperationalError;
     }
-    repairs = std::move(done_repairs.value());
-    // What was repaired is checked again: the report shows what is still wrong.
-    for (uint32_t i : repairs.repaired) {
-      const FileEntry e = index.entry(i);
-      checks[i] = verify_entry(root_fd.get(), -1, e, accounts, index.shared(i));
-    }
+    repairs = std::move(repaired.value());
   }
-
-  size_t problems = index.rejected().size();
-  JsonWriter j;
-  if (json) j.begin_object().key("rejected").begin_array();
-  for (const auto& r : index.rejected()) {
-    if (json) {
-      rejected_json(j, r, false);
-    } else {
-      std::printf("rejected  %s %s: %s\n", r.nevra.c_str(),
-                  std::string(verdict_name(r.verdict)).c_str(), r.reason.c_str());
-    }
-  }
-  if (json) j.end_array().key("files").begin_array();
-  for (uint32_t i : work) {
-    const FileEntry e = index.entry(i);
-    const std::string line = rpm_line(e, checks[i]);
-    if (line.empty()) continue;
-    ++problems;
-    if (json) {
-      j.begin_object().key("path").value(e.path()).key("package").value(e.package().nevra);
-      if (checks[i].result & RPMVERIFY_LSTATFAIL)
-        j.key("missing").value(true);
-      else
-        j.key("columns").value(verify_columns(checks[i].result));
-      j.key("marker").value(std::string(1, attribute_marker(e.attrs()))).end_object();
-    } else {
-      std::puts(line.c_str());
-    }
-  }
-  if (json) j.end_array();
-  if (repair) {
-    if (json) j.key("repaired").begin_array();
-    for (uint32_t i : repairs.repaired) {
-      if (json)
-        j.value(index.entry(i).path());
-      else
-        std::printf("repaired  %s\n", index.entry(i).path().c_str());
-    }
-    if (json) j.end_array().key("not_repaired").begin_array();
-    for (const auto& [i, why] : repairs.failed) {
-      if (json)
-        j.begin_object()
-            .key("path")
-            .value(index.entry(i).path())
-            .key("reason")
-            .value(why)
-            .end_object();
-      else
-        std::printf("not repaired  %s: %s\n", index.entry(i).path().c_str(), why.c_str());
-    }
-    if (json) j.end_array();
-  }
-  if (cl->flags.count("unknown")) {
-    if (json) j.key("unknown").begin_array();
-    for (const auto& path : unknown_files(index, root, scopes)) {
-      ++problems;
-      if (json)
-        j.value(path);
-      else
-        std::printf("unknown   %s\n", path.c_str());
-    }
-    if (json) j.end_array();
-  }
-  // problems counts what is still wrong after any repair.
-  const int code = problems ? kProblemsLeft : (found ? kAllCorrected : kClean);
-  if (json) {
-    j.key("checked").value(static_cast<uint64_t>(work.size())).key("exit").value(code).end_object();
-    std::puts(j.str().c_str());
-  }
-  return code;
+  return report(*loaded->index, root, scan, repairs, request);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,10 +24,10 @@
 #include <thread>
 #include <vector>
 
-#include "src/command_line.hpp"
-#include "src/mount_table.hpp"
-#include "src/trusted_index.hpp"
-#include "src/unique_fd.hpp"
+#include "src/base/control_xattrs.hpp"
+#include "src/base/unique_fd.hpp"
+#include "src/config/command_line.hpp"
+#include "src/config/trusted_index.hpp"
 
 namespace digestfs {
 namespace {
@@ -54,8 +55,6 @@ std::atomic<pid_t> g_child{0};
 void forward_signal(int sig) {
   if (pid_t c = g_child.load(); c > 0) kill(c, sig);
 }
-
-bool mounted_at(const std::string& path) { return mounted_type(path) == "fuse.digestfs"; }
 
 std::string self_dir() {
   char buf[4096];
@@ -141,6 +140,94 @@ struct Report {  // child -> supervisor, through a close-on-exec pipe
   char message[256];
 };
 
+// The daemon's pid as the mount at `path` states it in its status, or -1 when nothing (or a
+// dead mount) answers there.
+pid_t daemon_answering(const std::string& path) {
+  char buf[65536];
+  const ssize_t n = getxattr(path.c_str(), kStatusXattr, buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* at = std::strstr(buf, "\"pid\":");
+  return at ? static_cast<pid_t>(std::atol(at + 6)) : -1;
+}
+
+// Starts digestfs over the rootfs and waits until that daemon itself answers on it. Returns
+// its pid, or -1 (with the reason printed).
+pid_t start_daemon(const std::string& rootfs, const std::vector<std::string>& daemon_args) {
+  pid_t daemon = fork();
+  if (daemon == 0) exec_argv(daemon_args);
+  if (daemon < 0) return -1;
+  for (int i = 0; i < 6000 && daemon_answering(rootfs) != daemon; ++i) {
+    int status;
+    if (waitpid(daemon, &status, WNOHANG) == daemon) {
+      std::fprintf(stderr, "digestfs-run: digestfs could not mount %s (see above)\n",
+                   rootfs.c_str());
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (daemon_answering(rootfs) != daemon) {
+    kill(daemon, SIGTERM);
+    waitpid(daemon, nullptr, 0);
+    std::fprintf(stderr, "digestfs-run: digestfs did not mount %s in time\n", rootfs.c_str());
+    return -1;
+  }
+  return daemon;
+}
+
+// Forks the command into the container; returns its pid. What went wrong before exec
+// reaches the supervisor through `report`.
+pid_t start_command(const std::string& rootfs, const std::vector<std::string>& command,
+                    UniqueFd& report_read, UniqueFd& report_write) {
+  pid_t child = fork();
+  if (child != 0) return child;
+  report_read.reset();
+  Report r{kRunError, 0, {}};
+  std::string why = enter_container(rootfs);
+  if (why.empty()) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, SIG_DFL);
+    std::vector<char*> argv;
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    r.err = errno;
+    r.code = errno == ENOENT ? kNotFound : kCannotExecute;
+    why = "cannot execute " + command[0] + ": " + std::strerror(errno);
+    if (errno == EACCES) why += " (refused by digestfs: see its log line above)";
+  }
+  std::snprintf(r.message, sizeof r.message, "%s", why.c_str());
+  [[maybe_unused]] ssize_t n = write(report_write.get(), &r, sizeof r);
+  _exit(r.code);
+}
+
+// Waits for the command; returns its exit status. Should the daemon die first, the container
+// fails closed: every read in it fails (ENOTCONN); it gets a moment to notice and end, and is
+// then stopped. `daemon` is set to -1 once it has died.
+int wait_for_command(pid_t child, pid_t& daemon) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (pid < 0) return kRunError;
+    if (pid != daemon) continue;
+    std::fprintf(stderr,
+                 "digestfs-run: the digestfs daemon died; the container cannot read anything "
+                 "more\n");
+    daemon = -1;
+    bool ended = false;
+    for (int i = 0; i < 100 && !ended; ++i) {
+      ended = waitpid(child, nullptr, WNOHANG) == child;
+      if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!ended) {
+      kill(child, SIGKILL);
+      waitpid(child, nullptr, 0);
+    }
+    return kRunError;
+  }
+}
+
 int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_args,
               const std::vector<std::string>& command, bool pid_namespace) {
   if (unshare(CLONE_NEWNS) != 0 ||
@@ -149,25 +236,8 @@ int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_
                  std::strerror(errno));
     return kRunError;
   }
-  pid_t daemon = fork();
-  if (daemon == 0) exec_argv(daemon_args);
+  pid_t daemon = start_daemon(rootfs, daemon_args);
   if (daemon < 0) return kRunError;
-  for (int i = 0; i < 800 && !mounted_at(rootfs); ++i) {
-    int status;
-    if (waitpid(daemon, &status, WNOHANG) == daemon) {
-      std::fprintf(stderr, "digestfs-run: digestfs could not mount %s (see above)\n",
-                   rootfs.c_str());
-      return kRunError;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  if (!mounted_at(rootfs)) {
-    kill(daemon, SIGTERM);
-    waitpid(daemon, nullptr, 0);
-    std::fprintf(stderr, "digestfs-run: digestfs did not mount %s in time\n", rootfs.c_str());
-    return kRunError;
-  }
-
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return kRunError;
   UniqueFd report_read(fds[0]), report_write(fds[1]);
@@ -176,59 +246,10 @@ int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_
     return kRunError;
   }
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, forward_signal);
-  pid_t child = fork();
-  if (child == 0) {
-    report_read.reset();
-    Report r{kRunError, 0, {}};
-    std::string why = enter_container(rootfs);
-    if (why.empty()) {
-      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, SIG_DFL);
-      std::vector<char*> argv;
-      for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execvp(argv[0], argv.data());
-      r.err = errno;
-      r.code = errno == ENOENT ? kNotFound : kCannotExecute;
-      why = "cannot execute " + command[0] + ": " + std::strerror(errno);
-      if (errno == EACCES) why += " (refused by digestfs: see its log line above)";
-    }
-    std::snprintf(r.message, sizeof r.message, "%s", why.c_str());
-    [[maybe_unused]] ssize_t n = write(report_write.get(), &r, sizeof r);
-    _exit(r.code);
-  }
+  const pid_t child = start_command(rootfs, command, report_read, report_write);
   report_write.reset();
   g_child = child;
-
-  int code = kRunError;
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid == child) {
-      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    if (pid == daemon) {
-      // Fail closed: from now on every read in the container fails (ENOTCONN). It gets a
-      // moment to notice and end; then it is stopped.
-      std::fprintf(stderr,
-                   "digestfs-run: the digestfs daemon died; the container cannot read anything "
-                   "more\n");
-      daemon = -1;
-      bool ended = false;
-      for (int i = 0; i < 100 && !ended; ++i) {
-        ended = waitpid(child, nullptr, WNOHANG) == child;
-        if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (!ended) {
-        kill(child, SIGKILL);
-        waitpid(child, nullptr, 0);
-      }
-      code = kRunError;
-      break;
-    }
-    if (pid < 0) break;
-  }
+  const int code = wait_for_command(child, daemon);
   g_child = 0;
   Report r{};
   if (read(report_read.get(), &r, sizeof r) == static_cast<ssize_t>(sizeof r)) {

@@ -11,7 +11,7 @@
 #include "cache/file_hasher.hpp"
 #include "cache/index_loader.hpp"
 #include "cache/rpm_library.hpp"
-#include "src/heap_policy.hpp"
+#include "src/daemon/heap_policy.hpp"
 
 namespace {
 long rss_kib() {

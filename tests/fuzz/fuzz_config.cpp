@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/settings.hpp"
+#include "src/config/settings.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   digestfs::Settings settings;

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/measurement_log.hpp"
+#include "src/ima/ima_log.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto log = digestfs::parse_ascii_log(std::string(reinterpret_cast<const char*>(data), size));

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "src/mount_args.hpp"
+#include "src/daemon/mount_args.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> args{"digestfs"};

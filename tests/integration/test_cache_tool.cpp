@@ -1,31 +1,13 @@
 // digestfs-cache as a user runs it: output lines, --json, and the documented exit codes.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
-#include "tests/unit/test_env.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
 
-struct ToolRun {
-  int status;
-  std::string out, err;
-};
-
-ToolRun cache_tool(const std::string& args) {
-  TempDir dir;
-  const auto out = dir.path() / "out", err = dir.path() / "err";
-  int status = run_shell(std::string(DIGESTFS_CACHE_BINARY) + " " + args + " >" + out.string() +
-                         " 2>" + err.string());
-  auto read = [](const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
-  return {status, read(out), read(err)};
+CommandOutput cache_tool(const std::string& args) {
+  return run_captured(std::string(DIGESTFS_CACHE_BINARY) + " " + args);
 }
 
 class CacheTool : public ::testing::Test {
@@ -39,28 +21,28 @@ class CacheTool : public ::testing::Test {
 };
 
 TEST_F(CacheTool, StatsListsAcceptedAndRejectedCounts) {
-  ToolRun r = cache_tool(sources + " stats");
+  CommandOutput r = cache_tool(sources + " stats");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("packages accepted: 5"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("packages rejected: 3"), std::string::npos) << r.out;
-  ToolRun j = cache_tool(sources + " --json stats");
+  CommandOutput j = cache_tool(sources + " --json stats");
   EXPECT_EQ(j.status, 0);
   EXPECT_NE(j.out.find("\"packages_accepted\":5"), std::string::npos) << j.out;
 }
 
 TEST_F(CacheTool, LookupExitsOneForAPathWithoutEntry) {
-  ToolRun found = cache_tool(sources + " lookup /usr/bin/hello");
+  CommandOutput found = cache_tool(sources + " lookup /usr/bin/hello");
   EXPECT_EQ(found.status, 0);
   EXPECT_NE(
       found.out.find("sha256:c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0"),
       std::string::npos);
-  ToolRun missing = cache_tool(sources + " lookup /usr/bin/nonexistent");
+  CommandOutput missing = cache_tool(sources + " lookup /usr/bin/nonexistent");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("/usr/bin/nonexistent: no entry"), std::string::npos) << missing.err;
 }
 
 TEST_F(CacheTool, RejectedNamesVerdictAndReason) {
-  ToolRun r = cache_tool(sources + " rejected");
+  CommandOutput r = cache_tool(sources + " rejected");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("hello-2.0-1.x86_64 unsigned"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("hello-2.0-1.x86_64 corrupted"), std::string::npos) << r.out;
@@ -68,7 +50,7 @@ TEST_F(CacheTool, RejectedNamesVerdictAndReason) {
 }
 
 TEST_F(CacheTool, ExportsTheIndexAsAKeylimeRuntimePolicy) {
-  ToolRun r = cache_tool(sources + " export --format keylime");
+  CommandOutput r = cache_tool(sources + " export --format keylime");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("{\"meta\":{\"version\":1,"), 0u) << r.out.substr(0, 200);
   EXPECT_NE(
@@ -86,10 +68,10 @@ TEST_F(CacheTool, UsageAndSourceErrorsHaveTheirExitCodes) {
   EXPECT_EQ(cache_tool(sources + " frobnicate").status, 2);
   EXPECT_EQ(cache_tool(sources + " --bogus stats").status, 2);
   EXPECT_EQ(cache_tool(sources + " lookup").status, 2);
-  ToolRun keys = cache_tool("--keys /nonexistent/keys --packages /tmp stats");
+  CommandOutput keys = cache_tool("--keys /nonexistent/keys --packages /tmp stats");
   EXPECT_EQ(keys.status, 3);
   EXPECT_NE(keys.err.find("/nonexistent/keys"), std::string::npos) << keys.err;
-  ToolRun db =
+  CommandOutput db =
       cache_tool("--keys " + (shared_rpm_data() / "keys").string() + " --root /nonexistent stats");
   EXPECT_EQ(db.status, 3);
   EXPECT_NE(db.err.find("no rpm database"), std::string::npos) << db.err;

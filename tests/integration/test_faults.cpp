@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "tests/integration/mount_fixture.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -113,7 +113,7 @@ TEST_F(Faults, ATreeWithMoreFilesThanTheDaemonMayOpenIsServedWhole) {
       auto p =
           std::filesystem::path("srv/many") / ("d" + std::to_string(d)) / ("f" + std::to_string(f));
       std::filesystem::create_directories(root / p.parent_path());
-      std::ofstream(root / p) << p.string();
+      ASSERT_TRUE(write_text(root / p, p.string()));
       files.push_back(p);
     }
   }
@@ -194,7 +194,7 @@ TEST_F(Faults, AKilledDaemonFailsClosedAndTheNextMountReplacesIt) {
   mount("", root / "usr", root / "usr");
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n")
       << log_text();
-  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered through the new mount\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered through the new mount\n"));
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
   EXPECT_NE(log_text().find("detached the dead digestfs mount"), std::string::npos) << log_text();
   unmount();

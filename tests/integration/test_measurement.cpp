@@ -10,7 +10,7 @@
 
 #include <regex>
 
-#include "tests/integration/mount_fixture.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -89,8 +89,8 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
       "swtpm and tpm2-tools");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
-  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
-  std::ofstream(root / "usr/share/dfs/extra.txt") << "served without an entry\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered data, version 1\n"));
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/extra.txt", "served without an entry\n"));
   const auto log = work.path() / "measurements.log";
   mount(",measure-log=" + log.string() + ",tpm=" + tpm.tcti() +
         ",unknown-allow=/usr/share/dfs/extra.txt");
@@ -142,7 +142,7 @@ TEST_F(Measure, ATpmThatFailsLeavesThePcrOutOfStepAndSaysSo) {
   const std::string tcti = tpm->tcti();
   mount(",measure-log=" + (work.path() / "m.log").string() + ",tpm=" + tcti);
   tpm.reset();  // the TPM goes away under the running mount
-  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered data, version 1\n"));
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES) << "opens go on";
   for (int i = 0; i < 100 && json_field(status(), "pcr_in_step") != "false"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -153,7 +153,7 @@ TEST_F(Measure, ATpmThatFailsLeavesThePcrOutOfStepAndSaysSo) {
 }
 
 TEST_F(Measure, TwoMountsThatOpenInDifferentOrdersHaveOneState) {
-  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered data, version 1\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered data, version 1\n"));
   const std::vector<std::string> files = {"usr/bin/hello", "usr/share/dfs/data.txt",
                                           "usr/share/doc/hello-2.0/README", "usr/bin/dfs-hello",
                                           "usr/share/dfsforeign/file.txt"};

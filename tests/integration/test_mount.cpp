@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/mount_fixture.hpp"
-#include "tests/unit/installed_header.hpp"
+#include "tests/support/installed_header.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -35,7 +35,7 @@ TEST_F(Mount, UnchangedFilesReadExactly) {
 
 TEST_F(Mount, ContentClaimedOutsideTheSignedRegionIsRefused) {
   const std::string evil = "#!/bin/sh\necho evil\n";
-  std::ofstream(root / "usr/bin/hello") << evil;
+  ASSERT_TRUE(write_text(root / "usr/bin/hello", evil));
   ASSERT_TRUE(with_installed_header(root, "hello", [&](Header h) {
     claim_content_for_hello(h, sha256_hex(evil), static_cast<uint32_t>(evil.size()));
     return true;
@@ -48,7 +48,7 @@ TEST_F(Mount, ContentClaimedOutsideTheSignedRegionIsRefused) {
 }
 
 TEST_F(Mount, ContentChangedWithTheSameSizeIsRefused) {
-  std::ofstream(root / "usr/share/dfs/data.txt") << "trusted data, version X\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "trusted data, version X\n"));
   mount();
   auto r = read_file(mnt / "usr/share/dfs/data.txt");
   EXPECT_EQ(r.error, EACCES);
@@ -66,14 +66,14 @@ TEST_F(Mount, ChangedThenTimeSetBackIsRefused) {
   ASSERT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0);
   const auto f = root / "usr/share/dfs/data.txt";
   ASSERT_EQ(run_shell("cp -p " + f.string() + " " + (work.path() / "ref").string()), 0);
-  std::ofstream(f) << "trusted data, version Y\n";
+  ASSERT_TRUE(write_text(f, "trusted data, version Y\n"));
   ASSERT_EQ(run_shell("touch -r " + (work.path() / "ref").string() + " " + f.string()), 0);
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
 }
 
 TEST_F(Mount, TruncatedAndAppendedFilesAreRefused) {
   ASSERT_EQ(truncate((root / "usr/share/dfs/data.txt").c_str(), 5), 0);
-  std::ofstream(root / "usr/share/doc/hello-2.0/README", std::ios::app) << "appended\n";
+  ASSERT_TRUE(append_text(root / "usr/share/doc/hello-2.0/README", "appended\n"));
   mount();
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
   EXPECT_EQ(read_file(mnt / "usr/share/doc/hello-2.0/README").error, EACCES);
@@ -82,7 +82,7 @@ TEST_F(Mount, TruncatedAndAppendedFilesAreRefused) {
 TEST_F(Mount, AFileReplacedByRenameIsRefused) {
   mount();
   ASSERT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0);
-  std::ofstream(root / "usr/share/dfs/new") << "replacement, same length!\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/new", "replacement, same length!\n"));
   std::filesystem::rename(root / "usr/share/dfs/new", root / "usr/share/dfs/data.txt");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
 }
@@ -99,7 +99,7 @@ TEST_F(Mount, ASignedFileHardLinkedOverAnotherPathIsJudgedByThatPath) {
 TEST_F(Mount, AChangeThroughOneHardLinkIsSeenThroughTheOther) {
   mount(",unknown=allow");
   std::filesystem::create_directories(mnt / "srv");
-  std::ofstream(mnt / "srv/one") << "x";
+  ASSERT_TRUE(write_text(mnt / "srv/one", "x"));
   ASSERT_EQ(link((mnt / "srv/one").c_str(), (mnt / "srv/two").c_str()), 0);
   struct stat st;
   ASSERT_EQ(stat((mnt / "srv/one").c_str(), &st), 0);  // cached, were it cacheable
@@ -126,8 +126,8 @@ TEST_F(Mount, ARepointedPackagedSymlinkIsRefused) {
 }
 
 TEST_F(Mount, UnknownFilesFollowTheUnknownPolicy) {
-  std::ofstream(root / "usr/share/dfs/stray.txt") << "nobody packaged me\n";
-  std::ofstream(root / "usr/share/dfs/allowed.txt") << "allowed by glob\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/stray.txt", "nobody packaged me\n"));
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/allowed.txt", "allowed by glob\n"));
   mount(",unknown-allow=/usr/share/dfs/allowed.*");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").error, EACCES);
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/allowed.txt").bytes, "allowed by glob\n");
@@ -203,7 +203,7 @@ TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileIsWrittenThroughTheMount) {
 TEST_F(Mount, ATamperedBinaryCannotBeExecuted) {
   mount();
   EXPECT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);
-  std::ofstream(root / "usr/bin/dfs-hello") << "#!/bin/sh\necho evil here\n";
+  ASSERT_TRUE(write_text(root / "usr/bin/dfs-hello", "#!/bin/sh\necho evil here\n"));
   EXPECT_TRUE(within(std::chrono::milliseconds(10000), [&] {
     return run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null 2>&1") != 0;
   }));
@@ -219,13 +219,10 @@ TEST_F(Mount, ReadOnlyMountRefusesWrites) {
 
 TEST_F(Mount, WritesPassThroughAndAreVerifiedAgain) {
   mount();
-  {
-    std::ofstream out(mnt / "usr/share/dfs/data.txt", std::ios::app);
-    out << "more\n";
-  }
+  ASSERT_TRUE(append_text(mnt / "usr/share/dfs/data.txt", "more\n"));
   EXPECT_EQ(slurp(root / "usr/share/dfs/data.txt"), "trusted data, version 1\nmore\n");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
-  std::ofstream(mnt / "usr/share/dfs/created.txt") << "created\n";
+  ASSERT_TRUE(write_text(mnt / "usr/share/dfs/created.txt", "created\n"));
   EXPECT_EQ(slurp(root / "usr/share/dfs/created.txt"), "created\n");
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/created.txt").error, EACCES) << "unknown=deny";
   EXPECT_EQ(mkdir((mnt / std::string(300, 'n')).c_str(), 0755), -1);
@@ -238,13 +235,13 @@ TEST_F(Mount, MountsOverItsOwnSource) {
   EXPECT_EQ(r.error, 0) << log_text();
   EXPECT_EQ(r.bytes, "trusted data, version 1\n");
   unmount();
-  std::ofstream(root / "usr/share/dfs/data.txt") << "trusted data, version Z\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "trusted data, version Z\n"));
   mount("", root / "usr", root / "usr");
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, EACCES);
 }
 
 TEST_F(Mount, ConfigFilesFollowTheConfigPolicy) {
-  std::ofstream(root / "etc/dfs/dfs.conf") << "setting = edited by the admin\n";
+  ASSERT_TRUE(write_text(root / "etc/dfs/dfs.conf", "setting = edited by the admin\n"));
   mount();
   EXPECT_EQ(read_file(mnt / "etc/dfs/dfs.conf").bytes, "setting = edited by the admin\n");
   EXPECT_NE(log_text().find("AUDIT path=/etc/dfs/dfs.conf reason=size-mismatch"), std::string::npos)
@@ -261,13 +258,13 @@ TEST_F(Mount, ConfigFilesFollowTheConfigPolicy) {
 
 TEST_F(Mount, GhostFilesAreNotContentChecked) {
   std::filesystem::create_directories(root / "var/log");
-  std::ofstream(root / "var/log/dfs.log") << "whatever the service logged\n";
+  ASSERT_TRUE(write_text(root / "var/log/dfs.log", "whatever the service logged\n"));
   mount();
   EXPECT_EQ(read_file(mnt / "var/log/dfs.log").bytes, "whatever the service logged\n");
 }
 
 TEST_F(Mount, RepeatedRefusalsAreRateLimitedAndCounted) {
-  std::ofstream(root / "usr/share/dfs/data.txt") << "tampered\n";
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered\n"));
   mount();
   for (int i = 0; i < 10; ++i) EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
   const std::string log = log_text();

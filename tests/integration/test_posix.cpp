@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/mount_fixture.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/integration/mount_fixture.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -35,11 +35,7 @@ TEST_F(Reload, ARemovedPackagesFilesBecomeUnknown) {
   mount();
   ASSERT_EQ(read_file(mnt / "usr/share/dfs/other.txt").error, 0);
   // --justdb leaves the file where it is: only the trust in it goes away.
-  ASSERT_EQ(
-      run_shell(
-          "rpm --root " + root.string() +
-          " --dbpath /var/lib/rpm -e --justdb --nodeps --noscripts dfs-other >/dev/null 2>&1"),
-      0);
+  ASSERT_TRUE(rpm_in_root(root, "-e --justdb --nodeps --noscripts dfs-other"));
   auto took =
       within(2000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == EACCES; });
   EXPECT_TRUE(took.has_value()) << log_text();
@@ -50,15 +46,13 @@ TEST_F(Reload, AnUpgradedFilePassesAndItsOldContentIsRefused) {
   mount();
   const std::string v1 = read_file(mnt / "usr/share/dfs/data.txt").bytes;
   ASSERT_EQ(v1, "trusted data, version 1\n");
-  ASSERT_EQ(run_shell("rpm --root " + root.string() +
-                      " --dbpath /var/lib/rpm -U --nodeps --noscripts --nosignature " +
-                      (fx / "upgrade/dfs-base-2.0-1.noarch.rpm").string() + " >/dev/null 2>&1"),
-            0);
+  ASSERT_TRUE(rpm_in_root(root, "-U --nodeps --noscripts --nosignature",
+                          {fx / "upgrade/dfs-base-2.0-1.noarch.rpm"}));
   auto took = within(2000ms, [&] {
     return read_file(mnt / "usr/share/dfs/data.txt").bytes == "trusted data, version 2\n";
   });
   ASSERT_TRUE(took.has_value()) << log_text();
-  std::ofstream(root / "usr/share/dfs/data.txt") << v1;
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", v1));
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
 }
 
@@ -69,7 +63,7 @@ TEST_F(Reload, ACorruptDatabaseKeepsTheLastGoodSnapshot) {
   for (const auto& e : std::filesystem::directory_iterator(db)) {
     if (e.path().filename().string().starts_with("rpmdb.sqlite")) std::filesystem::remove(e.path());
   }
-  std::ofstream(db / "rpmdb.sqlite") << std::string(65536, 'x');
+  ASSERT_TRUE(write_text(db / "rpmdb.sqlite", std::string(65536, 'x')));
   auto failed = within(2000ms, [&] { return status_number("reload_failures") >= 1; });
   ASSERT_TRUE(failed.has_value()) << status();
   EXPECT_EQ(status_number("generation"), 1u);

@@ -10,8 +10,10 @@
 #include <set>
 #include <sstream>
 
-#include "tests/unit/installed_header.hpp"
-#include "tests/unit/test_env.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/installed_header.hpp"
+#include "tests/support/rpm_root.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -39,15 +41,14 @@ class Rescan : public ::testing::Test {
     }
     std::filesystem::create_symlink(built_fixtures() / "keys/RPM-GPG-KEY-digestfs-test",
                                     keys / "test.asc");
-    std::string cmd = "rpm --root " + root.string() +
-                      " --dbpath /var/lib/rpm -i --nodeps --noscripts --replacefiles " +
-                      (built_fixtures() / "rpms/dfs-base-1.0-1.noarch.rpm").string();
+    std::vector<std::filesystem::path> rpms{built_fixtures() / "rpms/dfs-base-1.0-1.noarch.rpm"};
     for (const char* p : {"hello-2.0-1.x86_64-signed.rpm", "rpm-sign-4.15.1-1.fc31.x86_64.rpm",
                           "crypto-policies-20210617-1.gitc776d3e.el8.noarch.rpm",
                           "freesrp-udev-0.3.0-1.25.x86_64.rpm"}) {
-      cmd += " " + (data / "packages" / p).string();
+      rpms.push_back(data / "packages" / p);
     }
-    ASSERT_EQ(run_shell(cmd + " >/dev/null 2>&1"), 0) << cmd;
+    // With rpm's own signature checks: these are all packages rpm itself accepts.
+    ASSERT_TRUE(rpm_in_root(root, "-i --nodeps --noscripts --replacefiles", rpms));
   }
 
   // Runs digestfs-rescan with args; its stdout lines, and the exit status.
@@ -66,9 +67,9 @@ class Rescan : public ::testing::Test {
     return lines_of(out);
   }
 
-  void write(const std::string& path, const std::string& text) {
+  ::testing::AssertionResult write(const std::string& path, const std::string& text) {
     std::filesystem::create_directories((root / path.substr(1)).parent_path());
-    std::ofstream(root / path.substr(1)) << text;
+    return write_text(root / path.substr(1), text);
   }
 
   TempDir work;
@@ -84,18 +85,18 @@ TEST_F(Rescan, ACleanRootIsCleanForBoth) {
 
 TEST_F(Rescan, ReportsExactlyWhatRpmVaReportsForTwelveKindsOfDamage) {
   const auto r = root.string();
-  write("/usr/share/dfs/data.txt", "trusted data, version X\n");  // content, same size
-  std::ofstream(root / "usr/share/doc/dfs-base/README", std::ios::app) << "more\n";  // size
-  ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);                       // mode
-  ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);     // owner, group
+  ASSERT_TRUE(write("/usr/share/dfs/data.txt", "trusted data, version X\n"));  // content, same size
+  ASSERT_TRUE(append_text(root / "usr/share/doc/dfs-base/README", "more\n"));  // size
+  ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);                 // mode
+  ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);  // owner, group
   ASSERT_EQ(
       run_shell("touch -d 2001-01-01 " + r + "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"),
       0);
   std::filesystem::remove(root / "usr/share/dfs/hello-link");  // link target
   std::filesystem::create_symlink("/etc/passwd", root / "usr/share/dfs/hello-link");
   std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");                // removal
-  write("/etc/dfs/dfs.conf", "setting = 9\n");                                  // %config edit
-  write("/var/log/dfs.log", "present %ghost\n");                                // %ghost present,
+  ASSERT_TRUE(write("/etc/dfs/dfs.conf", "setting = 9\n"));                     // %config edit
+  ASSERT_TRUE(write("/var/log/dfs.log", "present %ghost\n"));                   // %ghost present,
   ASSERT_EQ(chmod((root / "var/log/dfs.log").c_str(), 0600), 0);                // with other perms
   ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);             // setuid added
   std::filesystem::remove(root / "etc/crypto-policies/back-ends/bind.config");  // %ghost absent
@@ -118,7 +119,7 @@ TEST_F(Rescan, ReportsExactlyWhatRpmVaReportsForTwelveKindsOfDamage) {
 // outside its signed region; the rescan checks against the signed ones.
 TEST_F(Rescan, ContentClaimedOutsideTheSignedRegionIsStillDamage) {
   const std::string evil = "#!/bin/sh\necho evil\n";
-  write("/usr/bin/hello", evil);
+  ASSERT_TRUE(write("/usr/bin/hello", evil));
   ASSERT_TRUE(with_installed_header(root, "hello", [&](Header h) {
     claim_content_for_hello(h, sha256_hex(evil), static_cast<uint32_t>(evil.size()));
     return true;
@@ -130,7 +131,7 @@ TEST_F(Rescan, ContentClaimedOutsideTheSignedRegionIsStillDamage) {
 }
 
 TEST_F(Rescan, PathsLimitTheScan) {
-  write("/usr/share/dfs/data.txt", "trusted data, version X\n");
+  ASSERT_TRUE(write("/usr/share/dfs/data.txt", "trusted data, version X\n"));
   std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");
   auto [status, lines] = rescan("/usr/share/dfs");
   EXPECT_EQ(status, 4);
@@ -141,7 +142,7 @@ TEST_F(Rescan, PathsLimitTheScan) {
 }
 
 TEST_F(Rescan, UnknownFilesAreListedOnRequest) {
-  write("/usr/bin/dropped-in", "#!/bin/sh\n");
+  ASSERT_TRUE(write("/usr/bin/dropped-in", "#!/bin/sh\n"));
   auto [status, lines] = rescan("--unknown /usr/bin");
   EXPECT_EQ(status, 4);
   EXPECT_EQ(lines, (std::set<std::string>{"unknown   /usr/bin/dropped-in"}));
@@ -150,12 +151,8 @@ TEST_F(Rescan, UnknownFilesAreListedOnRequest) {
 }
 
 TEST_F(Rescan, RejectedPackagesComeFirstAndTheReportHasAJsonForm) {
-  ASSERT_EQ(run_shell("rpm --root " + root.string() +
-                      " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature " +
-                      (built_fixtures() / "rpms/dfs-unsigned-1.0-1.noarch.rpm").string() +
-                      " >/dev/null 2>&1"),
-            0);
-  write("/usr/share/dfs/data.txt", "trusted data, version X\n");
+  ASSERT_TRUE(install_into_root(root, {built_fixtures() / "rpms/dfs-unsigned-1.0-1.noarch.rpm"}));
+  ASSERT_TRUE(write("/usr/share/dfs/data.txt", "trusted data, version X\n"));
   auto [status, lines] = rescan("");
   EXPECT_EQ(status, 4);
   EXPECT_TRUE(lines.count("rejected  dfs-unsigned-1.0-1.noarch unsigned: header has no signature"));
@@ -171,13 +168,6 @@ TEST_F(Rescan, RejectedPackagesComeFirstAndTheReportHasAJsonForm) {
   EXPECT_NE(doc.find("\"exit\":4"), std::string::npos);
 }
 
-std::string bytes_of(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
   const std::vector<std::string> damaged = {"/usr/share/dfs/data.txt",
                                             "/usr/share/doc/dfs-base/README",
@@ -189,18 +179,18 @@ TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
                                             "/usr/bin/dfs-hello",
                                             "/usr/share/crypto-policies/default-config"};
   std::map<std::string, std::string> original;
-  for (const auto& p : damaged) original[p] = bytes_of(root / p.substr(1));
-  write("/usr/share/dfs/data.txt", "trusted data, version X\n");
-  std::ofstream(root / "usr/share/doc/dfs-base/README", std::ios::app) << "more\n";
+  for (const auto& p : damaged) original[p] = slurp(root / p.substr(1));
+  ASSERT_TRUE(write("/usr/share/dfs/data.txt", "trusted data, version X\n"));
+  ASSERT_TRUE(append_text(root / "usr/share/doc/dfs-base/README", "more\n"));
   ASSERT_EQ(chmod((root / "usr/bin/hello").c_str(), 0600), 0);
   ASSERT_EQ(chown((root / "usr/share/man/man8/rpmsign.8.gz").c_str(), 1, 1), 0);
   ASSERT_EQ(run_shell("touch -d 2001-01-01 " + root.string() +
                       "/usr/lib/udev/rules.d/87-electronics-kitchen.rules"),
             0);
   std::filesystem::remove(root / "usr/share/doc/hello-2.0/FAQ");
-  write("/etc/dfs/dfs.conf", "setting = 9\n");
+  ASSERT_TRUE(write("/etc/dfs/dfs.conf", "setting = 9\n"));
   ASSERT_EQ(chmod((root / "usr/bin/dfs-hello").c_str(), 04755), 0);
-  write("/usr/share/crypto-policies/default-config", "LEGACY\n");
+  ASSERT_TRUE(write("/usr/share/crypto-policies/default-config", "LEGACY\n"));
   ASSERT_EQ(rpm_va().size(), damaged.size());
 
   auto [status, lines] = rescan("--repair --packages " + (shared_rpm_data() / "packages").string() +
@@ -208,7 +198,7 @@ TEST_F(Rescan, RepairRestoresEveryDamagedRegularFileByteForByte) {
   EXPECT_EQ(status, 1) << "problems found, all corrected";
   for (const auto& p : damaged) {
     EXPECT_TRUE(lines.count("repaired  " + p)) << p;
-    EXPECT_EQ(bytes_of(root / p.substr(1)), original[p]) << p;
+    EXPECT_EQ(slurp(root / p.substr(1)), original[p]) << p;
   }
   auto [after, none] = rescan("");
   EXPECT_EQ(after, 0);
@@ -221,14 +211,14 @@ TEST_F(Rescan, NothingIsRepairedFromAnUnverifiedSource) {
   // The unsigned build of the same package: its bytes would even be right, but it proves nothing.
   std::filesystem::create_symlink(shared_rpm_data() / "packages/hello-2.0-1.x86_64.rpm",
                                   sources.path() / "hello-2.0-1.x86_64.rpm");
-  write("/usr/bin/hello", std::string(7120, 'x'));
+  ASSERT_TRUE(write("/usr/bin/hello", std::string(7120, 'x')));
   auto [status, lines] = rescan("--repair --packages " + sources.path().string() + " /usr/bin");
   EXPECT_EQ(status, 4);
   EXPECT_TRUE(
       lines.count("not repaired  /usr/bin/hello: no signed package hello-2.0-1.x86_64 among "
                   "the repair sources"))
       << *lines.begin();
-  EXPECT_EQ(bytes_of(root / "usr/bin/hello"), std::string(7120, 'x'));
+  EXPECT_EQ(slurp(root / "usr/bin/hello"), std::string(7120, 'x'));
 }
 
 TEST_F(Rescan, OperationalAndUsageErrorsHaveFsckExitCodes) {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/mount_fixture.hpp"
+#include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -28,11 +28,6 @@ int processes_mentioning(const std::string& text) {
   return n;
 }
 
-struct Ran {
-  int status;
-  std::string out, err;
-};
-
 class Run : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -40,11 +35,8 @@ class Run : public ::testing::Test {
     DIGESTFS_REQUIRE(!built_fixtures().empty(),
                      "test fixtures (rpmbuild, rpmsign, busybox-static)");
     rootfs = work.path() / "rootfs";
-    ASSERT_EQ(run_shell("rpm --root " + rootfs.string() +
-                        " --dbpath /var/lib/rpm -i --nodeps --noscripts " +
-                        (built_fixtures() / "rpms/dfs-busybox-1.0-1.noarch.rpm").string() +
-                        " >/dev/null 2>&1"),
-              0);
+    ASSERT_TRUE(rpm_in_root(rootfs, "-i --nodeps --noscripts",
+                            {built_fixtures() / "rpms/dfs-busybox-1.0-1.noarch.rpm"}));
   }
   void TearDown() override {
     if (rootfs.empty()) return;
@@ -53,7 +45,7 @@ class Run : public ::testing::Test {
     EXPECT_EQ(processes_mentioning(rootfs.string()), 0)
         << "a process is still running for " << rootfs;
   }
-  Ran run(const std::string& args, const std::filesystem::path& keys = {}) {
+  CommandOutput run(const std::string& args, const std::filesystem::path& keys = {}) {
     const auto out = work.path() / "out", err = work.path() / "err";
     int status = run_shell(std::string(DIGESTFS_RUN_BINARY) + " --rootfs " + rootfs.string() +
                            " --keys " + (keys.empty() ? built_fixtures() / "keys" : keys).string() +
@@ -65,14 +57,14 @@ class Run : public ::testing::Test {
 };
 
 TEST_F(Run, RunsTheCommandInsideAndPropagatesItsExitStatus) {
-  Ran r = run("-- /bin/sh -c 'cat /data/hello.txt; echo pid=$$; exit 3'");
+  CommandOutput r = run("-- /bin/sh -c 'cat /data/hello.txt; echo pid=$$; exit 3'");
   EXPECT_EQ(r.status, 3) << r.err;
   EXPECT_EQ(r.out, "hello from the container\npid=1\n") << "a new PID namespace";
 }
 
 TEST_F(Run, ATamperedFileIsRefusedInsideAndTheLogNamesIt) {
-  std::ofstream(rootfs / "data/hello.txt") << "hello from the attacker!\n";
-  Ran r = run("-- /bin/sh -c 'cat /data/hello.txt'");
+  ASSERT_TRUE(write_text(rootfs / "data/hello.txt", "hello from the attacker!\n"));
+  CommandOutput r = run("-- /bin/sh -c 'cat /data/hello.txt'");
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(r.out.empty());
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
@@ -85,7 +77,7 @@ TEST_F(Run, ATamperedBinaryCannotStartAndDigestfsRunSaysWhy) {
     f.seekp(1000);
     f << 'X';
   }
-  Ran r = run("-- /bin/sh -c 'echo never'");
+  CommandOutput r = run("-- /bin/sh -c 'echo never'");
   EXPECT_EQ(r.status, 126);
   EXPECT_TRUE(r.out.empty());
   EXPECT_NE(r.err.find("cannot execute /bin/sh: Permission denied (refused by digestfs"),
@@ -102,7 +94,7 @@ TEST_F(Run, KillingTheDaemonFailsClosed) {
     }
     run_shell("pkill -9 -f -- 'digestfs -f --root " + rootfs.string() + "'");
   });
-  Ran r =
+  CommandOutput r =
       run("-- /bin/sh -c 'cat /data/hello.txt; sleep 20; cat /data/hello.txt || echo READ-FAILED'");
   killer.join();
   EXPECT_EQ(r.status, 125);
@@ -112,17 +104,17 @@ TEST_F(Run, KillingTheDaemonFailsClosed) {
 }
 
 TEST_F(Run, UntrustedOrUnpackagedRootfsIsRefusedUnlessAllowed) {
-  Ran untrusted = run("-- /bin/sh -c 'echo ran'", built_fixtures() / "other-keys");
+  CommandOutput untrusted = run("-- /bin/sh -c 'echo ran'", built_fixtures() / "other-keys");
   EXPECT_EQ(untrusted.status, 125);
   EXPECT_NE(untrusted.err.find("no package in its rpm database is signed by a trusted key"),
             std::string::npos)
       << untrusted.err;
-  Ran allowed = run("--allow-unpackaged-rootfs --unknown allow -- /bin/sh -c 'echo ran'",
-                    built_fixtures() / "other-keys");
+  CommandOutput allowed = run("--allow-unpackaged-rootfs --unknown allow -- /bin/sh -c 'echo ran'",
+                              built_fixtures() / "other-keys");
   EXPECT_EQ(allowed.status, 0) << allowed.err;
   EXPECT_EQ(allowed.out, "ran\n");
   std::filesystem::remove_all(rootfs / "var/lib/rpm");
-  Ran no_db = run("-- /bin/sh");
+  CommandOutput no_db = run("-- /bin/sh");
   EXPECT_EQ(no_db.status, 125);
   EXPECT_NE(no_db.err.find("no rpm database"), std::string::npos) << no_db.err;
 }
@@ -140,7 +132,7 @@ TEST_F(Run, MountOnlyServesTheVerifiedTreeToOtherRuntimes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(slurp(mnt / "data/hello.txt"), "hello from the container\n");
-  std::ofstream(rootfs / "data/hello.txt") << "tampered\n";
+  ASSERT_TRUE(write_text(rootfs / "data/hello.txt", "tampered\n"));
   std::ifstream tampered(mnt / "data/hello.txt");
   EXPECT_FALSE(tampered.is_open());
   EXPECT_EQ(run_shell("fusermount3 -u " + mnt.string()), 0);

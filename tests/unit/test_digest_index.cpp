@@ -53,7 +53,7 @@ TEST(DigestIndex, EveryClaimIsKeptAndDifferingOnesConflict) {
   ASSERT_EQ(x.size(), 2u);
   EXPECT_EQ(x[0].package().nevra, "a-1-1.noarch");
   EXPECT_EQ(x[1].package().nevra, "b-1-1.noarch");
-  EXPECT_EQ(x[1].digest()[0], 'y');
+  EXPECT_EQ(x[1].digest().bytes[0], 'y');
   auto conflicts = ix->conflicts();
   ASSERT_EQ(conflicts.size(), 1u) << "a directory owned twice is no conflict";
   EXPECT_EQ(conflicts[0].path, "/usr/share/x");

@@ -7,8 +7,9 @@
 #include <map>
 #include <set>
 
-#include "tests/unit/index_helpers.hpp"
-#include "tests/unit/test_env.hpp"
+#include "tests/support/index_helpers.hpp"
+#include "tests/support/rpm_root.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -81,7 +82,7 @@ TEST_F(Fixtures, FileAttributesAreKept) {
   ASSERT_EQ(hello.size(), 1u);
   EXPECT_EQ(hello[0].mode(), S_IFREG | 0755);
   EXPECT_EQ(hello[0].user(), "root");
-  EXPECT_EQ(hello[0].digest().size(), 32u);
+  EXPECT_EQ(hello[0].digest().bytes.size(), 32u);
 }
 
 TEST_F(Fixtures, Sha512DigestsAreIndexedAsSha512) {
@@ -90,7 +91,7 @@ TEST_F(Fixtures, Sha512DigestsAreIndexedAsSha512) {
   auto e = index->lookup("/usr/share/dfs512/file.txt");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].algo(), digest_algo::kSha512);
-  EXPECT_EQ(e[0].digest().size(), 64u);
+  EXPECT_EQ(e[0].digest().bytes.size(), 64u);
 }
 
 TEST_F(Fixtures, Md5DigestsAreTrustedOnlyWhenAllowed) {
@@ -124,11 +125,10 @@ TEST_F(Fixtures, AnotherKeyTrustsNothing) {
 TEST_F(Fixtures, InstalledHeadersGetTheSameVerdictsFromTheDatabase) {
   TempDir root;
   // Installing without rpm's own signature checks lets the bad header into the database.
-  std::string cmd = "rpm --root " + root.path().string() +
-                    " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature --nodigest "
-                    "--replacefiles " +
-                    (fx / "rpms").string() + "/*.rpm >/dev/null 2>&1";
-  ASSERT_EQ(run_shell(cmd), 0) << cmd;
+  std::vector<std::filesystem::path> rpms;
+  for (const auto& e : std::filesystem::directory_iterator(fx / "rpms")) rpms.push_back(e.path());
+  ASSERT_TRUE(rpm_in_root(root.path(),
+                          "-i --nodeps --noscripts --nosignature --nodigest --replacefiles", rpms));
   auto index = load_root(fx / "keys", root.path());
   ASSERT_TRUE(index.ok()) << index.error().message;
   expect_fixture_verdicts(**index, [&](const std::string& n) { return rejected(**index, n); });
@@ -140,12 +140,10 @@ TEST_F(Fixtures, InstalledHeadersGetTheSameVerdictsFromTheDatabase) {
 TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
   TempDir root;
   auto install = [&](const std::string& rpm) {
-    return run_shell("rpm --root " + root.path().string() +
-                     " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature " +
-                     (fx / "rpms" / rpm).string() + " >/dev/null 2>&1");
+    return install_into_root(root.path(), {fx / "rpms" / rpm});
   };
-  ASSERT_EQ(install("dfs-base-1.0-1.noarch.rpm"), 0);
-  ASSERT_EQ(install("dfs-foreign-1.0-1.noarch.rpm"), 0);
+  ASSERT_TRUE(install("dfs-base-1.0-1.noarch.rpm"));
+  ASSERT_TRUE(install("dfs-foreign-1.0-1.noarch.rpm"));
   auto trust = TrustStore::load(fx / "keys");
   ASSERT_TRUE(trust.ok());
   SourceOptions options;
@@ -156,7 +154,7 @@ TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
 
   // No file conflicts here: rpm rewrites a header in place when another package replaces
   // one of its files (the file state), and a rewritten header is judged again.
-  ASSERT_EQ(install("dfs-sha512-1.0-1.noarch.rpm"), 0);
+  ASSERT_TRUE(install("dfs-sha512-1.0-1.noarch.rpm"));
   auto second = load_digest_index(*trust, options, 2, first->get());
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_EQ((*second)->reused_packages(), 1u) << "dfs-base unchanged; dfs-sha512 is new";
@@ -168,8 +166,7 @@ TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
   auto after = (*second)->lookup("/usr/share/dfs/data.txt");
   ASSERT_EQ(before.size(), 1u);
   ASSERT_EQ(after.size(), 1u);
-  EXPECT_TRUE(std::equal(before[0].digest().begin(), before[0].digest().end(),
-                         after[0].digest().begin(), after[0].digest().end()));
+  EXPECT_TRUE(before[0].digest() == after[0].digest());
   EXPECT_EQ(after[0].mode(), before[0].mode());
   EXPECT_EQ(after[0].package().nevra, "dfs-base-1.0-1.noarch");
   EXPECT_EQ((*second)->lookup("/usr/share/dfs512/file.txt").size(), 1u);

@@ -6,9 +6,11 @@
 #include "cache/header_files.hpp"
 #include "cache/signed_region.hpp"
 #include "cache/trust_store.hpp"
-#include "tests/unit/index_helpers.hpp"
-#include "tests/unit/installed_header.hpp"
-#include "tests/unit/test_env.hpp"
+#include "src/base/hex.hpp"
+#include "tests/support/index_helpers.hpp"
+#include "tests/support/installed_header.hpp"
+#include "tests/support/rpm_root.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -26,11 +28,8 @@ class InstalledHeader : public ::testing::Test {
   }
 
   void install(const std::string& options) {
-    const std::string cmd = "rpm --root " + root.string() +
-                            " --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature " +
-                            options + " " +
-                            (shared_rpm_data() / "packages/hello-2.0-1.x86_64-signed.rpm").string();
-    ASSERT_EQ(run_shell(cmd + " >/dev/null 2>&1"), 0) << cmd;
+    ASSERT_TRUE(rpm_in_root(root, "-i --nodeps --noscripts --nosignature " + options,
+                            {shared_rpm_data() / "packages/hello-2.0-1.x86_64-signed.rpm"}));
   }
 
   // Whether rpm itself, reading the database, prints `expected` for the query format.
@@ -63,7 +62,7 @@ TEST_F(InstalledHeader, WhatIsPutOutsideTheSignedRegionIsNotTrusted) {
   EXPECT_EQ((*index)->packages()[0].nevra, "hello-2.0-1.x86_64");
   auto entries = (*index)->lookup("/usr/bin/hello");
   ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(to_hex(entries[0].digest().data(), entries[0].digest().size()), kSignedDigest);
+  EXPECT_EQ(to_hex(entries[0].digest().bytes), kSignedDigest);
   EXPECT_EQ(entries[0].size(), 7120u) << "the signed size";
 }
 

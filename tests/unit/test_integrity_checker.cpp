@@ -7,9 +7,9 @@
 #include <fstream>
 #include <thread>
 
-#include "src/integrity_checker.hpp"
-#include "src/unique_fd.hpp"
-#include "tests/unit/test_env.hpp"
+#include "src/base/unique_fd.hpp"
+#include "src/daemon/integrity_checker.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {

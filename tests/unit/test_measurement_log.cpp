@@ -4,8 +4,8 @@
 
 #include <cstdio>
 
-#include "cache/trust_store.hpp"
-#include "src/measurement_log.hpp"
+#include "src/base/hex.hpp"
+#include "src/daemon/measurement_log.hpp"
 
 namespace digestfs::test {
 namespace {

@@ -1,9 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <fstream>
-
-#include "src/command_line.hpp"
-#include "tests/unit/test_env.hpp"
+#include "src/config/command_line.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -66,7 +65,7 @@ class ConfigFile : public ::testing::Test {
  protected:
   std::string write(const std::string& text) {
     const auto file = dir.path() / "digestfs.conf";
-    std::ofstream(file) << text;
+    EXPECT_TRUE(write_text(file, text));
     return file.string();
   }
   TempDir dir;

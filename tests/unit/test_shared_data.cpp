@@ -5,8 +5,9 @@
 #include <fstream>
 #include <map>
 
-#include "tests/unit/index_helpers.hpp"
-#include "tests/unit/test_env.hpp"
+#include "src/base/hex.hpp"
+#include "tests/support/index_helpers.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -85,7 +86,7 @@ TEST_F(SharedData, AcceptedPackagesIndexTheirFilesWithSignedDigests) {
   auto hello = index->lookup("/usr/bin/hello");
   ASSERT_EQ(hello.size(), 2u);  // signed and v3-signed both claim it, with one content
   EXPECT_EQ(hello[0].algo(), digest_algo::kSha256);
-  EXPECT_EQ(to_hex(hello[0].digest().data(), hello[0].digest().size()),
+  EXPECT_EQ(to_hex(hello[0].digest().bytes),
             "c89fa87aeb1143969c0b6be9334b21d932f77f74e8f60120b5de316406369cf0");
   EXPECT_EQ(hello[0].size(), 7120u);
   EXPECT_TRUE(index->conflicts().empty()) << "identical claims are no conflict";

@@ -1,9 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "cache/trust_store.hpp"
-#include "tests/unit/test_env.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -17,7 +16,7 @@ TEST(TrustStore, AMissingDirectoryIsAnError) {
 
 TEST(TrustStore, ADirectoryWithoutKeysIsAnError) {
   TempDir dir;
-  std::ofstream(dir.path() / "notes.txt") << "not a key\n";
+  ASSERT_TRUE(write_text(dir.path() / "notes.txt", "not a key\n"));
   auto store = TrustStore::load(dir.path());
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().message.find("no usable OpenPGP public key"), std::string::npos);
@@ -28,9 +27,9 @@ TEST(TrustStore, AMalformedKeyFileDoesNotHideTheOthers) {
   TempDir dir;
   std::filesystem::create_symlink(shared_rpm_data() / "keys/rpm.org-rsa-2048-test.pub",
                                   dir.path() / "good.asc");
-  std::ofstream(dir.path() / "broken.asc")
-      << "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all !!!\n"
-         "-----END PGP PUBLIC KEY BLOCK-----\n";
+  ASSERT_TRUE(write_text(dir.path() / "broken.asc",
+                         "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all !!!\n"
+                         "-----END PGP PUBLIC KEY BLOCK-----\n"));
   auto store = TrustStore::load(dir.path());
   ASSERT_TRUE(store.ok()) << store.error().message;
   ASSERT_EQ(store->keys().size(), 1u);

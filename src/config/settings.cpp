@@ -1,0 +1,342 @@
+#include "src/config/settings.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace digestfs {
+namespace {
+
+Result<void> need_absolute(std::string_view name, std::string_view value) {
+  if (value.empty() || value.front() != '/') {
+    return Error{EINVAL,
+                 std::string(name) + ": '" + std::string(value) + "' is not an absolute path"};
+  }
+  return {};
+}
+
+std::vector<std::string> one(std::string_view v) { return {std::string(v)}; }
+
+// A flag: given alone (or as yes|true|1) it is on; as no|false|0 it is off.
+Result<bool> parse_flag(std::string_view name, std::string_view v) {
+  if (v.empty() || v == "yes" || v == "true" || v == "1") return true;
+  if (v == "no" || v == "false" || v == "0") return false;
+  return Error{EINVAL, std::string(name) + ": '" + std::string(v) + "' is not yes or no"};
+}
+
+OptionSpec flag_option(std::string_view name, std::string_view help,
+                       std::function<bool(const Settings&)> get,
+                       std::function<void(Settings&, bool)> put) {
+  return {name, "", help,
+          [name, put](Settings& s, std::string_view v) -> Result<void> {
+            auto on = parse_flag(name, v);
+            if (!on) return on.error();
+            put(s, *on);
+            return {};
+          },
+          [get](const Settings& s) { return one(get(s) ? "yes" : "no"); }};
+}
+
+Result<unsigned> parse_count(std::string_view name, std::string_view value) {
+  unsigned n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || end != value.data() + value.size() || n > 1024) {
+    return Error{EINVAL, std::string(name) + ": '" + std::string(value) +
+                             "' is not a number from 0 to 1024"};
+  }
+  return n;
+}
+
+// An option that sets one of the policy's enumerations by name.
+template <class E>
+OptionSpec policy_option(std::string_view name, std::string_view values, std::string_view help,
+                         Result<E> (*parse)(std::string_view), E Policy::*field) {
+  return {name, values, help,
+          [parse, field](Settings& s, std::string_view v) -> Result<void> {
+            auto parsed = parse(v);
+            if (!parsed) return parsed.error();
+            s.policy.*field = *parsed;
+            return {};
+          },
+          [field](const Settings& s) { return one(to_string(s.policy.*field)); }};
+}
+
+// Where trust comes from: the keys, the database and package sources, how they are read.
+void add_source_options(std::vector<OptionSpec>& r) {
+  r.push_back({"keys", "DIR",
+               "directory of ASCII-armored OpenPGP public keys to trust (default "
+               "/etc/digestfs/keys.d); nothing else is trusted",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (v.empty()) return Error{EINVAL, "keys: needs a directory"};
+                 s.keys = v;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.keys.string()); }});
+  r.push_back({"root", "DIR", "root whose rpm database describes the tree (default /)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("root", v); !ok) return ok;
+                 s.sources.root = v;
+                 s.database_named = true;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.root.string()); }});
+  r.push_back({"dbpath", "PATH",
+               "rpm database directory, relative to the root (default /var/lib/rpm)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("dbpath", v); !ok) return ok;
+                 s.sources.dbpath = v;
+                 s.database_named = true;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.dbpath.string()); }});
+  r.push_back({"packages", "DIR",
+               "directory of .rpm files (or one .rpm file) whose headers are trusted when "
+               "signed; may be repeated. Given alone, the rpm database is not read",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (v.empty()) return Error{EINVAL, "packages: needs a directory or file"};
+                 s.sources.packages.emplace_back(v);
+                 return {};
+               },
+               [](const Settings& s) {
+                 std::vector<std::string> out;
+                 for (const auto& p : s.sources.packages) out.push_back(p.string());
+                 return out;
+               }});
+  r.push_back(flag_option(
+      "allow-weak-digests",
+      "also trust packages whose file digests are MD5 or SHA-1 (logged loudly)",
+      [](const Settings& s) { return s.sources.allow_weak_digests; },
+      [](Settings& s, bool on) { s.sources.allow_weak_digests = on; }));
+  r.push_back({"jobs", "N", "threads for loading and scanning (default 0: every core)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto n = parse_count("jobs", v);
+                 if (!n) return n.error();
+                 s.sources.jobs = *n;
+                 return {};
+               },
+               [](const Settings& s) { return one(std::to_string(s.sources.jobs)); }});
+}
+
+// What the mount does with what does not verify, or has no entry.
+void add_policy_options(std::vector<OptionSpec>& r) {
+  r.push_back(policy_option("mode", "enforce|audit|permissive",
+                            "enforce refuses what does not verify; audit logs and allows; "
+                            "permissive allows",
+                            parse_mode, &Policy::mode));
+  r.push_back(policy_option("unknown", "deny|audit|allow",
+                            "files no accepted package claims (default deny)", parse_unknown,
+                            &Policy::unknown));
+  for (const auto& exception : {std::pair{"unknown-allow", UnknownPolicy::Allow},
+                                std::pair{"unknown-audit", UnknownPolicy::Audit},
+                                std::pair{"unknown-deny", UnknownPolicy::Deny}}) {
+    // Named copies: lambdas cannot capture structured bindings before clang 16.
+    const char* name = exception.first;
+    const UnknownPolicy policy = exception.second;
+    r.push_back({name, "GLOB",
+                 "exception to unknown= for index paths matching GLOB; may be repeated, the "
+                 "first matching one applies",
+                 [policy](Settings& s, std::string_view v) -> Result<void> {
+                   if (v.empty() || v.front() != '/') {
+                     return Error{EINVAL, "unknown exceptions: '" + std::string(v) +
+                                              "' is not an absolute path glob"};
+                   }
+                   s.policy.unknown_exceptions.push_back({std::string(v), policy});
+                   return {};
+                 },
+                 [policy](const Settings& s) {
+                   std::vector<std::string> out;
+                   for (const auto& e : s.policy.unknown_exceptions) {
+                     if (e.policy == policy) out.push_back(e.glob);
+                   }
+                   return out;
+                 }});
+  }
+  r.push_back(policy_option("config", "verify|audit|skip",
+                            "%config files (default audit: log changes, allow)", parse_config,
+                            &Policy::config));
+}
+
+// How the mount maps its tree onto the index, and what it does after mounting.
+void add_mount_options(std::vector<OptionSpec>& r) {
+  r.push_back({"prefix", "PATH",
+               "the absolute path the mounted source stands for in the index (default: the "
+               "source's own path)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("prefix", v); !ok) return ok;
+                 s.prefix = v;
+                 return {};
+               },
+               [](const Settings& s) {
+                 return s.prefix.empty() ? std::vector<std::string>{} : one(s.prefix);
+               }});
+  r.push_back(flag_option(
+      "prime",
+      "verify every indexed file in the background right after mounting "
+      "(idle I/O priority), so later opens are answered from memory",
+      [](const Settings& s) { return s.prime; }, [](Settings& s, bool on) { s.prime = on; }));
+  r.push_back(flag_option(
+      "noverify", "serve every file without checking it (benchmarks only)",
+      [](const Settings& s) { return !s.verify; }, [](Settings& s, bool on) { s.verify = !on; }));
+}
+
+// The measurement log and the TPM.
+void add_measurement_options(std::vector<OptionSpec>& r) {
+  r.push_back({"measure-log", "FILE",
+               "write an IMA ima-ng measurement log here (ASCII; FILE.bin the binary form): "
+               "accepted package headers sorted by digest, then refusals, unknown files served "
+               "and rejected packages",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("measure-log", v); !ok) return ok;
+                 s.measure_log = v;
+                 return {};
+               },
+               [](const Settings& s) {
+                 return s.measure_log.empty() ? std::vector<std::string>{}
+                                              : one(s.measure_log.string());
+               }});
+  r.push_back(
+      {"tpm", "TCTI",
+       "extend every measurement into a TPM PCR through this tpm2-tss TCTI (for "
+       "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue",
+       [](Settings& s, std::string_view v) -> Result<void> {
+         if (v.empty()) return Error{EINVAL, "tpm: needs a TCTI configuration"};
+         s.tpm = v;
+         return {};
+       },
+       [](const Settings& s) { return s.tpm.empty() ? std::vector<std::string>{} : one(s.tpm); }});
+  r.push_back({"pcr", "N", "the PCR measurements are extended into (default 11; never 10, IMA's)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto n = parse_count("pcr", v);
+                 if (!n) return n.error();
+                 if (*n > 23 || *n == 10) {
+                   return Error{EINVAL, "pcr: " + std::to_string(*n) +
+                                            " is not a PCR digestfs may use (0-23, not IMA's 10)"};
+                 }
+                 s.pcr = *n;
+                 return {};
+               },
+               [](const Settings& s) { return one(std::to_string(s.pcr)); }});
+}
+
+std::vector<OptionSpec> make_registry() {
+  std::vector<OptionSpec> r;
+  add_source_options(r);
+  add_policy_options(r);
+  add_mount_options(r);
+  add_measurement_options(r);
+  r.push_back({"config-file", "FILE",
+               "configuration file of name = value lines with these same options (default "
+               "/etc/digestfs/digestfs.conf, when it exists); the command line wins over it",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("config-file", v); !ok) return ok;
+                 s.config_file = v;
+                 return {};
+               },
+               [](const Settings&) { return std::vector<std::string>{}; }});
+  return r;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& option_registry() {
+  static const std::vector<OptionSpec> registry = make_registry();
+  return registry;
+}
+
+const OptionSpec* find_option(std::string_view name) {
+  for (const auto& spec : option_registry()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+Result<void> apply_option(Settings& settings, std::string_view name,
+                          std::optional<std::string_view> value) {
+  const OptionSpec* spec = find_option(name);
+  if (!spec) return Error{EINVAL, "unknown option '" + std::string(name) + "'"};
+  if (!spec->value_name.empty() && !value) {
+    return Error{EINVAL, "option '" + std::string(name) + "' needs a value (" +
+                             std::string(spec->value_name) + ")"};
+  }
+  return spec->set(settings, value.value_or(""));
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// `name = value` or `name` lines; '#' starts a comment line. Errors name the file and line.
+Result<void> apply_config_file(Settings& settings, const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return errno_error("configuration file " + file.string());
+  return apply_config_text(settings, text.str(), file.string());
+}
+
+}  // namespace
+
+Result<void> apply_config_text(Settings& settings, std::string_view text,
+                               const std::string& origin) {
+  int number = 0;
+  while (!text.empty()) {
+    ++number;
+    const size_t end = text.find('\n');
+    std::string_view line = trim(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    std::string_view name = line;
+    std::optional<std::string_view> value;
+    if (auto eq = line.find('='); eq != std::string_view::npos) {
+      name = trim(line.substr(0, eq));
+      value = trim(line.substr(eq + 1));
+    }
+    Result<void> ok =
+        name == "config-file"
+            ? Result<void>(Error{EINVAL, "config-file cannot be set in a configuration file"})
+            : apply_option(settings, name, value);
+    if (!ok) {
+      return Error{ok.error().code,
+                   origin + ":" + std::to_string(number) + ": " + ok.error().message};
+    }
+  }
+  return {};
+}
+
+Result<Settings> settle(const GivenOptions& given) {
+  Settings settings;
+  std::optional<std::filesystem::path> config;
+  for (const auto& [name, value] : given) {
+    if (name == "config-file") {
+      if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
+      config = settings.config_file;
+    }
+  }
+  if (!config && std::filesystem::exists(kDefaultConfigFile)) config = kDefaultConfigFile;
+  if (config) {
+    if (auto ok = apply_config_file(settings, *config); !ok) return ok.error();
+    settings.config_file = *config;
+  }
+  for (const auto& [name, value] : given) {
+    if (name == "config-file") continue;
+    if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
+  }
+  settings.sources.read_rpmdb = settings.database_named || settings.sources.packages.empty();
+  return settings;
+}
+
+std::string print_config(const Settings& settings) {
+  std::string out;
+  if (!settings.config_file.empty()) out += "# read from " + settings.config_file.string() + "\n";
+  for (const auto& spec : option_registry()) {
+    for (const auto& v : spec.show(settings)) out += std::string(spec.name) + " = " + v + "\n";
+  }
+  return out;
+}
+
+}  // namespace digestfs

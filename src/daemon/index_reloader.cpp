@@ -1,0 +1,188 @@
+#include "src/daemon/index_reloader.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace digestfs {
+namespace {
+
+// Writes to a database come in bursts (sqlite's WAL, rpm's transaction): reload once the
+// sources have been quiet this long, but never later than kMaxDelay after the first change.
+constexpr int kQuietMs = 150;
+constexpr auto kMaxDelay = std::chrono::milliseconds(1000);
+
+constexpr uint32_t kWatchMask =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY;
+constexpr uint32_t kDatabaseMask = kWatchMask | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kParentMask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
+
+// What a reader does itself must not count as a change, or every reload would cause the next:
+// sqlite's shared-memory index is written by readers, and its write-ahead log is opened for
+// writing (and closed) by them; only a write into the log is a change. rpm's lock files say
+// nothing about the packages.
+bool ignored(const inotify_event* ev) {
+  if (ev->len == 0) return false;
+  std::string_view name(ev->name);
+  if (name.ends_with("-wal")) return !(ev->mask & IN_MODIFY);
+  return name.ends_with("-shm") || name == ".rpm.lock" || name == ".dbenv.lock";
+}
+
+void drain(int fd) {
+  uint64_t value;
+  while (read(fd, &value, sizeof value) > 0) {
+  }
+}
+
+}  // namespace
+
+IndexReloader::IndexReloader(Settings settings, TrustedIndex loaded, IntegrityChecker& checker,
+                             EventLog& log)
+    : settings_(std::move(settings)), current_(std::move(loaded)), checker_(checker), log_(log) {}
+
+IndexReloader::~IndexReloader() {
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    if (write(stop_.get(), &one, sizeof one) < 0) log_.notice(LOG_ERR, "cannot stop the reloader");
+    thread_.join();
+  }
+}
+
+int IndexReloader::watch(const std::filesystem::path& dir, uint32_t mask) {
+  int wd = inotify_add_watch(inotify_.get(), dir.c_str(), mask);
+  if (wd < 0) {
+    log_.notice(LOG_WARNING, "cannot watch " + dir.string() + " for package changes: " +
+                                 std::strerror(errno) + " (reload with SIGHUP)");
+  }
+  return wd;
+}
+
+void IndexReloader::watch_database() {
+  // Absent for now is expected while it is being replaced: the parent's watch brings it back.
+  if (std::filesystem::is_directory(database_)) database_wd_ = watch(database_, kDatabaseMask);
+}
+
+bool IndexReloader::relevant(const inotify_event* ev) {
+  if (ev->wd == database_parent_wd_) {
+    if (ev->len == 0 || database_.filename() != ev->name) return false;
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO)) watch_database();
+    return true;
+  }
+  if (ev->wd == database_wd_ && (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
+    // Moved away, the watch would follow the directory to its new name; stop it there.
+    if (ev->mask & IN_MOVE_SELF) inotify_rm_watch(inotify_.get(), database_wd_);
+    database_wd_ = -1;
+    return true;
+  }
+  return !ignored(ev);
+}
+
+Result<void> IndexReloader::start() {
+  inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  stop_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!inotify_ || !wake_ || !stop_) return errno_error("reloader");
+  if (settings_.sources.read_rpmdb) {
+    database_ = settings_.sources.root / settings_.sources.dbpath.relative_path();
+    if (!database_.has_filename()) database_ = database_.parent_path();
+    database_parent_wd_ = watch(database_.parent_path(), kParentMask);
+    watch_database();
+  }
+  for (const auto& p : settings_.sources.packages) {
+    if (std::filesystem::is_directory(p)) watch(p, kWatchMask);
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void IndexReloader::request() {
+  uint64_t one = 1;
+  // Nothing useful can be done from a signal handler if this fails; the next request retries.
+  [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
+}
+
+ReloadStats IndexReloader::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+void IndexReloader::run() {
+  using Clock = std::chrono::steady_clock;
+  bool pending = false;  // a relevant change was seen at first_change
+  Clock::time_point first_change{};
+  for (;;) {
+    pollfd fds[3] = {
+        {stop_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}};
+    int timeout = -1;
+    if (pending) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(first_change + kMaxDelay -
+                                                                        Clock::now());
+      timeout = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(kQuietMs, left.count())));
+    }
+    int n = poll(fds, 3, timeout);
+    if (n < 0 && errno != EINTR) {
+      log_.notice(LOG_ERR, std::string("reloader stopped: ") + std::strerror(errno));
+      return;
+    }
+    if (fds[0].revents & POLLIN) return;
+    bool now = false;
+    if (fds[1].revents & POLLIN) {
+      drain(wake_.get());
+      now = true;
+    }
+    if (fds[2].revents & POLLIN) {
+      alignas(inotify_event) char buf[4096];
+      ssize_t len;
+      bool changed = false;
+      while ((len = read(inotify_.get(), buf, sizeof buf)) > 0) {
+        for (char* p = buf; p < buf + len;) {
+          auto* ev = reinterpret_cast<inotify_event*>(p);
+          changed |= relevant(ev);
+          p += sizeof(inotify_event) + ev->len;
+        }
+      }
+      if (changed && !pending) {
+        pending = true;
+        first_change = Clock::now();
+      }
+    }
+    // Quiet for kQuietMs (poll timed out), or changing for longer than kMaxDelay.
+    if (pending && (n == 0 || Clock::now() >= first_change + kMaxDelay)) now = true;
+    if (now) {
+      pending = false;
+      reload();
+    }
+  }
+}
+
+void IndexReloader::reload() {
+  const auto old = current_.index;
+  const uint64_t generation = old->generation() + 1;
+  auto loaded = load_trusted_index(settings_, generation, &current_);
+  std::lock_guard lock(stats_mutex_);
+  if (!loaded) {
+    ++stats_.failures;
+    stats_.last_error = loaded.error().message;
+    log_.notice(LOG_ERR, "reload failed, keeping generation " + std::to_string(old->generation()) +
+                             ": " + loaded.error().message);
+    return;
+  }
+  report_index(*loaded->index, log_);
+  checker_.set_index(loaded->index);
+  current_ = *loaded;
+  ++stats_.reloads;
+  stats_.last_seconds = loaded->load_seconds;
+  stats_.last_error.clear();
+  log_.notice(LOG_INFO, "reloaded: generation " + std::to_string(generation) + ", " +
+                            std::to_string(loaded->index->packages().size()) + " packages, " +
+                            std::to_string(loaded->index->file_count()) + " files, " +
+                            std::to_string(loaded->index->rejected().size()) + " rejected, " +
+                            std::to_string(loaded->index->reused_packages()) + " unchanged, " +
+                            std::to_string(static_cast<int>(loaded->load_seconds * 1000)) + " ms");
+}
+
+}  // namespace digestfs

@@ -1,0 +1,225 @@
+#include "src/daemon/integrity_checker.hpp"
+
+#include <syslog.h>
+
+#include <algorithm>
+#include <optional>
+
+namespace digestfs {
+namespace {
+
+Decision allowed(Decision d, Reason reason, bool verified = false) {
+  d.allow = true;
+  d.error = 0;
+  d.reason = reason;
+  d.verified = verified;
+  return d;
+}
+
+std::string package_of(const FileEntry& e) { return " package=" + e.package().nevra; }
+
+}  // namespace
+
+std::string_view reason_name(Reason r) {
+  switch (r) {
+    case Reason::Verified: return "verified";
+    case Reason::NoEntry: return "no-entry";
+    case Reason::DigestMismatch: return "digest-mismatch";
+    case Reason::SizeMismatch: return "size-mismatch";
+    case Reason::TypeMismatch: return "type-mismatch";
+    case Reason::ChangedWhileHashing: return "changed-while-hashing";
+    case Reason::ReadError: return "read-error";
+    case Reason::Ghost: return "ghost";
+    case Reason::ConfigSkipped: return "config-skipped";
+    case Reason::LinkTargetMismatch: return "link-target-mismatch";
+  }
+  return "unknown";
+}
+
+IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log)
+    : policy_(std::move(policy)), log_(log) {}
+
+void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
+  if (measurements_) {
+    // Accepted headers in the order of their digests, so the log does not depend on the
+    // database's order; then rejected packages (a header that cannot be trusted has no
+    // trustworthy digest to log: zeros).
+    std::vector<Measurement> accepted;
+    for (const auto& p : index->packages()) {
+      const auto& digest =
+          p.region_sha256 != decltype(p.region_sha256){} ? p.region_sha256 : p.header_key;
+      accepted.push_back(make_measurement(
+          "sha256", std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
+          "rpm:" + p.nevra));
+    }
+    std::sort(accepted.begin(), accepted.end(),
+              [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
+    for (const auto& m : accepted) measurements_->add(m);
+    for (const auto& r : index->rejected()) {
+      measurements_->add(
+          make_measurement("sha256", std::string(32, '\0'),
+                           "rpm-rejected:" + r.nevra + ":" + std::string(verdict_name(r.verdict))));
+    }
+  }
+  index_.store(std::move(index));
+}
+
+void IntegrityChecker::measure(std::string_view path, const ContentDigest* actual) {
+  if (!measurements_) return;
+  // No content digest (not hashed: a size mismatch, a refused unknown file): zeros, as IMA
+  // records a violation.
+  if (!actual) {
+    measurements_->add(make_measurement("sha256", std::string(32, '\0'), std::string(path)));
+    return;
+  }
+  const auto bytes = actual->digest.bytes();
+  measurements_->add(make_measurement(std::string(digest_algo::name(actual->digest.algo())),
+                                      std::string(bytes.begin(), bytes.end()), std::string(path)));
+}
+
+Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std::string& detail,
+                                    bool config_file, const ContentDigest* actual) {
+  if (d.allow) return d;
+  measure(path, actual);
+  bool soften =
+      policy_.mode != Mode::Enforce || (config_file && policy_.config == ConfigPolicy::Audit);
+  std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
+                     " reason=" + std::string(reason_name(d.reason)) + detail;
+  if (policy_.mode != Mode::Permissive) {
+    log_.report(soften ? LOG_NOTICE : LOG_WARNING,
+                std::string(path) + "|" + std::string(reason_name(d.reason)), line);
+  }
+  if (soften) {
+    ++counters_.audits;
+    d.allow = true;
+    d.error = 0;
+  } else {
+    ++counters_.denials;
+    ++counters_.denials_by_reason[static_cast<size_t>(d.reason)];
+  }
+  return d;
+}
+
+Decision IntegrityChecker::unknown(std::string_view path, int fd, const ContentStamp& stamp) {
+  Decision d;
+  d.stamp = stamp;
+  d.reason = Reason::NoEntry;
+  const UnknownPolicy policy = policy_.unknown_policy_for(path);
+  if (policy != UnknownPolicy::Deny && measurements_) {
+    // A file served without an entry is measured by its content.
+    auto looked =
+        fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
+                : VerdictMemo::Lookup{Error{EBADF, "no content"}, VerdictMemo::Source::Hashed};
+    measure(path, looked.digest ? &*looked.digest : nullptr);
+  }
+  switch (policy) {
+    case UnknownPolicy::Allow: return allowed(d, Reason::NoEntry);
+    case UnknownPolicy::Audit:
+      log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
+                  "AUDIT path=" + std::string(path) + " reason=no-entry");
+      ++counters_.audits;
+      return allowed(d, Reason::NoEntry);
+    case UnknownPolicy::Deny: break;
+  }
+  d.error = EACCES;
+  return conclude(d, path, "", false);
+}
+
+Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string_view path) {
+  ++counters_.opens;
+  const auto index = index_.load();
+  const EntryRange entries = index->lookup(path);
+  if (entries.empty()) return unknown(path, fd, stamp_of(st));
+
+  Decision d;
+  d.stamp = stamp_of(st);
+  d.error = EACCES;
+  // The claims on this path that have content: the first one names what was expected.
+  std::optional<FileEntry> first;
+  bool config_file = false, size_fits = false;
+  for (const FileEntry e : entries) {
+    if (!S_ISREG(e.mode())) continue;
+    if (e.is_ghost()) return allowed(d, Reason::Ghost);
+    if (!first) first = e;
+    config_file |= e.is_config();
+    size_fits |= e.size() == static_cast<uint64_t>(st.st_size);
+  }
+  if (!first) {
+    d.reason = Reason::TypeMismatch;
+    return conclude(d, path, package_of(entries.front()), false);
+  }
+  if (config_file && policy_.config == ConfigPolicy::Skip) return allowed(d, Reason::ConfigSkipped);
+  if (!size_fits) {
+    d.reason = Reason::SizeMismatch;
+    return conclude(d, path,
+                    " size=" + std::to_string(st.st_size) +
+                        " expected_size=" + std::to_string(first->size()) +
+                        " expected=" + first->digest().text() + package_of(*first),
+                    config_file);
+  }
+
+  // Claims may use different algorithms; each is hashed at most once per version.
+  std::optional<ContentDigest> actual;
+  for (const FileEntry e : entries) {
+    if (!S_ISREG(e.mode())) continue;
+    auto looked = content_digest(fd, d.stamp, e.algo());
+    ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
+                                                        : counters_.memo_misses);
+    if (!looked.digest) {
+      d.reason =
+          looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing : Reason::ReadError;
+      d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
+      return conclude(d, path,
+                      " error=\"" + looked.digest.error().message + "\"" + package_of(*first),
+                      config_file);
+    }
+    if (looked.digest->digest.view() == e.digest()) return allowed(d, Reason::Verified, true);
+    actual = std::move(looked.digest.value());
+  }
+  d.reason = Reason::DigestMismatch;
+  return conclude(d, path,
+                  " expected=" + first->digest().text() + " actual=" + actual->digest.text() +
+                      package_of(*first),
+                  config_file, &*actual);
+}
+
+VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
+                                                     uint8_t algo) {
+  return memo_.digest(stamp, algo, [&]() -> Result<ContentDigest> {
+    ++counters_.hashing;
+    struct Done {
+      std::atomic<uint64_t>& hashing;
+      ~Done() { --hashing; }
+    } done{counters_.hashing};
+    auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size));
+    struct stat after;
+    if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
+      return Error{ESTALE, "changed while hashing"};
+    }
+    if (digest) counters_.bytes_hashed += digest->bytes;
+    return digest;
+  });
+}
+
+bool IntegrityChecker::prime(int fd, const struct stat& st, const FileEntry& entry) {
+  auto looked = content_digest(fd, stamp_of(st), entry.algo());
+  return looked.digest && looked.digest->digest.view() == entry.digest();
+}
+
+Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {
+  const auto index = index_.load();
+  const EntryRange entries = index->lookup(path);
+  if (entries.empty()) return unknown(path, -1, ContentStamp{});
+  Decision d;
+  for (const FileEntry e : entries) {
+    if (S_ISLNK(e.mode()) && e.linkto() == target) return allowed(d, Reason::Verified, true);
+  }
+  d.error = EACCES;
+  d.reason = Reason::LinkTargetMismatch;
+  return conclude(d, path,
+                  " target=" + std::string(target) + " expected_target=" +
+                      std::string(entries.front().linkto()) + package_of(entries.front()),
+                  false);
+}
+
+}  // namespace digestfs

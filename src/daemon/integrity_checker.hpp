@@ -1,0 +1,92 @@
+// IntegrityChecker: decides whether an open for reading may be served, by the path's own
+// entries in the current DigestIndex and the content digest of the lower file (remembered in
+// the VerdictMemo). It returns a Decision; the FUSE layer only translates it into a reply.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cache/digest_index.hpp"
+#include "src/config/policy.hpp"
+#include "src/daemon/event_log.hpp"
+#include "src/daemon/measurement_log.hpp"
+#include "src/daemon/verdict_memo.hpp"
+
+namespace digestfs {
+
+enum class Reason {
+  Verified,  // content matches a signed digest of this path
+  NoEntry,   // no accepted package claims this path
+  DigestMismatch,
+  SizeMismatch,
+  TypeMismatch,  // the index says this path is not a regular file
+  ChangedWhileHashing,
+  ReadError,
+  Ghost,  // %ghost: content is not checked
+  ConfigSkipped,
+  LinkTargetMismatch,
+};
+constexpr size_t kReasonCount = static_cast<size_t>(Reason::LinkTargetMismatch) + 1;
+std::string_view reason_name(Reason r);
+
+struct Decision {
+  bool allow = false;
+  int error = 0;          // errno for a refusal
+  bool verified = false;  // served because content matched: reads are checked for changes
+  Reason reason = Reason::NoEntry;
+  ContentStamp stamp;  // the version that was judged
+};
+
+struct CheckerCounters {
+  std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
+  std::atomic<uint64_t> hashing{0};  // files being hashed right now
+  std::atomic<uint64_t> denials{0}, audits{0};
+  std::array<std::atomic<uint64_t>, kReasonCount> denials_by_reason{};
+};
+
+class IntegrityChecker {
+ public:
+  IntegrityChecker(Policy policy, EventLog& log);
+
+  // Serves `index` from now on; with measurements on, its package headers are measured first.
+  void set_index(std::shared_ptr<const DigestIndex> index);
+  std::shared_ptr<const DigestIndex> index() const { return index_.load(); }
+
+  // fd is the lower file opened for reading; st its fstat; path its absolute index path.
+  Decision judge_open(int fd, const struct stat& st, std::string_view path);
+  // A symlink's target against the path's entries (no following).
+  Decision judge_link(std::string_view path, std::string_view target);
+  // Priming: remembers the content digest of fd for entry's algorithm; true when it matches.
+  // Counts neither as an open nor as a memo hit or miss.
+  bool prime(int fd, const struct stat& st, const FileEntry& entry);
+
+  const CheckerCounters& counters() const { return counters_; }
+  // Refusals and files served without an entry are measured into `log` from now on.
+  void set_measurements(MeasurementLog* log) { measurements_ = log; }
+  const Policy& policy() const { return policy_; }
+
+ private:
+  // A refusal: mode and %config policy applied, logged with `detail`, counted, measured.
+  Decision conclude(Decision d, std::string_view path, const std::string& detail, bool config_file,
+                    const ContentDigest* actual = nullptr);
+  // fd and stamp: the file's content, for measuring it when it is served; fd -1 for none.
+  Decision unknown(std::string_view path, int fd, const ContentStamp& stamp);
+  void measure(std::string_view path, const ContentDigest* actual);
+  // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
+  // after (a change in between is an ESTALE error, never a digest).
+  VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo);
+
+  Policy policy_;
+  EventLog& log_;
+  VerdictMemo memo_;
+  std::atomic<std::shared_ptr<const DigestIndex>> index_;
+  CheckerCounters counters_;
+  MeasurementLog* measurements_ = nullptr;
+};
+
+}  // namespace digestfs

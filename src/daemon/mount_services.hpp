@@ -1,0 +1,66 @@
+// MountServices: what the mount runs beside the FUSE loop (the checker and its trusted index,
+// the reloader, the primer, the measurement log and the TPM) behind the MountCore the FUSE
+// layer asks. With verification off (noverify) it judges nothing and still answers status.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+
+#include "src/base/result.hpp"
+#include "src/config/settings.hpp"
+#include "src/daemon/event_log.hpp"
+#include "src/daemon/index_reloader.hpp"
+#include "src/daemon/integrity_checker.hpp"
+#include "src/daemon/lower_path.hpp"
+#include "src/daemon/measurement_log.hpp"
+#include "src/daemon/mount_core.hpp"
+#include "src/daemon/primer.hpp"
+#include "src/daemon/status.hpp"
+#include "src/daemon/tpm_extender.hpp"
+
+namespace digestfs {
+
+class MountServices : public MountCore {
+ public:
+  // Loads and checks the trusted index and opens the measurement log and the TPM. Fails
+  // closed: an error here means there is no mount at all. source_fd (the source directory)
+  // must outlive the services.
+  static Result<std::unique_ptr<MountServices>> start(const Settings& settings, int source_fd,
+                                                      PathMapping paths, EventLog& log);
+  ~MountServices() override;
+  MountServices(const MountServices&) = delete;
+  MountServices& operator=(const MountServices&) = delete;
+
+  // The mount is up: the primer starts.
+  void mounted();
+  // Null when the sources cannot be watched (reloads then come only on request).
+  IndexReloader* reloader() { return reloader_.get(); }
+
+  OpenDecision judge_open(int fd, const struct stat& st) override;
+  int judge_link(int fd, std::string_view target) override;
+  std::optional<std::string> read_control(std::string_view name) override;
+  std::optional<int> write_control(std::string_view name, std::string_view value) override;
+
+ private:
+  MountServices(PathMapping paths, EventLog& log) : paths_(std::move(paths)), log_(log) {}
+  Result<void> start_verification(const Settings& settings, int source_fd);
+  Result<void> start_measurements(const Settings& settings);
+
+  struct FileClose {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  using FilePtr = std::unique_ptr<std::FILE, FileClose>;
+
+  PathMapping paths_;
+  EventLog& log_;
+  // Destroyed from the bottom up: the primer and the reloader stop before what they use.
+  std::unique_ptr<TpmExtender> tpm_;
+  FilePtr ascii_log_, binary_log_;
+  std::unique_ptr<MeasurementLog> measurements_;
+  std::unique_ptr<IntegrityChecker> checker_;  // null: verification off
+  std::unique_ptr<IndexReloader> reloader_;
+  std::unique_ptr<Primer> primer_;
+  StatusSources status_;
+};
+
+}  // namespace digestfs

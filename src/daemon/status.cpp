@@ -1,0 +1,130 @@
+#include "src/daemon/status.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cache/index_report.hpp"
+#include "src/base/hex.hpp"
+#include "src/base/json_writer.hpp"
+
+namespace digestfs {
+namespace {
+
+// One walk over the status, written either as JSON or as "name: value" lines.
+class StatusSink {
+ public:
+  explicit StatusSink(bool json) : json_(json) {
+    if (json_) j_.begin_object();
+  }
+  void field(std::string_view name, uint64_t v) {
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + std::to_string(v) + "\n";
+  }
+  void field(std::string_view name, std::string_view v) {
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + std::string(v) + "\n";
+  }
+  void flag(std::string_view name, bool v) {
+    if (json_)
+      j_.key(name).value(v);
+    else
+      text_ += std::string(name) + ": " + (v ? "yes" : "no") + "\n";
+  }
+  void rejected(const std::vector<RejectedHeader>& list) {
+    if (json_) {
+      j_.key("packages_rejected").begin_array();
+      for (const auto& r : list) rejected_json(j_, r, false);
+      j_.end_array();
+      return;
+    }
+    text_ += "packages_rejected: " + std::to_string(list.size()) + "\n";
+    for (const auto& r : list) {
+      text_ += "  " + r.nevra + " " + std::string(verdict_name(r.verdict)) + ": " + r.reason + "\n";
+    }
+  }
+  void denials(const CheckerCounters& c) {
+    if (json_) j_.key("denials_by_reason").begin_object();
+    for (size_t i = 0; i < kReasonCount; ++i) {
+      uint64_t n = c.denials_by_reason[i].load();
+      if (n == 0) continue;
+      if (json_)
+        j_.key(reason_name(static_cast<Reason>(i))).value(n);
+      else
+        text_ += "  denied " + std::string(reason_name(static_cast<Reason>(i))) + ": " +
+                 std::to_string(n) + "\n";
+    }
+    if (json_) j_.end_object();
+  }
+  std::string finish() {
+    if (json_) return j_.end_object().str();
+    return text_;
+  }
+
+ private:
+  bool json_;
+  JsonWriter j_;
+  std::string text_;
+};
+
+std::string render(const StatusSources& s, bool json) {
+  StatusSink out(json);
+  // Which daemon answers: only a mount that is really up can say its own pid.
+  out.field("pid", static_cast<uint64_t>(getpid()));
+  out.flag("verification", s.checker != nullptr);
+  if (s.log) out.field("suppressed_events", s.log->suppressed());
+  if (s.checker) {
+    auto index = s.checker->index();
+    const CheckerCounters& c = s.checker->counters();
+    out.field("mode", to_string(s.checker->policy().mode));
+    out.field("generation", index->generation());
+    out.field("packages_accepted", static_cast<uint64_t>(index->packages().size()));
+    out.field("files_indexed", static_cast<uint64_t>(index->file_count()));
+    out.rejected(index->rejected());
+    out.field("opens", c.opens.load());
+    out.field("memo_hits", c.memo_hits.load());
+    out.field("memo_misses", c.memo_misses.load());
+    out.field("bytes_hashed", c.bytes_hashed.load());
+    out.field("hashing", c.hashing.load());
+    out.field("denials", c.denials.load());
+    out.denials(c);
+    out.field("audits", c.audits.load());
+  }
+  if (s.reloader) {
+    ReloadStats r = s.reloader->stats();
+    out.field("reloads", r.reloads);
+    out.field("reload_failures", r.failures);
+    out.field("last_reload_ms", static_cast<uint64_t>(r.last_seconds * 1000));
+    out.field("last_reload_error", r.last_error);
+  }
+  if (s.primer) {
+    PrimeProgress p = s.primer->progress();
+    out.flag("prime_done", p.done);
+    out.field("prime_total", p.total);
+    out.field("prime_files", p.files);
+    out.field("prime_bytes", p.bytes);
+    out.field("prime_failures", p.failures);
+    out.field("prime_ms", p.elapsed_ms);
+  }
+  if (s.measurements) {
+    const Sha256 state = s.measurements->state();
+    out.field("measurements", static_cast<uint64_t>(s.measurements->size()));
+    out.field("state", to_hex(state.data(), state.size()));
+  }
+  if (s.tpm) {
+    out.flag("pcr_in_step", s.tpm->in_step());
+    out.field("pcr_extends", s.tpm->extended());
+  }
+  return out.finish();
+}
+
+}  // namespace
+
+std::string status_json(const StatusSources& s) { return render(s, true); }
+std::string status_text(const StatusSources& s) { return render(s, false); }
+
+}  // namespace digestfs

@@ -1,0 +1,29 @@
+// The state of a running mount, as one JSON document and as text for people: what the status
+// attributes on the mount root return and `digestfs-cache status MOUNTPOINT` prints.
+#pragma once
+
+#include <string>
+
+#include "src/daemon/event_log.hpp"
+#include "src/daemon/index_reloader.hpp"
+#include "src/daemon/integrity_checker.hpp"
+#include "src/daemon/measurement_log.hpp"
+#include "src/daemon/primer.hpp"
+#include "src/daemon/tpm_extender.hpp"
+
+namespace digestfs {
+
+// What the status is made of; any pointer may be null (that part is not running).
+struct StatusSources {
+  const IntegrityChecker* checker = nullptr;
+  const EventLog* log = nullptr;
+  const IndexReloader* reloader = nullptr;
+  const Primer* primer = nullptr;
+  const MeasurementLog* measurements = nullptr;
+  const TpmExtender* tpm = nullptr;
+};
+
+std::string status_json(const StatusSources& s);
+std::string status_text(const StatusSources& s);
+
+}  // namespace digestfs

@@ -1,0 +1,67 @@
+#include "tests/support/files.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace digestfs::test {
+namespace {
+
+::testing::AssertionResult put(const std::filesystem::path& p, const std::string& text, int flags) {
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+  if (fd < 0) return ::testing::AssertionFailure() << "open " << p << ": " << std::strerror(errno);
+  const ssize_t n = write(fd, text.data(), text.size());
+  const int write_errno = errno;
+  const bool closed = close(fd) == 0;
+  if (n != static_cast<ssize_t>(text.size())) {
+    return ::testing::AssertionFailure() << "write " << p << ": " << std::strerror(write_errno);
+  }
+  if (!closed)
+    return ::testing::AssertionFailure() << "close " << p << ": " << std::strerror(errno);
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+::testing::AssertionResult write_text(const std::filesystem::path& p, const std::string& text) {
+  return put(p, text, O_TRUNC);
+}
+
+::testing::AssertionResult append_text(const std::filesystem::path& p, const std::string& text) {
+  return put(p, text, O_APPEND);
+}
+
+ReadResult read_file(const std::filesystem::path& p) {
+  ReadResult r;
+  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    r.error = errno;
+    return r;
+  }
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) r.bytes.append(buf, static_cast<size_t>(n));
+  if (n < 0) r.error = errno;
+  close(fd);
+  return r;
+}
+
+size_t open_fds(pid_t pid) {
+  const std::string dir = "/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/fd";
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+}  // namespace digestfs::test

@@ -1,0 +1,82 @@
+#include "tests/support/test_env.hpp"
+
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "tests/support/files.hpp"
+
+namespace digestfs::test {
+
+std::filesystem::path source_root() { return DIGESTFS_SOURCE_ROOT; }
+
+std::filesystem::path shared_rpm_data() {
+  return std::filesystem::weakly_canonical(source_root() / ".." / "shared" / "data" / "rpm");
+}
+
+bool running_in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+int run_shell(const std::string& command) {
+  int status = std::system(command.c_str());
+  if (status == -1 || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+CommandOutput run_captured(const std::string& command) {
+  TempDir dir;
+  const auto out = dir.path() / "out", err = dir.path() / "err";
+  const int status = run_shell(command + " >" + out.string() + " 2>" + err.string());
+  return {status, slurp(out), slurp(err)};
+}
+
+const std::filesystem::path& built_fixtures() {
+  static std::filesystem::path dir;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    char tmpl[] = "/tmp/digestfs-fixtures-XXXXXX";
+    if (!mkdtemp(tmpl)) return;
+    std::filesystem::path out = tmpl;
+    std::string cmd =
+        (source_root() / "tests/fixtures/make-fixtures").string() + " " + out.string() + " >&2";
+    if (run_shell(cmd) == 0) {
+      dir = out;
+      // Removed at exit: the fixtures are rebuilt by every test process.
+      static struct Cleanup {
+        ~Cleanup() {
+          std::error_code ec;
+          if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+        }
+      } cleanup;
+    }
+  });
+  return dir;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/digestfs-test-XXXXXX";
+  if (mkdtemp(tmpl)) path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace digestfs::test

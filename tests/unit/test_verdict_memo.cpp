@@ -1,0 +1,110 @@
+// The memo: one hash per version and algorithm, a new version hashed afresh, failures never
+// remembered, concurrent first callers waiting for one hash, and hashing only once the
+// version's ctime can no longer be reused.
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "src/daemon/verdict_memo.hpp"
+
+namespace digestfs::test {
+namespace {
+
+ContentStamp stamp(int64_t mtime_ns) { return ContentStamp{1, 42, 3, mtime_ns, 1000000000}; }
+
+ContentDigest digest_of(uint8_t algo, unsigned char first) {
+  const unsigned char bytes[] = {first, 2, 3};
+  return ContentDigest{Digest(algo, bytes), 3};
+}
+
+TEST(VerdictMemo, RemembersEachVersionAndAlgorithmOnce) {
+  VerdictMemo memo;
+  int hashes = 0;
+  auto hash = [&](uint8_t algo) {
+    return [&, algo]() -> Result<ContentDigest> {
+      ++hashes;
+      return digest_of(algo, 1);
+    };
+  };
+  auto first = memo.digest(stamp(1), digest_algo::kSha256, hash(digest_algo::kSha256));
+  EXPECT_EQ(first.source, VerdictMemo::Source::Hashed);
+  auto again = memo.digest(stamp(1), digest_algo::kSha256, hash(digest_algo::kSha256));
+  EXPECT_EQ(again.source, VerdictMemo::Source::Remembered);
+  ASSERT_TRUE(again.digest.ok());
+  EXPECT_TRUE(again.digest->digest == first.digest->digest);
+  EXPECT_EQ(memo.digest(stamp(1), digest_algo::kSha512, hash(digest_algo::kSha512)).source,
+            VerdictMemo::Source::Hashed);
+  EXPECT_EQ(memo.digest(stamp(1), digest_algo::kSha256, hash(digest_algo::kSha256)).source,
+            VerdictMemo::Source::Remembered)
+      << "both algorithms are kept for one version";
+  EXPECT_EQ(hashes, 2);
+  // A new version of the same inode (mtime moved): hashed again, the old digests dropped.
+  EXPECT_EQ(memo.digest(stamp(2), digest_algo::kSha256, hash(digest_algo::kSha256)).source,
+            VerdictMemo::Source::Hashed);
+  EXPECT_EQ(memo.digest(stamp(2), digest_algo::kSha512, hash(digest_algo::kSha512)).source,
+            VerdictMemo::Source::Hashed);
+  EXPECT_EQ(hashes, 4);
+}
+
+TEST(VerdictMemo, AFailedHashIsNotRemembered) {
+  VerdictMemo memo;
+  int hashes = 0;
+  auto failing = [&]() -> Result<ContentDigest> {
+    ++hashes;
+    return Error{ESTALE, "changed while hashing"};
+  };
+  EXPECT_FALSE(memo.digest(stamp(1), digest_algo::kSha256, failing).digest.ok());
+  EXPECT_FALSE(memo.digest(stamp(1), digest_algo::kSha256, failing).digest.ok());
+  EXPECT_EQ(hashes, 2);
+}
+
+TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
+  VerdictMemo memo;
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> hashes{0};
+  auto slow = [&]() -> Result<ContentDigest> {
+    ++hashes;
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return release; });
+    return digest_of(digest_algo::kSha256, 7);
+  };
+  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow); });
+  while (hashes.load() == 0) std::this_thread::yield();
+  VerdictMemo::Lookup second{Error{}, VerdictMemo::Source::Hashed};
+  std::thread waiter([&] { second = memo.digest(stamp(1), digest_algo::kSha256, slow); });
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  waiter.join();
+  EXPECT_EQ(hashes.load(), 1);
+  EXPECT_EQ(second.source, VerdictMemo::Source::Remembered);
+}
+
+TEST(VerdictMemo, HashesOnlyOnceTheCtimeTickHasPassed) {
+  VerdictMemo memo;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  // A version changed "now": a later write in the same tick would leave its ctime as it is.
+  const int64_t ctime = now.tv_sec * 1000000000LL + now.tv_nsec + 30000000;  // 30 ms ahead
+  const ContentStamp fresh{1, 43, 3, 0, ctime};
+  int64_t hashed_at = 0;
+  memo.digest(fresh, digest_algo::kSha256, [&]() -> Result<ContentDigest> {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME_COARSE, &t);
+    hashed_at = t.tv_sec * 1000000000LL + t.tv_nsec;
+    return digest_of(digest_algo::kSha256, 1);
+  });
+  EXPECT_GT(hashed_at, ctime);
+}
+
+}  // namespace
+}  // namespace digestfs::test
