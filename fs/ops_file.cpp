@@ -47,7 +47,12 @@ void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
   file.cached_writer = writes && !fi->direct_io;
   node.cached_writers += file.cached_writer;
   node.verified_readers += file.verified;
-  if (file.readable && !fi->direct_io) {
+  if (writes) {
+    // What a writer puts in the page cache is no version anybody verified, and it may write
+    // between a reader's judgement and that reader's arrival here: from now on no handle may
+    // keep the pages cached so far.
+    node.served = ContentStamp{};
+  } else if (file.readable && !fi->direct_io) {
     // The kernel may keep cached pages only of the very version they were read from.
     fi->keep_cache = node.served == file.stamp;
     node.served = file.stamp;
