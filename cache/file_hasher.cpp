@@ -1,6 +1,8 @@
 #include "cache/file_hasher.hpp"
 
 #include <openssl/evp.h>
+#include <tbb/parallel_invoke.h>
+#include <tbb/task_arena.h>
 #include <unistd.h>
 
 #include <array>
@@ -42,9 +44,17 @@ const EVP_MD* fetched(uint8_t algo) {
 }
 
 constexpr size_t kChunk = 1 << 20;
+// From this size on, a chunk's block hashes are worth a second core.
+constexpr size_t kTreeBesideFrom = 256 << 10;
 
-// A digest context per thread, started afresh for each use: no allocation per file.
-EVP_MD_CTX* thread_context() {
+// A digest context per thread and use, started afresh each time: no allocation per file.
+// Files and buffers have one each: a buffer's hash (a block of a tree) may run on the thread
+// whose file hash is under way.
+EVP_MD_CTX* file_context() {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  return ctx.get();
+}
+EVP_MD_CTX* buffer_context() {
   thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   return ctx.get();
 }
@@ -62,12 +72,15 @@ Result<void> start_digest(EVP_MD_CTX* ctx, uint8_t algo) {
   return {};
 }
 
-Digest finish_digest(EVP_MD_CTX* ctx, uint8_t algo) {
+Result<Digest> finish_digest(EVP_MD_CTX* ctx, uint8_t algo) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
+  if (EVP_DigestFinal_ex(ctx, digest, &len) != 1)
+    return Error{EIO, "the digest cannot be finished"};
   return Digest(algo, {digest, len});
 }
+
+const Error kUpdateFailed{EIO, "the digest cannot take more input"};
 
 }  // namespace
 
@@ -82,13 +95,16 @@ Result<DigestStream> DigestStream::start(uint8_t algo) {
 }
 
 void DigestStream::update(const void* data, size_t size) {
-  EVP_DigestUpdate(ctx_.get(), data, size);
+  failed_ |= EVP_DigestUpdate(ctx_.get(), data, size) != 1;
 }
 
-Digest DigestStream::finish() { return finish_digest(ctx_.get(), algo_); }
+Result<Digest> DigestStream::finish() {
+  if (failed_) return kUpdateFailed;
+  return finish_digest(ctx_.get(), algo_);
+}
 
-Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
-  EVP_MD_CTX* ctx = thread_context();
+Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree) {
+  EVP_MD_CTX* ctx = file_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
   thread_local std::vector<unsigned char> buffer(kChunk);
   ContentDigest out;
@@ -99,21 +115,39 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size) {
       return errno_error("read while hashing");
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n));
+    const std::span<const unsigned char> read(buffer.data(), static_cast<size_t>(n));
+    bool updated = false;
+    if (tree && read.size() >= kTreeBesideFrom) {
+      // Isolated: while it waits, this thread takes no other task (say, another file of the
+      // primer's) that would start a hash on its own file context.
+      tbb::this_task_arena::isolate([&] {
+        tbb::parallel_invoke(
+            [&] { updated = EVP_DigestUpdate(ctx, read.data(), read.size()) == 1; },
+            [&] { tree->update(read); });
+      });
+    } else {
+      updated = EVP_DigestUpdate(ctx, read.data(), read.size()) == 1;
+      if (tree) tree->update(read);
+    }
+    if (!updated) return kUpdateFailed;
     out.bytes += static_cast<uint64_t>(n);
     if (static_cast<size_t>(n) < buffer.size() && out.bytes == known_size) break;
   }
-  out.digest = finish_digest(ctx, algo);
+  auto digest = finish_digest(ctx, algo);
+  if (!digest) return digest.error();
+  out.digest = *digest;
   return out;
 }
 
-std::array<unsigned char, 32> sha256_of(const void* data, size_t size) {
-  EVP_MD_CTX* ctx = thread_context();
-  std::array<unsigned char, 32> out{};
+std::optional<Sha256> sha256_of(const void* data, size_t size) {
+  EVP_MD_CTX* ctx = buffer_context();
+  Sha256 out{};
   unsigned int len = 0;
-  EVP_DigestInit_ex2(ctx, fetched(digest_algo::kSha256), nullptr);
-  EVP_DigestUpdate(ctx, data, size);
-  EVP_DigestFinal_ex(ctx, out.data(), &len);
+  if (!ctx || EVP_DigestInit_ex2(ctx, fetched(digest_algo::kSha256), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, data, size) != 1 || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 ||
+      len != out.size()) {
+    return std::nullopt;
+  }
   return out;
 }
 

@@ -5,8 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "cache/block_tree.hpp"
 #include "src/base/digest.hpp"
 #include "src/base/result.hpp"
 
@@ -24,7 +26,7 @@ class DigestStream {
  public:
   static Result<DigestStream> start(uint8_t algo);
   void update(const void* data, size_t size);
-  Digest finish();  // the stream is done after this
+  Result<Digest> finish();  // the stream is done after this; an update that failed fails it
 
  private:
   struct CtxFree {
@@ -32,15 +34,20 @@ class DigestStream {
   };
   std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
   uint8_t algo_ = 0;
+  bool failed_ = false;
 };
 
 // Reads fd from offset 0 to its end with pread (the file offset is left alone), with a
 // digest context kept per thread. When `known_size` is given (a regular file's size from a
 // fresh fstat), a short read that ends exactly there is taken as the end: one read fewer
 // per small file. A file that grew since is hashed to its old size, as when read before.
-Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size = UINT64_MAX);
+// With `tree`, the block tree of the very same bytes is built in the same pass (its block
+// hashes on a second core, for large reads).
+Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size = UINT64_MAX,
+                              BlockTree::Builder* tree = nullptr);
 
-// SHA-256 of a buffer, with a context kept per thread: no allocation per call.
-std::array<unsigned char, 32> sha256_of(const void* data, size_t size);
+// SHA-256 of a buffer, with a context kept per thread: no allocation per call. Nothing when
+// OpenSSL fails (it has no memory, or no SHA-256).
+std::optional<Sha256> sha256_of(const void* data, size_t size);
 
 }  // namespace digestfs

@@ -214,7 +214,11 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
   HeaderKey key{};
   auto export_header = [&] {
     blob.reset(headerExport(in.header.get(), &size));
-    if (blob) key = sha256_of(blob.get(), size);
+    const auto hashed = blob ? sha256_of(blob.get(), size) : std::nullopt;
+    if (hashed)
+      key = *hashed;
+    else
+      blob.reset();
   };
   if (from_database && !reusable.empty()) {
     export_header();
@@ -245,8 +249,8 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
                          if (blob) assessment = w.verifier.assess(blob.get(), size, signature);
                        });
   if (!blob) {
-    out.rejected =
-        rejection(nevra, in.origin, HeaderVerdict::Malformed, "librpm cannot export the header");
+    out.rejected = rejection(nevra, in.origin, HeaderVerdict::Malformed,
+                             "librpm cannot export the header, or it cannot be hashed");
     return out;
   }
   if (assessment.verdict != HeaderVerdict::Accepted) {

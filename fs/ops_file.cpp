@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "fs/ops_common.hpp"
@@ -17,7 +19,8 @@ struct OpenFile {
   bool verified = false;  // reads must come from the version that was verified
   bool cached_writer = false;
   ContentStamp stamp;
-  Node* node = nullptr;  // the kernel holds its inode while a handle is open
+  std::shared_ptr<ContentGuard> guard;  // verified with block checks: every read is checked
+  Node* node = nullptr;                 // the kernel holds its inode while a handle is open
 };
 
 OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
@@ -34,6 +37,7 @@ int admit(MountContext& ctx, OpenFile& file) {
   if (d.error) return d.error;
   file.verified = d.verified;
   file.stamp = d.stamp;
+  file.guard = d.guard;
   return 0;
 }
 
@@ -121,10 +125,37 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   fuse_reply_create(req, &e, fi);
 }
 
+// Reads through the guard: whole blocks from a block boundary, checked as read, and only then
+// the part asked for is served.
+void read_guarded(fuse_req_t req, OpenFile& file, size_t size, off_t offset) {
+  const uint64_t block = file.guard->block_size();
+  const uint64_t start = static_cast<uint64_t>(offset) / block * block;
+  const uint64_t end = (static_cast<uint64_t>(offset) + size + block - 1) / block * block;
+  thread_local std::vector<unsigned char> buf;
+  if (buf.size() < end - start) buf.resize(end - start);
+  ssize_t n = pread(file.fd.get(), buf.data(), end - start, static_cast<off_t>(start));
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  if (int refused = file.guard->check(start, {buf.data(), static_cast<size_t>(n)})) {
+    fuse_reply_err(req, refused);
+    return;
+  }
+  const uint64_t skip = static_cast<uint64_t>(offset) - start;
+  const size_t served =
+      static_cast<uint64_t>(n) > skip ? std::min<size_t>(size, static_cast<size_t>(n - skip)) : 0;
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data() + skip), served);
+}
+
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
   if (!file->readable) {
     fuse_reply_err(req, EACCES);
+    return;
+  }
+  if (file->guard) {
+    read_guarded(req, *file, size, offset);
     return;
   }
   thread_local std::vector<char> buf;

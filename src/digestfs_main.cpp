@@ -20,6 +20,7 @@
 #include "src/daemon/heap_policy.hpp"
 #include "src/daemon/mount_args.hpp"
 #include "src/daemon/mount_services.hpp"
+#include "src/daemon/read_ahead.hpp"
 
 namespace digestfs {
 namespace {
@@ -145,6 +146,11 @@ int run(int argc, char** argv) {
   if (fuse_session_mount(se.get(), args.mountpoint.c_str()) != 0) {
     fuse_remove_signal_handlers(se.get());
     daemon.fail("cannot mount on " + args.mountpoint, 1);
+  }
+  if (args.settings.read_ahead_kib && geteuid() == 0) {
+    if (auto set = set_read_ahead(args.mountpoint, args.settings.read_ahead_kib); !set) {
+      log.notice(LOG_WARNING, "read-ahead left as the kernel has it: " + set.error().message);
+    }
   }
   log.notice(LOG_INFO, "mounted " + std::string(source_real) + " on " + args.mountpoint +
                            " (mode=" + std::string(to_string(args.settings.policy.mode)) +

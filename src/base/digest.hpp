@@ -11,6 +11,9 @@
 
 namespace digestfs {
 
+using Sha1 = std::array<unsigned char, 20>;
+using Sha256 = std::array<unsigned char, 32>;
+
 // rpm's numbering of hash algorithms (PGPHASHALGO_*), as FILEDIGESTALGO stores them.
 namespace digest_algo {
 constexpr uint8_t kMd5 = 1, kSha1 = 2, kSha256 = 8, kSha384 = 9, kSha512 = 10, kSha224 = 11;

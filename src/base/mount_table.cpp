@@ -23,22 +23,31 @@ std::string unescape(const std::string& field) {
 
 }  // namespace
 
-std::string mounted_type(const std::string& path) {
+std::optional<MountEntry> topmost_mount(const std::string& path) {
   std::ifstream info("/proc/self/mountinfo");
-  std::string type;
+  std::optional<MountEntry> found;
   for (std::string line; std::getline(info, line);) {
     std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
+    MountEntry e;
+    std::string point, root;
+    fields >> e.id >> e.parent >> e.device >> root >> point;
     if (unescape(point) != path) continue;
+    e.root = unescape(root);
+    e.point = unescape(point);
     for (std::string f; fields >> f;) {
       if (f == "-") {
-        fields >> type;
+        fields >> e.type;
         break;
       }
     }
+    found = std::move(e);
   }
-  return type;
+  return found;
+}
+
+std::string mounted_type(const std::string& path) {
+  const auto top = topmost_mount(path);
+  return top ? top->type : std::string();
 }
 
 }  // namespace digestfs

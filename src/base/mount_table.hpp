@@ -1,12 +1,23 @@
 // What /proc/self/mountinfo says is mounted where.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace digestfs {
 
-// The file system type ("fuse.digestfs", "ext4", ...) of the topmost mount at `path` (an
-// absolute, normalized path), or "" when nothing is mounted there.
+struct MountEntry {
+  unsigned long id = 0, parent = 0;
+  std::string device;  // "MAJOR:MINOR" of the filesystem
+  std::string root;    // what of the filesystem is mounted (a bind's subtree)
+  std::string point;   // where, unescaped
+  std::string type;    // "fuse.digestfs", "ext4", ...
+};
+
+// The topmost mount at `path` (an absolute, normalized path): the last one listed there.
+std::optional<MountEntry> topmost_mount(const std::string& path);
+
+// Its filesystem type, or "" when nothing is mounted at `path`.
 std::string mounted_type(const std::string& path);
 
 }  // namespace digestfs

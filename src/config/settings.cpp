@@ -37,14 +37,20 @@ OptionSpec flag_option(std::string_view name, std::string_view help,
           [get](const Settings& s) { return one(get(s) ? "yes" : "no"); }};
 }
 
-Result<unsigned> parse_count(std::string_view name, std::string_view value) {
+Result<unsigned> parse_number(std::string_view name, std::string_view value, unsigned min,
+                              unsigned max) {
   unsigned n = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (ec != std::errc() || end != value.data() + value.size() || n > 1024) {
+  if (ec != std::errc() || end != value.data() + value.size() || n < min || n > max) {
     return Error{EINVAL, std::string(name) + ": '" + std::string(value) +
-                             "' is not a number from 0 to 1024"};
+                             "' is not a number from " + std::to_string(min) + " to " +
+                             std::to_string(max)};
   }
   return n;
+}
+
+Result<unsigned> parse_count(std::string_view name, std::string_view value) {
+  return parse_number(name, value, 0, 1024);
 }
 
 // An option that sets one of the policy's enumerations by name.
@@ -174,6 +180,36 @@ void add_mount_options(std::vector<OptionSpec>& r) {
       "verify every indexed file in the background right after mounting "
       "(idle I/O priority), so later opens are answered from memory",
       [](const Settings& s) { return s.prime; }, [](Settings& s, bool on) { s.prime = on; }));
+  r.push_back(flag_option(
+      "block-checks",
+      "check every block read from a verified file against the Merkle tree (fs-verity's) built "
+      "when it was verified, so that bytes changed beneath it are refused as they are read "
+      "(default yes)",
+      [](const Settings& s) { return s.block_checks.on; },
+      [](Settings& s, bool on) { s.block_checks.on = on; }));
+  r.push_back(
+      {"block-check-memory", "MIB",
+       "memory the block trees may take (32 bytes per 4 KiB of verified file; default "
+       "256): past it, the trees used least recently are dropped and their files are "
+       "hashed again at their next open",
+       [](Settings& s, std::string_view v) -> Result<void> {
+         auto n = parse_number("block-check-memory", v, 1, 1 << 20);
+         if (!n) return n.error();
+         s.block_checks.memory_bytes = size_t{*n} << 20;
+         return {};
+       },
+       [](const Settings& s) { return one(std::to_string(s.block_checks.memory_bytes >> 20)); }});
+  r.push_back({"read-ahead", "KIB",
+               "how far the kernel reads ahead of a sequential reader of the mount (default "
+               "4096; 0 leaves the kernel's 128): more requests in flight, each hashed on its own "
+               "core",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto n = parse_number("read-ahead", v, 0, 1 << 20);
+                 if (!n) return n.error();
+                 s.read_ahead_kib = *n;
+                 return {};
+               },
+               [](const Settings& s) { return one(std::to_string(s.read_ahead_kib)); }});
   r.push_back(flag_option(
       "noverify", "serve every file without checking it (benchmarks only)",
       [](const Settings& s) { return !s.verify; }, [](Settings& s, bool on) { s.verify = !on; }));

@@ -20,6 +20,13 @@ namespace digestfs {
 // Where the configuration file is read from when config-file= is not given (if it exists).
 inline constexpr const char* kDefaultConfigFile = "/etc/digestfs/digestfs.conf";
 
+// Block checks: whether every block read from a verified file is checked against the tree
+// built when it was verified, and how much memory the trees may take.
+struct BlockChecks {
+  bool on = true;
+  size_t memory_bytes = size_t{256} << 20;
+};
+
 struct Settings {
   std::filesystem::path keys = "/etc/digestfs/keys.d";
   SourceOptions sources;
@@ -29,8 +36,10 @@ struct Settings {
   // (empty: the source directory's own path).
   Policy policy;
   std::string prefix;
-  bool verify = true;                 // off only for measuring the cost of verification
-  bool prime = false;                 // verify every indexed file in the background after mounting
+  bool verify = true;  // off only for measuring the cost of verification
+  bool prime = false;  // verify every indexed file in the background after mounting
+  BlockChecks block_checks;
+  unsigned read_ahead_kib = 4096;     // 0: the kernel's own
   std::filesystem::path config_file;  // the file these settings were read from, if any
   // Measurement: the IMA-format log (and FILE.bin), the TPM to extend, and its PCR.
   std::filesystem::path measure_log;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "src/base/hex.hpp"
+
 namespace digestfs {
 namespace {
 
@@ -32,12 +34,13 @@ std::string_view reason_name(Reason r) {
     case Reason::Ghost: return "ghost";
     case Reason::ConfigSkipped: return "config-skipped";
     case Reason::LinkTargetMismatch: return "link-target-mismatch";
+    case Reason::BlockMismatch: return "block-mismatch";
   }
   return "unknown";
 }
 
-IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log)
-    : policy_(std::move(policy)), log_(log) {}
+IntegrityChecker::IntegrityChecker(Policy policy, EventLog& log, BlockChecks blocks)
+    : policy_(std::move(policy)), log_(log), blocks_(blocks), memo_(blocks.memory_bytes) {}
 
 void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
   if (measurements_) {
@@ -107,9 +110,9 @@ Decision IntegrityChecker::unknown(std::string_view path, int fd, const ContentS
   const UnknownPolicy policy = policy_.unknown_policy_for(path);
   if (policy != UnknownPolicy::Deny && measurements_) {
     // A file served without an entry is measured by its content.
-    auto looked =
-        fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
-                : VerdictMemo::Lookup{Error{EBADF, "no content"}, VerdictMemo::Source::Hashed};
+    auto looked = fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
+                          : VerdictMemo::Lookup{Error{EBADF, "no content"},
+                                                VerdictMemo::Source::Hashed, nullptr};
     measure(path, looked.digest ? &*looked.digest : nullptr);
   }
   switch (policy) {
@@ -162,7 +165,7 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
   std::optional<ContentDigest> actual;
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
-    auto looked = content_digest(fd, d.stamp, e.algo());
+    auto looked = content_digest(fd, d.stamp, e.algo(), blocks_.on);
     ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
                                                         : counters_.memo_misses);
     if (!looked.digest) {
@@ -173,7 +176,10 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
                       " error=\"" + looked.digest.error().message + "\"" + package_of(*first),
                       config_file);
     }
-    if (looked.digest->digest.view() == e.digest()) return allowed(d, Reason::Verified, true);
+    if (looked.digest->digest.view() == e.digest()) {
+      d.tree = std::move(looked.tree);
+      return allowed(d, Reason::Verified, true);
+    }
     actual = std::move(looked.digest.value());
   }
   d.reason = Reason::DigestMismatch;
@@ -184,26 +190,49 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
 }
 
 VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
-                                                     uint8_t algo) {
-  return memo_.digest(stamp, algo, [&]() -> Result<ContentDigest> {
+                                                     uint8_t algo, bool want_tree) {
+  auto hash = [&](BlockTree::Builder* tree) -> Result<ContentDigest> {
     ++counters_.hashing;
     struct Done {
       std::atomic<uint64_t>& hashing;
       ~Done() { --hashing; }
     } done{counters_.hashing};
-    auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size));
+    auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size), tree);
     struct stat after;
     if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
       return Error{ESTALE, "changed while hashing"};
     }
     if (digest) counters_.bytes_hashed += digest->bytes;
     return digest;
-  });
+  };
+  return memo_.digest(stamp, algo, hash, want_tree);
 }
 
 bool IntegrityChecker::prime(int fd, const struct stat& st, const FileEntry& entry) {
-  auto looked = content_digest(fd, stamp_of(st), entry.algo());
+  auto looked = content_digest(fd, stamp_of(st), entry.algo(), blocks_.on);
   return looked.digest && looked.digest->digest.view() == entry.digest();
+}
+
+bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp& stamp,
+                                      uint64_t block, const Sha256& expected,
+                                      const std::optional<Sha256>& actual) {
+  memo_.forget(stamp);
+  ++counters_.block_mismatches;
+  const bool deny = policy_.mode == Mode::Enforce;
+  if (deny) {
+    ++counters_.denials;
+    ++counters_.denials_by_reason[static_cast<size_t>(Reason::BlockMismatch)];
+  } else {
+    ++counters_.audits;
+  }
+  if (policy_.mode != Mode::Permissive) {
+    log_.report(deny ? LOG_WARNING : LOG_NOTICE, std::string(path) + "|block-mismatch",
+                std::string(deny ? "DENY" : "AUDIT") + " path=" + std::string(path) +
+                    " reason=block-mismatch block=" + std::to_string(block) +
+                    " expected=sha256:" + to_hex(expected) +
+                    " actual=" + (actual ? "sha256:" + to_hex(*actual) : std::string("none")));
+  }
+  return deny;
 }
 
 Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {

@@ -13,6 +13,7 @@
 
 #include "cache/digest_index.hpp"
 #include "src/config/policy.hpp"
+#include "src/config/settings.hpp"
 #include "src/daemon/event_log.hpp"
 #include "src/daemon/measurement_log.hpp"
 #include "src/daemon/verdict_memo.hpp"
@@ -30,8 +31,9 @@ enum class Reason {
   Ghost,  // %ghost: content is not checked
   ConfigSkipped,
   LinkTargetMismatch,
+  BlockMismatch,  // a block read from a verified file is not the block that was verified
 };
-constexpr size_t kReasonCount = static_cast<size_t>(Reason::LinkTargetMismatch) + 1;
+constexpr size_t kReasonCount = static_cast<size_t>(Reason::BlockMismatch) + 1;
 std::string_view reason_name(Reason r);
 
 struct Decision {
@@ -40,18 +42,20 @@ struct Decision {
   bool verified = false;  // served because content matched: reads are checked for changes
   Reason reason = Reason::NoEntry;
   ContentStamp stamp;  // the version that was judged
+  // Verified with block checks on: the block tree every read of this version is checked by.
+  std::shared_ptr<const BlockTree> tree;
 };
 
 struct CheckerCounters {
   std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
   std::atomic<uint64_t> hashing{0};  // files being hashed right now
-  std::atomic<uint64_t> denials{0}, audits{0};
+  std::atomic<uint64_t> denials{0}, audits{0}, block_mismatches{0};
   std::array<std::atomic<uint64_t>, kReasonCount> denials_by_reason{};
 };
 
 class IntegrityChecker {
  public:
-  IntegrityChecker(Policy policy, EventLog& log);
+  IntegrityChecker(Policy policy, EventLog& log, BlockChecks blocks = {});
 
   // Serves `index` from now on; with measurements on, its package headers are measured first.
   void set_index(std::shared_ptr<const DigestIndex> index);
@@ -65,7 +69,15 @@ class IntegrityChecker {
   // Counts neither as an open nor as a memo hit or miss.
   bool prime(int fd, const struct stat& st, const FileEntry& entry);
 
+  // A block read from `path` at version `stamp` is not what was verified: logs it, counts it
+  // and forgets the version, so that the next open verifies the file from scratch. True when
+  // the read must be refused (enforce mode).
+  bool block_mismatch(std::string_view path, const ContentStamp& stamp, uint64_t block,
+                      const Sha256& expected, const std::optional<Sha256>& actual);
+
   const CheckerCounters& counters() const { return counters_; }
+  const BlockChecks& block_checks() const { return blocks_; }
+  TreeStats tree_stats() const { return memo_.tree_stats(); }
   // Refusals and files served without an entry are measured into `log` from now on.
   void set_measurements(MeasurementLog* log) { measurements_ = log; }
   const Policy& policy() const { return policy_; }
@@ -79,10 +91,12 @@ class IntegrityChecker {
   void measure(std::string_view path, const ContentDigest* actual);
   // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
   // after (a change in between is an ESTALE error, never a digest).
-  VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo);
+  VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo,
+                                     bool want_tree = false);
 
   Policy policy_;
   EventLog& log_;
+  BlockChecks blocks_;
   VerdictMemo memo_;
   std::atomic<std::shared_ptr<const DigestIndex>> index_;
   CheckerCounters counters_;

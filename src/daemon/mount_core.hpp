@@ -4,7 +4,11 @@
 
 #include <sys/stat.h>
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -12,10 +16,22 @@
 
 namespace digestfs {
 
+// Checks what is read from a verified file before it is served: the bytes handed to the
+// kernel are the bytes checked.
+class ContentGuard {
+ public:
+  virtual ~ContentGuard() = default;
+  // Reads are checked in whole blocks of this size, from a multiple of it.
+  virtual size_t block_size() const = 0;
+  // `bytes` read from `offset` (a multiple of block_size()): 0 to serve them, else the errno.
+  virtual int check(uint64_t offset, std::span<const unsigned char> bytes) = 0;
+};
+
 struct OpenDecision {
-  int error = 0;          // 0: serve; else the errno of the refusal
-  bool verified = false;  // content matched: reads must come from this very version
-  ContentStamp stamp;     // the version that was judged
+  int error = 0;                        // 0: serve; else the errno of the refusal
+  bool verified = false;                // content matched: reads must come from this very version
+  ContentStamp stamp;                   // the version that was judged
+  std::shared_ptr<ContentGuard> guard;  // verified with block checks: every read goes by it
 };
 
 class MountCore {

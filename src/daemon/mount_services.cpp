@@ -6,6 +6,38 @@
 #include "src/config/trusted_index.hpp"
 
 namespace digestfs {
+namespace {
+
+// A verified version's block tree, and whom to tell when a read does not match it.
+class BlockGuard : public ContentGuard {
+ public:
+  BlockGuard(std::shared_ptr<const BlockTree> tree, IntegrityChecker& checker, std::string path,
+             const ContentStamp& stamp)
+      : tree_(std::move(tree)), checker_(checker), path_(std::move(path)), stamp_(stamp) {}
+
+  size_t block_size() const override { return BlockTree::kBlockSize; }
+
+  int check(uint64_t offset, std::span<const unsigned char> bytes) override {
+    const auto bad = tree_->first_mismatch(offset, bytes);
+    if (!bad) return 0;
+    const uint64_t at = *bad * BlockTree::kBlockSize - offset;
+    const auto piece = at < bytes.size()
+                           ? bytes.subspan(at, std::min(BlockTree::kBlockSize, bytes.size() - at))
+                           : std::span<const unsigned char>();
+    const Sha256 expected = *bad < tree_->blocks() ? tree_->block_hash(*bad) : Sha256{};
+    return checker_.block_mismatch(path_, stamp_, *bad, expected, BlockTree::hash_of_block(piece))
+               ? EIO
+               : 0;
+  }
+
+ private:
+  std::shared_ptr<const BlockTree> tree_;
+  IntegrityChecker& checker_;
+  std::string path_;
+  ContentStamp stamp_;
+};
+
+}  // namespace
 
 Result<std::unique_ptr<MountServices>> MountServices::start(const Settings& settings, int source_fd,
                                                             PathMapping paths, EventLog& log) {
@@ -33,7 +65,7 @@ Result<void> MountServices::start_verification(const Settings& settings, int sou
                             std::to_string(index.packages().size()) + " packages, " +
                             std::to_string(index.file_count()) + " files, " +
                             std::to_string(index.rejected().size()) + " rejected");
-  checker_ = std::make_unique<IntegrityChecker>(settings.policy, log_);
+  checker_ = std::make_unique<IntegrityChecker>(settings.policy, log_, settings.block_checks);
   if (auto measuring = start_measurements(settings); !measuring) return measuring.error();
   checker_->set_index(loaded->index);
   status_.checker = checker_.get();
@@ -80,9 +112,14 @@ void MountServices::mounted() {
 }
 
 OpenDecision MountServices::judge_open(int fd, const struct stat& st) {
-  if (!checker_) return OpenDecision{0, false, stamp_of(st)};
-  const Decision d = checker_->judge_open(fd, st, index_path_of(fd, paths_));
-  return OpenDecision{d.allow ? 0 : d.error, d.verified, d.stamp};
+  if (!checker_) return OpenDecision{0, false, stamp_of(st), nullptr};
+  std::string path = index_path_of(fd, paths_);
+  Decision d = checker_->judge_open(fd, st, path);
+  OpenDecision out{d.allow ? 0 : d.error, d.verified, d.stamp, nullptr};
+  if (d.tree)
+    out.guard =
+        std::make_shared<BlockGuard>(std::move(d.tree), *checker_, std::move(path), d.stamp);
+  return out;
 }
 
 int MountServices::judge_link(int fd, std::string_view target) {

@@ -93,6 +93,16 @@ std::string render(const StatusSources& s, bool json) {
     out.field("denials", c.denials.load());
     out.denials(c);
     out.field("audits", c.audits.load());
+    const BlockChecks& blocks = s.checker->block_checks();
+    out.field("block_checks", blocks.on ? "on" : "off");
+    if (blocks.on) {
+      const TreeStats trees = s.checker->tree_stats();
+      out.field("block_trees", trees.trees);
+      out.field("block_tree_bytes", trees.bytes);
+      out.field("block_tree_budget", static_cast<uint64_t>(blocks.memory_bytes));
+      out.field("block_trees_dropped", trees.dropped);
+      out.field("block_mismatches", c.block_mismatches.load());
+    }
   }
   if (s.reloader) {
     ReloadStats r = s.reloader->stats();

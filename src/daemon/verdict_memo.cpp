@@ -41,32 +41,119 @@ std::shared_ptr<VerdictMemo::Slot> VerdictMemo::slot(const Key& key) {
   return p;
 }
 
-VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
-                                        const HashFn& hash) {
+std::vector<VerdictMemo::TreeEntry> VerdictMemo::keep_tree(const std::shared_ptr<Slot>& s,
+                                                           std::shared_ptr<const BlockTree> tree) {
+  std::vector<TreeEntry> victims;
+  std::lock_guard lock(lru_mutex_);
+  if (s->in_lru) {
+    tree_bytes_ -= (*s->in_lru)->bytes;
+    lru_.erase(*s->in_lru);
+  }
+  const size_t bytes = tree->memory_bytes();
+  lru_.push_front(TreeEntry{s, tree.get(), bytes});
+  s->in_lru = lru_.begin();
+  tree_bytes_ += bytes;
+  s->tree = std::move(tree);
+  // The newest tree stays even when it alone is over the budget: an open needs it.
+  while (tree_bytes_ > tree_budget_ && lru_.size() > 1) {
+    TreeEntry victim = lru_.back();
+    lru_.pop_back();
+    tree_bytes_ -= victim.bytes;
+    ++trees_dropped_;
+    if (auto vs = victim.slot.lock()) vs->in_lru.reset();
+    victims.push_back(std::move(victim));
+  }
+  return victims;
+}
+
+void VerdictMemo::drop(const std::vector<TreeEntry>& victims) {
+  for (const auto& v : victims) {
+    auto s = v.slot.lock();
+    if (!s) continue;
+    std::lock_guard lock(s->mutex);
+    // Only the tree that was dropped from the budget: the slot may hold a newer one by now.
+    if (s->tree.get() == v.tree) s->tree.reset();
+  }
+}
+
+void VerdictMemo::release_tree(Slot& s) {
+  s.tree.reset();
+  std::lock_guard lock(lru_mutex_);
+  if (!s.in_lru) return;
+  tree_bytes_ -= (*s.in_lru)->bytes;
+  lru_.erase(*s.in_lru);
+  s.in_lru.reset();
+}
+
+void VerdictMemo::touch(Slot& s) {
+  std::lock_guard lock(lru_mutex_);
+  if (s.in_lru) lru_.splice(lru_.begin(), lru_, *s.in_lru);
+}
+
+VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash,
+                                        bool want_tree) {
   std::shared_ptr<Slot> s = slot({stamp.dev, stamp.ino});
   std::unique_lock lock(s->mutex);
   s->done.wait(lock, [&] { return !s->hashing; });
-  if (s->stamp == stamp) {
+  if (s->stamp == stamp && (!want_tree || s->tree)) {
     for (const auto& d : s->digests) {
-      if (d.digest.algo() == algo) return {d, Source::Remembered};
+      if (d.digest.algo() != algo) continue;
+      if (want_tree) touch(*s);
+      return {d, Source::Remembered, want_tree ? s->tree : nullptr};
     }
   }
   s->hashing = true;
   lock.unlock();
   wait_until_ctime_settles(stamp.ctime_ns);
-  auto result = hash();
+  std::optional<BlockTree::Builder> builder;
+  if (want_tree) builder.emplace();
+  auto result = hash(builder ? &*builder : nullptr);
+  std::shared_ptr<const BlockTree> tree;
+  if (result && builder) {
+    auto built = builder->finish();
+    if (built)
+      tree = std::make_shared<const BlockTree>(std::move(built.value()));
+    else
+      result = built.error();
+  }
   lock.lock();
   s->hashing = false;
+  std::vector<TreeEntry> victims;
   if (result) {
     if (!(s->stamp == stamp)) {
       s->stamp = stamp;
       s->digests.clear();
+      release_tree(*s);
     }
+    std::erase_if(s->digests, [&](const ContentDigest& d) { return d.digest.algo() == algo; });
     s->digests.push_back(*result);
+    if (tree) victims = keep_tree(s, tree);
   }
   lock.unlock();
   s->done.notify_all();
-  return {std::move(result), Source::Hashed};
+  drop(victims);
+  return {std::move(result), Source::Hashed, std::move(tree)};
+}
+
+void VerdictMemo::forget(const ContentStamp& stamp) {
+  std::shared_ptr<Slot> s;
+  {
+    Shard& sh = shard({stamp.dev, stamp.ino});
+    std::lock_guard lock(sh.mutex);
+    auto it = sh.slots.find({stamp.dev, stamp.ino});
+    if (it == sh.slots.end()) return;
+    s = it->second;
+  }
+  std::lock_guard lock(s->mutex);
+  if (!(s->stamp == stamp)) return;
+  s->stamp = ContentStamp{};
+  s->digests.clear();
+  release_tree(*s);
+}
+
+TreeStats VerdictMemo::tree_stats() const {
+  std::lock_guard lock(lru_mutex_);
+  return TreeStats{lru_.size(), tree_bytes_, trees_dropped_};
 }
 
 }  // namespace digestfs

@@ -1,46 +1,75 @@
 // VerdictMemo: what the content of an inode was found to be, remembered until it changes.
 // It stores the content digest, not a pass/fail, so that every path of a hard-linked inode is
 // still judged by its own entry, and a reload re-judges against new entries without hashing.
-// In memory only: after a remount or reboot everything is verified again.
+// Beside the digests it keeps the block tree of the same bytes (when block checks are on),
+// within a memory budget: past it, the trees used least recently are dropped, and the next
+// open of such a file hashes it again. In memory only: after a remount or reboot everything
+// is verified again.
 #pragma once
 
 #include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "cache/block_tree.hpp"
 #include "cache/file_hasher.hpp"
 #include "src/base/content_stamp.hpp"
 
 namespace digestfs {
 
+struct TreeStats {
+  uint64_t trees = 0, bytes = 0, dropped = 0;
+};
+
 class VerdictMemo {
  public:
+  explicit VerdictMemo(size_t tree_budget_bytes = SIZE_MAX) : tree_budget_(tree_budget_bytes) {}
+
   enum class Source { Remembered, Hashed };
   struct Lookup {
     Result<ContentDigest> digest;
     Source source;
+    std::shared_ptr<const BlockTree> tree;  // asked for: the block tree of the same bytes
   };
 
   // The digest of the content stamped `stamp` in `algo`: remembered, or computed by `hash`
-  // (which fails if the file no longer carries `stamp` afterwards). `hash` runs only once
-  // the stamp's ctime can no longer be reused by a later write. Concurrent callers for one
-  // inode wait for the first one's hash instead of hashing again.
-  using HashFn = std::function<Result<ContentDigest>()>;
-  Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash);
+  // (which fails if the file no longer carries `stamp` afterwards). With `want_tree`, the
+  // block tree of the same bytes too: `hash` is then handed a builder to feed while it reads,
+  // unless a tree is remembered. `hash` runs only once the stamp's ctime can no longer be
+  // reused by a later write. Concurrent callers for one inode wait for the first one's hash
+  // instead of hashing again.
+  using HashFn = std::function<Result<ContentDigest>(BlockTree::Builder*)>;
+  Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash,
+                bool want_tree = false);
+  // Forgets what it remembers of this version: what was read of it did not match its tree.
+  void forget(const ContentStamp& stamp);
+  TreeStats tree_stats() const;
 
  private:
+  struct Slot;
+  // The trees held, most recently used first; its entries and the slots' places in it are
+  // guarded by lru_mutex_.
+  struct TreeEntry {
+    std::weak_ptr<Slot> slot;
+    const BlockTree* tree;
+    size_t bytes;
+  };
+  using Lru = std::list<TreeEntry>;
   struct Slot {
-    std::mutex mutex;  // lock order: a shard's mutex is never taken while holding this
+    std::mutex mutex;  // lock order: a shard's mutex before this; lru_mutex_ after it
     std::condition_variable done;
     bool hashing = false;
     ContentStamp stamp;
     std::vector<ContentDigest> digests;  // one per algorithm asked for
+    std::shared_ptr<const BlockTree> tree;
+    std::optional<Lru::iterator> in_lru;  // guarded by lru_mutex_
   };
   struct Key {
     dev_t dev;
@@ -56,8 +85,21 @@ class VerdictMemo {
   };
   std::shared_ptr<Slot> slot(const Key& key);
   Shard& shard(const Key& key) { return shards_[KeyHash()(key) % shards_.size()]; }
+  // With s's mutex held: s keeps `tree` from now on; returns the trees to drop for the budget
+  // (dropped by the caller once s's mutex is released).
+  std::vector<TreeEntry> keep_tree(const std::shared_ptr<Slot>& s,
+                                   std::shared_ptr<const BlockTree> tree);
+  // With s's mutex held: s's tree (if any) leaves the budget.
+  void release_tree(Slot& s);
+  void touch(Slot& s);
+  void drop(const std::vector<TreeEntry>& victims);
 
   std::array<Shard, 64> shards_;
+  const size_t tree_budget_;
+  mutable std::mutex lru_mutex_;  // taken last, alone or after one slot's mutex
+  Lru lru_;
+  uint64_t tree_bytes_ = 0;     // guarded by lru_mutex_
+  uint64_t trees_dropped_ = 0;  // guarded by lru_mutex_
 };
 
 }  // namespace digestfs

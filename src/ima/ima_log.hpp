@@ -9,12 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/digest.hpp"
 #include "src/base/result.hpp"
 
 namespace digestfs {
-
-using Sha1 = std::array<unsigned char, 20>;
-using Sha256 = std::array<unsigned char, 32>;
 
 // The ima-ng template data for a file digest (algorithm name, binary digest) and a name.
 std::string ima_ng_template(const std::string& algo, const std::string& digest,

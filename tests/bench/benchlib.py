@@ -1,5 +1,6 @@
 """What the benchmark drivers share: mounting each variant over a tree, and running one
 mount-bench workload."""
+import json
 import os
 import subprocess
 import time
@@ -49,10 +50,17 @@ def mount(variant, build, root, keys, tmp):
         opts = f"keys={keys},root={root}"
         if variant == "digestfs-noverify":
             opts += ",noverify"
+        elif variant == "digestfs-noblocks":
+            opts += ",block-checks=no"
         cmd = [os.path.join(build, "digestfs"), "-f", "-o", opts, root, mnt]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     wait_mounted(mnt)
     return mnt, proc
+
+
+def status(mnt):
+    """The JSON status document of a digestfs mount."""
+    return json.loads(os.getxattr(mnt, "user.digestfs.status"))
 
 
 def unmount(mnt, proc):

@@ -64,9 +64,9 @@ TEST_F(Hasher, AStreamAgreesWithTheFileHash) {
   ASSERT_TRUE(stream.ok());
   stream->update("a", 1);
   stream->update("bc", 2);
-  EXPECT_EQ(stream->finish().text(),
+  EXPECT_EQ(stream->finish()->text(),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(to_hex(sha256_of("abc", 3)),
+  EXPECT_EQ(to_hex(*sha256_of("abc", 3)),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

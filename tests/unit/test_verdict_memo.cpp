@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "src/daemon/verdict_memo.hpp"
 
@@ -25,7 +26,7 @@ TEST(VerdictMemo, RemembersEachVersionAndAlgorithmOnce) {
   VerdictMemo memo;
   int hashes = 0;
   auto hash = [&](uint8_t algo) {
-    return [&, algo]() -> Result<ContentDigest> {
+    return [&, algo](BlockTree::Builder*) -> Result<ContentDigest> {
       ++hashes;
       return digest_of(algo, 1);
     };
@@ -53,7 +54,7 @@ TEST(VerdictMemo, RemembersEachVersionAndAlgorithmOnce) {
 TEST(VerdictMemo, AFailedHashIsNotRemembered) {
   VerdictMemo memo;
   int hashes = 0;
-  auto failing = [&]() -> Result<ContentDigest> {
+  auto failing = [&](BlockTree::Builder*) -> Result<ContentDigest> {
     ++hashes;
     return Error{ESTALE, "changed while hashing"};
   };
@@ -68,7 +69,7 @@ TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
   std::condition_variable cv;
   bool release = false;
   std::atomic<int> hashes{0};
-  auto slow = [&]() -> Result<ContentDigest> {
+  auto slow = [&](BlockTree::Builder*) -> Result<ContentDigest> {
     ++hashes;
     std::unique_lock lock(m);
     cv.wait(lock, [&] { return release; });
@@ -76,7 +77,7 @@ TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
   };
   std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow); });
   while (hashes.load() == 0) std::this_thread::yield();
-  VerdictMemo::Lookup second{Error{}, VerdictMemo::Source::Hashed};
+  VerdictMemo::Lookup second{Error{}, VerdictMemo::Source::Hashed, nullptr};
   std::thread waiter([&] { second = memo.digest(stamp(1), digest_algo::kSha256, slow); });
   {
     std::lock_guard lock(m);
@@ -97,13 +98,74 @@ TEST(VerdictMemo, HashesOnlyOnceTheCtimeTickHasPassed) {
   const int64_t ctime = now.tv_sec * 1000000000LL + now.tv_nsec + 30000000;  // 30 ms ahead
   const ContentStamp fresh{1, 43, 3, 0, ctime};
   int64_t hashed_at = 0;
-  memo.digest(fresh, digest_algo::kSha256, [&]() -> Result<ContentDigest> {
+  memo.digest(fresh, digest_algo::kSha256, [&](BlockTree::Builder*) -> Result<ContentDigest> {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME_COARSE, &t);
     hashed_at = t.tv_sec * 1000000000LL + t.tv_nsec;
     return digest_of(digest_algo::kSha256, 1);
   });
   EXPECT_GT(hashed_at, ctime);
+}
+
+// A hash that feeds `size` bytes of `fill` to the tree it is handed, as hash_fd would.
+VerdictMemo::HashFn feeding(size_t size, unsigned char fill, int& hashes, int& with_tree) {
+  return [=, &hashes, &with_tree](BlockTree::Builder* tree) -> Result<ContentDigest> {
+    ++hashes;
+    if (tree) {
+      ++with_tree;
+      const std::vector<unsigned char> bytes(size, fill);
+      tree->update(bytes);
+    }
+    return digest_of(digest_algo::kSha256, fill);
+  };
+}
+
+TEST(VerdictMemo, KeepsTheTreeOfTheBytesItHashedAndHashesAgainForOne) {
+  VerdictMemo memo;
+  int hashes = 0, with_tree = 0;
+  // Remembered without a tree (block checks were not asked for): hashed again for one.
+  memo.digest(stamp(1), digest_algo::kSha256, feeding(8192, 'a', hashes, with_tree));
+  auto first =
+      memo.digest(stamp(1), digest_algo::kSha256, feeding(8192, 'a', hashes, with_tree), true);
+  EXPECT_EQ(first.source, VerdictMemo::Source::Hashed);
+  ASSERT_TRUE(first.tree);
+  EXPECT_EQ(first.tree->blocks(), 2u);
+  auto again =
+      memo.digest(stamp(1), digest_algo::kSha256, feeding(8192, 'a', hashes, with_tree), true);
+  EXPECT_EQ(again.source, VerdictMemo::Source::Remembered);
+  EXPECT_EQ(again.tree, first.tree);
+  EXPECT_EQ(hashes, 2);
+  EXPECT_EQ(with_tree, 1);
+  EXPECT_EQ(memo.tree_stats().trees, 1u);
+  memo.forget(stamp(1));
+  EXPECT_EQ(memo.tree_stats().trees, 0u);
+  EXPECT_EQ(memo.digest(stamp(1), digest_algo::kSha256, feeding(8192, 'a', hashes, with_tree), true)
+                .source,
+            VerdictMemo::Source::Hashed)
+      << "a forgotten version is hashed from scratch";
+}
+
+TEST(VerdictMemo, TreesPastTheBudgetAreDroppedLeastRecentlyUsedFirst) {
+  // Room for about two trees of 64 blocks (2 KiB of hashes and the tree's own size each).
+  VerdictMemo memo(5000);
+  int hashes = 0, with_tree = 0;
+  auto version = [](ino_t ino) { return ContentStamp{1, ino, 3, 1, 1000000000}; };
+  auto open = [&](ino_t ino) {
+    return memo.digest(version(ino), digest_algo::kSha256,
+                       feeding(64 * BlockTree::kBlockSize, 'x', hashes, with_tree), true);
+  };
+  open(1);
+  open(2);
+  open(1);  // the most recent now
+  open(3);  // over the budget: 2 goes
+  EXPECT_EQ(memo.tree_stats().trees, 2u);
+  EXPECT_EQ(memo.tree_stats().dropped, 1u);
+  EXPECT_LE(memo.tree_stats().bytes, 5000u);
+  hashes = 0;
+  EXPECT_EQ(open(1).source, VerdictMemo::Source::Remembered);
+  EXPECT_EQ(open(3).source, VerdictMemo::Source::Remembered);
+  EXPECT_EQ(open(2).source, VerdictMemo::Source::Hashed) << "its tree was dropped";
+  EXPECT_EQ(hashes, 1);
 }
 
 }  // namespace

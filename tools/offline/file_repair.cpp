@@ -44,7 +44,9 @@ std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAcc
       off += w;
     }
   }
-  if (!(stream->finish().view() == e.digest())) {
+  const auto digest = stream->finish();
+  if (!digest) return discard(digest.error().message);
+  if (!(digest->view() == e.digest())) {
     return discard("payload content does not match the signed digest");
   }
   struct timespec times[2] = {{static_cast<time_t>(e.mtime()), 0},

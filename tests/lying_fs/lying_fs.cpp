@@ -1,0 +1,104 @@
+// A lower filesystem that lies, for the block-check tests only: a read-only passthrough of
+// BACKING at MOUNTPOINT that, after SIGUSR1, serves other bytes for one file from byte
+// LIE_FROM on, while its size, mtime and ctime stay exactly what the backing file says. What
+// a device written underneath, a network filesystem or a hostile disk image can do.
+// Usage: lying-fs BACKING MOUNTPOINT RELATIVE_PATH LIE_FROM
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+std::string g_backing, g_lie_path;
+off_t g_lie_from = 0;
+std::atomic<bool> g_lying{false};
+
+std::string backing(const char* path) { return g_backing + path; }
+
+int lie_getattr(const char* path, struct stat* st, fuse_file_info*) {
+  return lstat(backing(path).c_str(), st) == 0 ? 0 : -errno;
+}
+
+int lie_readlink(const char* path, char* buf, size_t size) {
+  ssize_t n = readlink(backing(path).c_str(), buf, size - 1);
+  if (n < 0) return -errno;
+  buf[n] = '\0';
+  return 0;
+}
+
+int lie_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, fuse_file_info*,
+                fuse_readdir_flags) {
+  DIR* d = opendir(backing(path).c_str());
+  if (!d) return -errno;
+  while (dirent* e = readdir(d)) fill(buf, e->d_name, nullptr, 0, fuse_fill_dir_flags{});
+  closedir(d);
+  return 0;
+}
+
+int lie_open(const char* path, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) return -EROFS;
+  int fd = open(backing(path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  fi->fh = static_cast<uint64_t>(fd);
+  fi->direct_io = 1;  // every read reaches this server, so that its lies do too
+  return 0;
+}
+
+int lie_read(const char* path, char* buf, size_t size, off_t offset, fuse_file_info* fi) {
+  ssize_t n = pread(static_cast<int>(fi->fh), buf, size, offset);
+  if (n < 0) return -errno;
+  if (g_lying && g_lie_path == path) {
+    for (ssize_t i = 0; i < n; ++i) {
+      if (offset + i >= g_lie_from) buf[i] ^= 0x01;
+    }
+  }
+  return static_cast<int>(n);
+}
+
+int lie_release(const char*, fuse_file_info* fi) {
+  close(static_cast<int>(fi->fh));
+  return 0;
+}
+
+int lie_statfs(const char* path, struct statvfs* st) {
+  return statvfs(backing(path).c_str(), st) == 0 ? 0 : -errno;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: lying-fs BACKING MOUNTPOINT RELATIVE_PATH LIE_FROM\n");
+    return 2;
+  }
+  g_backing = argv[1];
+  g_lie_path = std::string("/") + argv[3];
+  g_lie_from = std::atoll(argv[4]);
+  struct sigaction usr1 {};
+  usr1.sa_handler = [](int) { g_lying = true; };
+  sigaction(SIGUSR1, &usr1, nullptr);
+  fuse_operations ops{};
+  ops.getattr = lie_getattr;
+  ops.readlink = lie_readlink;
+  ops.readdir = lie_readdir;
+  ops.open = lie_open;
+  ops.read = lie_read;
+  ops.release = lie_release;
+  ops.statfs = lie_statfs;
+  char* fuse_argv[] = {argv[0],
+                       const_cast<char*>("-f"),
+                       const_cast<char*>("-o"),
+                       const_cast<char*>("allow_other,default_permissions,ro"),
+                       argv[2],
+                       nullptr};
+  return fuse_main(5, fuse_argv, &ops, nullptr);
+}
