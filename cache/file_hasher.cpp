@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "src/base/aligned_buffer.hpp"
+
 namespace digestfs {
 namespace {
 
@@ -106,16 +108,18 @@ Result<Digest> DigestStream::finish() {
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree) {
   EVP_MD_CTX* ctx = file_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
-  thread_local std::vector<unsigned char> buffer(kChunk);
+  // Aligned: the fd may have been opened with O_DIRECT.
+  thread_local AlignedBuffer aligned;
+  unsigned char* const buffer = aligned.get(kChunk);
   ContentDigest out;
   for (;;) {
-    ssize_t n = pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(out.bytes));
+    ssize_t n = pread(fd, buffer, kChunk, static_cast<off_t>(out.bytes));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("read while hashing");
     }
     if (n == 0) break;
-    const std::span<const unsigned char> read(buffer.data(), static_cast<size_t>(n));
+    const std::span<const unsigned char> read(buffer, static_cast<size_t>(n));
     bool updated = false;
     if (tree && read.size() >= kTreeBesideFrom) {
       // Isolated: while it waits, this thread takes no other task (say, another file of the
@@ -131,7 +135,7 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTr
     }
     if (!updated) return kUpdateFailed;
     out.bytes += static_cast<uint64_t>(n);
-    if (static_cast<size_t>(n) < buffer.size() && out.bytes == known_size) break;
+    if (static_cast<size_t>(n) < kChunk && out.bytes == known_size) break;
   }
   auto digest = finish_digest(ctx, algo);
   if (!digest) return digest.error();

@@ -65,13 +65,19 @@ void TrustStore::add_key_file(const std::filesystem::path& file, const std::stri
       problems_.push_back({file, "librpm cannot use this public key"});
       continue;
     }
-    rpmKeyringAddKey(keyring_.get(), key.get());
+    if (rpmKeyringAddKey(keyring_.get(), key.get()) < 0) {
+      problems_.push_back({file, "librpm cannot add this public key to the keyring"});
+      continue;
+    }
     keys_.push_back(describe(key.get(), file, false));
     int count = 0;
     rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
     for (int i = 0; i < count; ++i) {
       rpm::PubkeyPtr subkey(subkeys[i]);
-      rpmKeyringAddKey(keyring_.get(), subkey.get());
+      if (rpmKeyringAddKey(keyring_.get(), subkey.get()) < 0) {
+        problems_.push_back({file, "librpm cannot add a subkey to the keyring"});
+        continue;
+      }
       keys_.push_back(describe(subkey.get(), file, true));
     }
     std::free(subkeys);

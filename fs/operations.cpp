@@ -1,45 +1,78 @@
 // The one registration table of FUSE ops. A read-only mount needs no second table: the
 // kernel refuses writes on it (MS_RDONLY), and open() refuses write access as well.
+#include <new>
+
 #include "fs/mount_context.hpp"
 #include "fs/ops_table.hpp"
 
 namespace digestfs::fs {
+namespace {
+
+// No exception reaches libfuse: an op that cannot allocate answers ENOMEM, anything else
+// thrown EIO, and the daemon goes on. (Every op replies last, after all it allocates.)
+// Forgets (kAnswered false) are never answered, not even with an error.
+template <auto Op, bool kAnswered = true>
+struct Guarded;
+template <class... Args, void (*Op)(fuse_req_t, Args...), bool kAnswered>
+struct Guarded<Op, kAnswered> {
+  static void call(fuse_req_t req, Args... args) noexcept {
+    try {
+      Op(req, args...);
+    } catch (const std::bad_alloc&) {
+      kAnswered ? void(fuse_reply_err(req, ENOMEM)) : fuse_reply_none(req);
+    } catch (...) {
+      kAnswered ? void(fuse_reply_err(req, EIO)) : fuse_reply_none(req);
+    }
+  }
+};
+
+void op_init(void*, fuse_conn_info* conn) {
+  // The caller's umask is applied where the file is made (see CallerIdentity), as the lower
+  // filesystem applies it (or a default ACL instead); the kernel must not apply it first.
+  if (conn->capable & FUSE_CAP_DONT_MASK) conn->want |= FUSE_CAP_DONT_MASK;
+  // lsattr and chattr on directories too.
+  if (conn->capable & FUSE_CAP_IOCTL_DIR) conn->want |= FUSE_CAP_IOCTL_DIR;
+}
+
+}  // namespace
 
 const fuse_lowlevel_ops& operations() {
   static const fuse_lowlevel_ops ops = [] {
     fuse_lowlevel_ops o{};
-    o.lookup = op_lookup;
-    o.forget = op_forget;
-    o.forget_multi = op_forget_multi;
-    o.getattr = op_getattr;
-    o.setattr = op_setattr;
-    o.readlink = op_readlink;
-    o.mknod = op_mknod;
-    o.mkdir = op_mkdir;
-    o.symlink = op_symlink;
-    o.link = op_link;
-    o.unlink = op_unlink;
-    o.rmdir = op_rmdir;
-    o.rename = op_rename;
-    o.statfs = op_statfs;
-    o.access = op_access;
-    o.getxattr = op_getxattr;
-    o.listxattr = op_listxattr;
-    o.setxattr = op_setxattr;
-    o.removexattr = op_removexattr;
-    o.opendir = op_opendir;
-    o.readdir = op_readdir;
-    o.readdirplus = op_readdirplus;
-    o.releasedir = op_releasedir;
-    o.fsyncdir = op_fsyncdir;
-    o.open = op_open;
-    o.create = op_create;
-    o.read = op_read;
-    o.write = op_write;
-    o.flush = op_flush;
-    o.release = op_release;
-    o.fsync = op_fsync;
-    o.fallocate = op_fallocate;
+    o.init = op_init;
+    o.lookup = Guarded<op_lookup>::call;
+    o.forget = Guarded<op_forget, false>::call;
+    o.forget_multi = Guarded<op_forget_multi, false>::call;
+    o.getattr = Guarded<op_getattr>::call;
+    o.setattr = Guarded<op_setattr>::call;
+    o.readlink = Guarded<op_readlink>::call;
+    o.mknod = Guarded<op_mknod>::call;
+    o.mkdir = Guarded<op_mkdir>::call;
+    o.symlink = Guarded<op_symlink>::call;
+    o.link = Guarded<op_link>::call;
+    o.unlink = Guarded<op_unlink>::call;
+    o.rmdir = Guarded<op_rmdir>::call;
+    o.rename = Guarded<op_rename>::call;
+    o.statfs = Guarded<op_statfs>::call;
+    o.access = Guarded<op_access>::call;
+    o.getxattr = Guarded<op_getxattr>::call;
+    o.listxattr = Guarded<op_listxattr>::call;
+    o.setxattr = Guarded<op_setxattr>::call;
+    o.removexattr = Guarded<op_removexattr>::call;
+    o.opendir = Guarded<op_opendir>::call;
+    o.readdir = Guarded<op_readdir>::call;
+    o.readdirplus = Guarded<op_readdirplus>::call;
+    o.releasedir = Guarded<op_releasedir>::call;
+    o.fsyncdir = Guarded<op_fsyncdir>::call;
+    o.open = Guarded<op_open>::call;
+    o.create = Guarded<op_create>::call;
+    o.read = Guarded<op_read>::call;
+    o.write = Guarded<op_write>::call;
+    o.flush = Guarded<op_flush>::call;
+    o.release = Guarded<op_release>::call;
+    o.fsync = Guarded<op_fsync>::call;
+    o.fallocate = Guarded<op_fallocate>::call;
+    o.ioctl = Guarded<op_ioctl>::call;
     return o;
   }();
   return ops;

@@ -1,19 +1,41 @@
 #include "fs/ops_common.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace digestfs::fs {
 
 std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+namespace {
+
+// A thread's own umask: the daemon's threads share one filesystem context until each takes a
+// copy of its own (once).
+bool own_filesystem_context() {
+  thread_local const bool own = unshare(CLONE_FS) == 0;
+  return own;
+}
+
+}  // namespace
+
 CallerIdentity::CallerIdentity(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);
   old_gid_ = static_cast<gid_t>(setfsgid(c->gid));
   old_uid_ = static_cast<uid_t>(setfsuid(c->uid));
+  // setfsuid and setfsgid say only what was before: asking again (with an id that is never
+  // valid) says what is now.
+  const bool as_caller = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) == c->uid &&
+                         static_cast<gid_t>(setfsgid(static_cast<gid_t>(-1))) == c->gid;
+  const bool own_umask = own_filesystem_context();
+  old_umask_ = umask(own_umask ? c->umask : umask(0));
+  if (!own_umask) umask(old_umask_);
+  ok_ = as_caller && own_umask;
 }
 
 CallerIdentity::~CallerIdentity() {
+  if (ok_) umask(old_umask_);
   setfsuid(old_uid_);
   setfsgid(old_gid_);
 }

@@ -13,18 +13,34 @@ namespace digestfs::fs {
 // "/proc/self/fd/N": how an O_PATH fd is reopened or used by calls that take no fd.
 std::string proc_path(int fd);
 
-// Files made through the mount belong to the calling user and group, not to the daemon.
+// Files made through the mount belong to the calling user and group, not to the daemon, and
+// get the mode the caller's umask gives them (the kernel hands it over unapplied: the lower
+// filesystem applies it, or a default ACL instead, as it would for the caller itself). The
+// umask is per thread: each worker thread has its own filesystem context.
 class CallerIdentity {
  public:
   explicit CallerIdentity(fuse_req_t req);
   ~CallerIdentity();
   CallerIdentity(const CallerIdentity&) = delete;
   CallerIdentity& operator=(const CallerIdentity&) = delete;
+  // Whether the thread now acts as the caller; if not, nothing may be made in its name.
+  bool ok() const { return ok_; }
 
  private:
   uid_t old_uid_;
   gid_t old_gid_;
+  mode_t old_umask_;
+  bool ok_ = false;
 };
+
+// Runs `make` (a call that returns -1 and sets errno on failure) as the caller: 0 or the errno,
+// EPERM when the thread cannot act as the caller.
+template <class Make>
+int as_caller(fuse_req_t req, Make make) {
+  CallerIdentity identity(req);
+  if (!identity.ok()) return EPERM;
+  return make() < 0 ? errno : 0;
+}
 
 // How long the kernel may cache a file's attributes. Not at all for a file with several
 // links: each path has its own node, and a change through one would go unseen through the

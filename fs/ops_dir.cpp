@@ -89,6 +89,10 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
 
 }  // namespace
 
+int open_dir_fd(const fuse_file_info* fi) {
+  return dirfd(reinterpret_cast<DirStream*>(fi->fh)->dir);
+}
+
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   UniqueFd fd(
       openat(context(req).nodes.node(ino).fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -1,14 +1,18 @@
 // Open files: the ops where integrity is enforced (open, create, read) and the plain
 // passthrough ones (write, flush, release, fsync, fallocate).
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "fs/ops_common.hpp"
 #include "fs/ops_table.hpp"
+#include "src/base/aligned_buffer.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -104,12 +108,11 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   MountContext& ctx = context(req);
   Node& p = ctx.nodes.node(parent);
   auto file = std::make_unique<OpenFile>();
-  {
-    CallerIdentity as_caller(req);
-    file->fd.reset(openat(p.fd.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
-  }
-  if (!file->fd) {
-    fuse_reply_err(req, errno);
+  if (int err = as_caller(req, [&] {
+        file->fd.reset(openat(p.fd.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
+        return file->fd.get();
+      })) {
+    fuse_reply_err(req, err);
     return;
   }
   fuse_entry_param e;
@@ -131,21 +134,21 @@ void read_guarded(fuse_req_t req, OpenFile& file, size_t size, off_t offset) {
   const uint64_t block = file.guard->block_size();
   const uint64_t start = static_cast<uint64_t>(offset) / block * block;
   const uint64_t end = (static_cast<uint64_t>(offset) + size + block - 1) / block * block;
-  thread_local std::vector<unsigned char> buf;
-  if (buf.size() < end - start) buf.resize(end - start);
-  ssize_t n = pread(file.fd.get(), buf.data(), end - start, static_cast<off_t>(start));
+  thread_local AlignedBuffer aligned;
+  unsigned char* const buf = aligned.get(end - start);
+  ssize_t n = pread(file.fd.get(), buf, end - start, static_cast<off_t>(start));
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
   }
-  if (int refused = file.guard->check(start, {buf.data(), static_cast<size_t>(n)})) {
+  if (int refused = file.guard->check(start, {buf, static_cast<size_t>(n)})) {
     fuse_reply_err(req, refused);
     return;
   }
   const uint64_t skip = static_cast<uint64_t>(offset) - start;
   const size_t served =
       static_cast<uint64_t>(n) > skip ? std::min<size_t>(size, static_cast<size_t>(n - skip)) : 0;
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data() + skip), served);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf + skip), served);
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
@@ -158,9 +161,9 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
     read_guarded(req, *file, size, offset);
     return;
   }
-  thread_local std::vector<char> buf;
-  if (buf.size() < size) buf.resize(size);
-  ssize_t n = pread(file->fd.get(), buf.data(), size, offset);
+  thread_local AlignedBuffer aligned;
+  unsigned char* const buf = aligned.get(size);
+  ssize_t n = pread(file->fd.get(), buf, size, offset);
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -173,11 +176,15 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
       return;
     }
   }
-  fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
 }
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
               fuse_file_info* fi) {
+  // With O_DIRECT, from memory the lower filesystem takes: libfuse's buffer is not aligned.
+  thread_local AlignedBuffer aligned;
+  if (fi->flags & O_DIRECT)
+    data = static_cast<const char*>(std::memcpy(aligned.get(size), data, size));
   ssize_t n = pwrite(open_file(fi)->fd.get(), data, size, offset);
   if (n < 0)
     fuse_reply_err(req, errno);
@@ -206,6 +213,36 @@ void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   int fd = open_file(fi)->fd.get();
   int rc = datasync ? fdatasync(fd) : fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
+}
+
+// The inode flags and extended attributes that lsattr and chattr use, passed through to the
+// lower filesystem where it has them.
+void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int cmd, void*, fuse_file_info* fi,
+              unsigned flags, const void* in, size_t in_size, size_t out_size) {
+  if (flags & FUSE_IOCTL_COMPAT) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
+  const int fd = (flags & FUSE_IOCTL_DIR) ? open_dir_fd(fi) : open_file_fd(fi);
+  auto pass = [&](auto value, bool get) {
+    if (get ? out_size < sizeof value : in_size < sizeof value) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    if (!get) std::memcpy(&value, in, sizeof value);
+    if (ioctl(fd, cmd, &value) != 0) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    fuse_reply_ioctl(req, 0, get ? &value : nullptr, get ? sizeof value : 0);
+  };
+  switch (cmd) {
+    case FS_IOC_GETFLAGS: pass(int{}, true); return;
+    case FS_IOC_SETFLAGS: pass(int{}, false); return;
+    case FS_IOC_FSGETXATTR: pass(fsxattr{}, true); return;
+    case FS_IOC_FSSETXATTR: pass(fsxattr{}, false); return;
+    default: fuse_reply_err(req, ENOTTY);
+  }
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,

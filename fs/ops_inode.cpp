@@ -118,32 +118,17 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   Node& p = context(req).nodes.node(parent);
-  int err;
-  {
-    CallerIdentity as_caller(req);
-    err = ok_or_errno(mknodat(p.fd.get(), name, mode, rdev));
-  }
-  reply_made(req, p, name, err);
+  reply_made(req, p, name, as_caller(req, [&] { return mknodat(p.fd.get(), name, mode, rdev); }));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Node& p = context(req).nodes.node(parent);
-  int err;
-  {
-    CallerIdentity as_caller(req);
-    err = ok_or_errno(mkdirat(p.fd.get(), name, mode));
-  }
-  reply_made(req, p, name, err);
+  reply_made(req, p, name, as_caller(req, [&] { return mkdirat(p.fd.get(), name, mode); }));
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   Node& p = context(req).nodes.node(parent);
-  int err;
-  {
-    CallerIdentity as_caller(req);
-    err = ok_or_errno(symlinkat(target, p.fd.get(), name));
-  }
-  reply_made(req, p, name, err);
+  reply_made(req, p, name, as_caller(req, [&] { return symlinkat(target, p.fd.get(), name); }));
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {

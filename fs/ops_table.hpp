@@ -5,8 +5,9 @@
 
 namespace digestfs::fs {
 
-// The lower fd behind an open file handle.
+// The lower fd behind an open file handle, and behind an open directory stream.
 int open_file_fd(const fuse_file_info* fi);
+int open_dir_fd(const fuse_file_info* fi);
 
 void op_lookup(fuse_req_t, fuse_ino_t, const char*);
 void op_forget(fuse_req_t, fuse_ino_t, uint64_t);
@@ -40,5 +41,7 @@ void op_flush(fuse_req_t, fuse_ino_t, fuse_file_info*);
 void op_release(fuse_req_t, fuse_ino_t, fuse_file_info*);
 void op_fsync(fuse_req_t, fuse_ino_t, int, fuse_file_info*);
 void op_fallocate(fuse_req_t, fuse_ino_t, int, off_t, off_t, fuse_file_info*);
+void op_ioctl(fuse_req_t, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned, const void*,
+              size_t, size_t);
 
 }  // namespace digestfs::fs

@@ -15,10 +15,10 @@
 #include "fs/mount_context.hpp"
 #include "src/config/command_line.hpp"
 #include "src/daemon/daemon.hpp"
-#include "src/daemon/dead_mount.hpp"
 #include "src/daemon/fd_limit.hpp"
 #include "src/daemon/heap_policy.hpp"
 #include "src/daemon/mount_args.hpp"
+#include "src/daemon/mount_point.hpp"
 #include "src/daemon/mount_services.hpp"
 #include "src/daemon/read_ahead.hpp"
 
@@ -26,10 +26,11 @@ namespace digestfs {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: digestfs [-f] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
+    "usage: digestfs [-f] [-q] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
     "       digestfs [-o OPTION[,OPTION...]] --print-config\n"
     "  -f   stay in the foreground, log to stderr as well as syslog\n"
     "  -d   foreground with FUSE debug output\n"
+    "  -q   in the foreground, only refusals on stderr (all else goes to syslog)\n"
     "  -o ro, allow_other, nosuid, nodev, noexec, ...: generic mount options\n"
     "options (as -o NAME=VALUE, or --NAME VALUE):\n";
 
@@ -92,6 +93,55 @@ void reload_on_sighup(IndexReloader* reloader) {
   sigaction(SIGHUP, &hup, nullptr);
 }
 
+std::atomic<fuse_session*> g_session{nullptr};
+std::atomic<int> g_stop_signal{0};
+
+// SIGTERM and SIGINT end the loop; which one it was decides what the mount is left as.
+void stop_on_signals(fuse_session* se) {
+  g_session = se;
+  struct sigaction stop {};
+  stop.sa_handler = [](int sig) {
+    g_stop_signal = sig;
+    if (fuse_session* s = g_session.load()) fuse_session_exit(s);
+  };
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+MountPoint::Ending ending() {
+  switch (g_stop_signal.load()) {
+    case SIGTERM: return MountPoint::Ending::Stop;
+    case SIGINT: return MountPoint::Ending::Interrupt;
+    default: return MountPoint::Ending::Unmounted;
+  }
+}
+
+// Mounts the session: as root through the kernel's mount API (so that the new instance can go
+// beneath the mount it replaces), else through fusermount3 as libfuse does.
+Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs& args) {
+  if (geteuid() != 0) {
+    if (fuse_session_mount(se, args.mountpoint.c_str()) != 0) {
+      return Error{EIO, "cannot mount on " + args.mountpoint};
+    }
+    return {};
+  }
+  auto options = kernel_options(args.kernel_options);
+  if (!options) return options.error();
+  UniqueFd fuse(open("/dev/fuse", O_RDWR | O_CLOEXEC));
+  if (!fuse) return errno_error("/dev/fuse");
+  if (auto attached = point.attach(fuse.get(), args.source, *options); !attached) {
+    return attached.error();
+  }
+  // libfuse takes the fd as that of a mount made by someone else (and closes it at the end).
+  if (fuse_session_mount(se, ("/dev/fd/" + std::to_string(fuse.get())).c_str()) != 0) {
+    return Error{EIO, "libfuse does not take the mounted /dev/fuse"};
+  }
+  fuse.release();
+  return {};
+}
+
 int run(int argc, char** argv) {
   auto parsed = parse_mount_args(argc, argv);
   if (!parsed) {
@@ -111,48 +161,42 @@ int run(int argc, char** argv) {
   openlog("digestfs", LOG_PID, LOG_DAEMON);
   // Detach first: oneTBB's threads and the reloader's must be born in the daemon itself.
   Daemon daemon(args.foreground);
-  EventLog log(args.foreground, true);
+  EventLog log(args.foreground, true, !args.quiet);
 
   keep_large_blocks_off_the_heap();
   const size_t budget = node_budget(log);
-  if (auto detached = detach_dead_mount(args.mountpoint); !detached) {
-    daemon.fail(detached.error().message, 1);
-  } else if (*detached) {
-    log.notice(LOG_WARNING,
-               "detached the dead digestfs mount on " + args.mountpoint + " (its daemon had died)");
-  }
-  // Opened before mounting: the mount may hide SOURCE (digestfs /usr /usr).
-  UniqueFd source_fd(open(args.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  char source_real[PATH_MAX];
-  if (!source_fd || !realpath(args.source.c_str(), source_real)) {
-    daemon.fail("source " + args.source + ": " + std::strerror(errno), 1);
-  }
-  fs::MountContext ctx{.nodes = fs::NodeTable(std::move(source_fd)), .read_only = args.read_only};
-  const PathMapping paths{source_real, args.settings.prefix.empty()
-                                           ? default_prefix(source_real, args.settings)
-                                           : args.settings.prefix};
-  // Fail closed: without a trusted index there is no mount at all.
+  // The source is opened before mounting: the mount may hide it (digestfs /usr /usr).
+  auto prepared = MountPoint::prepare(args.source, args.mountpoint, log);
+  if (!prepared) daemon.fail(prepared.error().message, 1);
+  MountPoint point = std::move(prepared.value());
+  fs::MountContext ctx{.nodes = fs::NodeTable(point.take_source_fd()), .read_only = args.read_only};
+  const PathMapping paths{point.source_path(),
+                          args.settings.prefix.empty()
+                              ? default_prefix(point.source_named(), args.settings)
+                              : args.settings.prefix};
+  // Fail closed: without a trusted index there is no mount at all, and whatever mount is
+  // there (a dead one) stays.
   auto started = MountServices::start(args.settings, ctx.nodes.root().fd.get(), paths, log);
   if (!started) daemon.fail(started.error().message, 1);
   const std::unique_ptr<MountServices> services = std::move(started.value());
   ctx.core = services.get();
 
   SessionPtr se = new_session(args, ctx, argv[0]);
-  if (!se || fuse_set_signal_handlers(se.get()) != 0) daemon.fail("cannot start a FUSE session", 1);
+  if (!se) daemon.fail("cannot start a FUSE session", 1);
   ctx.session = se.get();
   fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), budget);
   ctx.reclaimer = &reclaimer;
+  stop_on_signals(se.get());
   reload_on_sighup(services->reloader());
-  if (fuse_session_mount(se.get(), args.mountpoint.c_str()) != 0) {
-    fuse_remove_signal_handlers(se.get());
-    daemon.fail("cannot mount on " + args.mountpoint, 1);
+  if (auto mounted = mount_session(se.get(), point, args); !mounted) {
+    daemon.fail(mounted.error().message, 1);
   }
-  if (args.settings.read_ahead_kib && geteuid() == 0) {
-    if (auto set = set_read_ahead(args.mountpoint, args.settings.read_ahead_kib); !set) {
+  if (!point.device().empty() && args.settings.read_ahead_kib) {
+    if (auto set = set_read_ahead(point.device(), args.settings.read_ahead_kib); !set) {
       log.notice(LOG_WARNING, "read-ahead left as the kernel has it: " + set.error().message);
     }
   }
-  log.notice(LOG_INFO, "mounted " + std::string(source_real) + " on " + args.mountpoint +
+  log.notice(LOG_INFO, "mounted " + point.source_named() + " on " + point.path() +
                            " (mode=" + std::string(to_string(args.settings.policy.mode)) +
                            (args.settings.verify ? "" : ", verification off") + ")");
   daemon.ready();
@@ -160,10 +204,10 @@ int run(int argc, char** argv) {
   fuse_loop_config config{};
   config.clone_fd = 0;
   config.max_idle_threads = 16;
-  int rc = fuse_session_loop_mt(se.get(), &config);
+  const int rc = fuse_session_loop_mt(se.get(), &config);
   fuse_session_unmount(se.get());
-  fuse_remove_signal_handlers(se.get());
-  log.notice(LOG_INFO, "unmounted " + args.mountpoint);
+  point.leave(ending());
+  log.notice(LOG_INFO, "ended on " + point.path());
   return rc == 0 ? 0 : 1;
 }
 

@@ -46,6 +46,8 @@ constexpr const char* kUsage =
     "  --no-pid-namespace        run COMMAND in the host's PID namespace\n"
     "  --allow-unpackaged-rootfs run even if no package of the rootfs's rpm database is\n"
     "                            signed by a trusted key (its files then follow unknown=)\n"
+    "  --verbose                 also show digestfs's notices (index, mount), not only its\n"
+    "                            refusals\n"
     "exit status: COMMAND's; 125 digestfs-run failed (or the daemon died), 126 COMMAND could\n"
     "not be executed, 127 COMMAND was not found\n"
     "options (any key of digestfs.conf(5)):\n";
@@ -265,7 +267,7 @@ int supervise(const std::string& rootfs, const std::vector<std::string>& daemon_
 
 int run(int argc, char** argv) {
   std::string rootfs, mount_only;
-  bool pid_namespace = true, allow_unpackaged = false;
+  bool pid_namespace = true, allow_unpackaged = false, verbose = false;
   std::vector<std::string> registry_args, command;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -287,6 +289,8 @@ int run(int argc, char** argv) {
       pid_namespace = false;
     } else if (a == "--allow-unpackaged-rootfs") {
       allow_unpackaged = true;
+    } else if (a == "--verbose") {
+      verbose = true;
     } else if (a == "--help") {
       std::printf("%s%s", kUsage, options_help().c_str());
       return 0;
@@ -336,7 +340,10 @@ int run(int argc, char** argv) {
     return kRunError;
   }
 
+  // As container runtimes do: the command's output and digestfs's refusals; the daemon's
+  // own notices go to syslog, or here too with --verbose.
   std::vector<std::string> daemon_args{digestfs_binary(), "-f"};
+  if (!verbose) daemon_args.push_back("-q");
   daemon_args.insert(daemon_args.end(), registry_args.begin(), registry_args.end());
   if (!mount_only.empty()) {
     daemon_args.insert(daemon_args.end(), {rootfs, mount_only});

@@ -12,12 +12,14 @@ constexpr auto kWindow = std::chrono::seconds(5);
 constexpr size_t kMaxTracked = 4096;
 }  // namespace
 
-void EventLog::emit(int priority, const std::string& line) {
+void EventLog::emit(int priority, const std::string& line, bool to_stderr) {
   if (to_syslog_) syslog(priority, "%s", line.c_str());
-  if (to_stderr_) std::fprintf(stderr, "digestfs: %s\n", line.c_str());
+  if (to_stderr) std::fprintf(stderr, "digestfs: %s\n", line.c_str());
 }
 
-void EventLog::notice(int priority, const std::string& line) { emit(priority, line); }
+void EventLog::notice(int priority, const std::string& line) {
+  emit(priority, line, to_stderr_ && notices_to_stderr_);
+}
 
 void EventLog::report(int priority, const std::string& key, const std::string& line) {
   const auto now = std::chrono::steady_clock::now();
@@ -41,7 +43,8 @@ void EventLog::report(int priority, const std::string& key, const std::string& l
       recent_.emplace(key, Recent{now, 0});
     }
   }
-  emit(priority, suppressed ? line + " suppressed=" + std::to_string(suppressed) : line);
+  emit(priority, suppressed ? line + " suppressed=" + std::to_string(suppressed) : line,
+       to_stderr_);
 }
 
 void report_index(const DigestIndex& index, EventLog& log) {

@@ -13,7 +13,10 @@ namespace digestfs {
 
 class EventLog {
  public:
-  EventLog(bool to_stderr, bool to_syslog) : to_stderr_(to_stderr), to_syslog_(to_syslog) {}
+  // With `notices_to_stderr` false, only refusals and audits reach stderr; notices go to
+  // syslog alone.
+  EventLog(bool to_stderr, bool to_syslog, bool notices_to_stderr = true)
+      : to_stderr_(to_stderr), to_syslog_(to_syslog), notices_to_stderr_(notices_to_stderr) {}
   // key identifies "the same event" (path and reason); line is the whole message.
   void report(int syslog_priority, const std::string& key, const std::string& line);
   // Operational messages (mount, reload, errors): never rate-limited.
@@ -25,8 +28,8 @@ class EventLog {
     std::chrono::steady_clock::time_point last;
     uint64_t suppressed = 0;
   };
-  void emit(int priority, const std::string& line);
-  bool to_stderr_, to_syslog_;
+  void emit(int priority, const std::string& line, bool to_stderr);
+  bool to_stderr_, to_syslog_, notices_to_stderr_;
   std::mutex mutex_;
   std::unordered_map<std::string, Recent> recent_;
   std::atomic<uint64_t> suppressed_total_{0};

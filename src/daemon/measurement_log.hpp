@@ -23,9 +23,15 @@ class MeasurementLog {
   // Called with each new measurement, in log order (the TPM extender's queue).
   using Sink = std::function<void(const Measurement&)>;
 
-  MeasurementLog(unsigned pcr, std::FILE* ascii, std::FILE* binary, Sink sink);
+  // `failed` is told (once) why the log files no longer hold every measurement.
+  using Failure = std::function<void(const std::string&)>;
+  MeasurementLog(unsigned pcr, std::FILE* ascii, std::FILE* binary, Sink sink,
+                 Failure failed = nullptr);
   // Appends m unless it was logged before; thread-safe.
   void add(const Measurement& m);
+  // Whether every measurement reached the log files (a write failed: from then on they
+  // are out of step with the state and the PCR).
+  bool in_step() const;
   Sha256 state() const;
   size_t size() const;
 
@@ -34,7 +40,9 @@ class MeasurementLog {
   std::FILE* ascii_;
   std::FILE* binary_;
   Sink sink_;
+  Failure failed_;
   mutable std::mutex mutex_;
+  bool in_step_ = true;    // guarded by mutex_
   std::set<Sha256> seen_;  // sorted: the order-independent state is folded over it
 };
 

@@ -59,6 +59,8 @@ Result<MountArgs> parse_mount_args(int argc, char** argv) {
       if (auto ok = apply_dash_o(args, given, a.substr(2)); !ok) return ok.error();
     } else if (a == "-f") {
       args.foreground = true;
+    } else if (a == "-q") {
+      args.quiet = true;
     } else if (a == "-d") {
       args.debug = args.foreground = true;
     } else if (a == "-h" || a == "--help") {

@@ -16,6 +16,7 @@ struct MountArgs {
   std::string mountpoint;
   bool foreground = false;
   bool debug = false;
+  bool quiet = false;  // in the foreground: only refusals on stderr, the rest to syslog
   bool read_only = false;
   bool help = false;
   bool print_config = false;                // print the effective configuration and exit

@@ -100,7 +100,8 @@ Result<void> MountServices::start_measurements(const Settings& settings) {
   TpmExtender* t = tpm_.get();
   measurements_ = std::make_unique<MeasurementLog>(
       settings.pcr, ascii_log_.get(), binary_log_.get(),
-      t ? MeasurementLog::Sink([t](const Measurement& m) { t->enqueue(m); }) : nullptr);
+      t ? MeasurementLog::Sink([t](const Measurement& m) { t->enqueue(m); }) : nullptr,
+      [this](const std::string& why) { log_.notice(LOG_ERR, "measurement log: " + why); });
   checker_->set_measurements(measurements_.get());
   status_.measurements = measurements_.get();
   status_.tpm = tpm_.get();

@@ -10,7 +10,7 @@
 
 namespace digestfs {
 
-// Sets the read-ahead of the digestfs mount on top of `mountpoint` to `kib`.
-Result<void> set_read_ahead(const std::string& mountpoint, unsigned kib);
+// Sets the read-ahead of the filesystem `device` ("MAJOR:MINOR") to `kib`.
+Result<void> set_read_ahead(const std::string& device, unsigned kib);
 
 }  // namespace digestfs

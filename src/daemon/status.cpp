@@ -124,6 +124,7 @@ std::string render(const StatusSources& s, bool json) {
     const Sha256 state = s.measurements->state();
     out.field("measurements", static_cast<uint64_t>(s.measurements->size()));
     out.field("state", to_hex(state.data(), state.size()));
+    out.flag("log_in_step", s.measurements->in_step());
   }
   if (s.tpm) {
     out.flag("pcr_in_step", s.tpm->in_step());

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -66,6 +67,13 @@ std::string read_all(const std::string& p) {
   ssize_t n = read(fd, buf, sizeof buf);
   std::string r = outcome(n, n > 0 ? std::string(buf, size_t(n)) : "");
   close(fd);
+  return r;
+}
+// Creates p with `mode` (no bytes written) and closes it: the outcome of the open.
+std::string create(const std::string& p, mode_t mode) {
+  int fd = open(p.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, mode);
+  const std::string r = outcome(fd < 0 ? -1 : 0);
+  if (fd >= 0) close(fd);
   return r;
 }
 std::string write_file(const std::string& p, int flags, const std::string& bytes) {
@@ -345,6 +353,66 @@ const std::vector<NamedStep>& steps() {
          chmod((b + "/t").c_str(), 01777);
          write_file(b + "/t/roots", O_CREAT, "r");
          return as_nobody([b] { return outcome(unlink((b + "/t/roots").c_str())); });
+       }},
+      {"create, mkdir, mknod under umask 0",
+       [](const std::string& b) {
+         const mode_t saved = umask(0);
+         std::string r =
+             join({write_file(b + "/d/u0", O_CREAT | O_EXCL, "x"), create(b + "/d/u0620", 0620),
+                   outcome(mkdir((b + "/d/m0").c_str(), 0777)),
+                   outcome(mkfifo((b + "/d/p0").c_str(), 0666)), stat_of(b + "/d/u0"),
+                   stat_of(b + "/d/u0620"), stat_of(b + "/d/m0"), lstat_of(b + "/d/p0")});
+         umask(saved);
+         return r;
+       }},
+      {"create and mkdir under umask 027",
+       [](const std::string& b) {
+         const mode_t saved = umask(027);
+         std::string r =
+             join({create(b + "/d/u027", 0666), outcome(mkdir((b + "/d/m027").c_str(), 0777)),
+                   stat_of(b + "/d/u027"), stat_of(b + "/d/m027")});
+         umask(saved);
+         return r;
+       }},
+      {"setuid and setgid bits",
+       [](const std::string& b) {
+         const mode_t saved = umask(0);
+         std::string r =
+             join({create(b + "/d/suid", 04777), stat_of(b + "/d/suid"),
+                   outcome(chmod((b + "/d/suid").c_str(), 06755)), stat_of(b + "/d/suid"),
+                   outcome(mkdir((b + "/d/sgid").c_str(), 02777)), stat_of(b + "/d/sgid")});
+         umask(saved);
+         return r;
+       }},
+      {"O_DIRECT write and read",
+       [](const std::string& b) {
+         void* block = nullptr;
+         if (posix_memalign(&block, 4096, 8192) != 0) return std::string("no memory");
+         std::memset(block, 'D', 8192);
+         int fd = open((b + "/d/direct").c_str(), O_CREAT | O_RDWR | O_DIRECT | O_CLOEXEC, 0644);
+         std::string r = outcome(fd);
+         r += outcome(pwrite(fd, block, 8192, 0));
+         std::memset(block, 0, 8192);
+         r += outcome(pread(fd, block, 4096, 4096),
+                      std::string(static_cast<char*>(block), 4) + " " + stat_of(b + "/d/direct"));
+         r += outcome(pread(fd, block, 100, 1)) + " (unaligned)";
+         close(fd);
+         std::free(block);
+         return r;
+       }},
+      {"lsattr and chattr",
+       [](const std::string& b) {
+         int fd = open((b + "/d/direct").c_str(), O_RDONLY | O_CLOEXEC);
+         int flags = 0;
+         std::string r = outcome(ioctl(fd, FS_IOC_GETFLAGS, &flags), std::to_string(flags));
+         int noatime = flags | FS_NOATIME_FL;
+         r += outcome(ioctl(fd, FS_IOC_SETFLAGS, &noatime));
+         r += outcome(ioctl(fd, FS_IOC_GETFLAGS, &flags), std::to_string(flags));
+         close(fd);
+         int dir = open((b + "/d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+         r += outcome(ioctl(dir, FS_IOC_GETFLAGS, &flags), std::to_string(flags));
+         close(dir);
+         return r;
        }},
       {"unlink and rmdir",
        [](const std::string& b) {

@@ -60,6 +60,10 @@ TEST_F(Run, RunsTheCommandInsideAndPropagatesItsExitStatus) {
   CommandOutput r = run("-- /bin/sh -c 'cat /data/hello.txt; echo pid=$$; exit 3'");
   EXPECT_EQ(r.status, 3) << r.err;
   EXPECT_EQ(r.out, "hello from the container\npid=1\n") << "a new PID namespace";
+  EXPECT_EQ(r.err, "") << "the daemon's notices go to syslog, as container runtimes keep theirs";
+  CommandOutput verbose = run("--verbose -- /bin/sh -c 'exit 0'");
+  EXPECT_EQ(verbose.status, 0);
+  EXPECT_NE(verbose.err.find("digestfs: mounted "), std::string::npos) << verbose.err;
 }
 
 TEST_F(Run, ATamperedFileIsRefusedInsideAndTheLogNamesIt) {
@@ -92,7 +96,7 @@ TEST_F(Run, KillingTheDaemonFailsClosed) {
     for (int i = 0; i < 3000 && slurp(work.path() / "out").empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    run_shell("pkill -9 -f -- 'digestfs -f --root " + rootfs.string() + "'");
+    run_shell("pkill -9 -f -- 'digestfs -f (-q )?--root " + rootfs.string() + "'");
   });
   CommandOutput r =
       run("-- /bin/sh -c 'cat /data/hello.txt; sleep 20; cat /data/hello.txt || echo READ-FAILED'");

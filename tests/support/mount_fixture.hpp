@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -108,6 +109,8 @@ class MountFixture : public ::testing::Test {
         };
         setrlimit(RLIMIT_NOFILE, &limit);
       }
+      // As systemd starts it: the caller's umask must be what counts, never the daemon's.
+      umask(022);
       std::string opts = "keys=" + keys.string() + ",root=" + root.string() + extra;
       execl(DIGESTFS_BINARY, "digestfs", "-f", "-o", opts.c_str(), source.c_str(), at.c_str(),
             nullptr);
@@ -135,9 +138,16 @@ class MountFixture : public ::testing::Test {
     // the daemon ends once that file is closed.
     if (run_shell("fusermount3 -u " + mounted_at.string() + " 2>/dev/null") != 0) {
       run_shell("fusermount3 -u -z " + mounted_at.string() + " 2>/dev/null");
+      // It ends once the test closes what it holds; a test that never does gets it killed.
+      if (!within(std::chrono::milliseconds(10000),
+                  [&] { return waitpid(pid, nullptr, WNOHANG) == pid; })) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+      pid = -1;
+      return;
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
+    waitpid(pid, nullptr, 0);
     pid = -1;
   }
 

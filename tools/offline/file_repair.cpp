@@ -59,7 +59,12 @@ std::string restore_one(rpmfi fi, const FileEntry& e, int root_fd, const RootAcc
   if (renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
     return discard(std::string("rename: ") + std::strerror(errno));
   }
-  fsync(dir.get());
+  // In place, but a crash now could lose the rename: said, so that the rescan is run again.
+  // (dir is O_PATH, which fsync refuses: the directory itself is opened for it.)
+  UniqueFd synced(openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!synced || fsync(synced.get()) != 0) {
+    return std::string("restored, but its directory could not be synced: ") + std::strerror(errno);
+  }
   return {};
 }
 

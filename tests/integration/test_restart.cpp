@@ -1,0 +1,139 @@
+// Restarts over its own source never show the unverified tree: readers hammer a tampered
+// packaged file and a trusted one while the daemon is killed and restarted, stopped and
+// started, and restarted with an index that cannot load, with both cores busy. Readiness is
+// the new daemon's own status answer, never file content.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "tests/support/mount_fixture.hpp"
+
+namespace digestfs::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Restart : public MountFixture {
+ protected:
+  void SetUp() override {
+    MountFixture::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    usr = root / "usr";
+    trusted = slurp(usr / "bin/dfs-hello");
+    // Tampered with the same size, before any mount: only the unverified tree has these bytes.
+    ASSERT_TRUE(write_text(usr / "share/dfs/data.txt", "trusted data, version X\n"));
+  }
+  void TearDown() override {
+    stop = true;
+    for (auto& t : threads) t.join();
+    MountFixture::TearDown();
+    EXPECT_EQ(tampered_served.load(), 0u) << "a reader was given the unverified tree's bytes";
+    EXPECT_FALSE(slurp("/proc/self/mountinfo").find(usr.string()) != std::string::npos)
+        << "a mount or the bind of the source is left";
+  }
+  void start() { mount("", usr, usr); }
+  void kill_daemon(int sig) {
+    ASSERT_EQ(kill(pid, sig), 0);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  // Readers of both files, and two busy loops for the cores, until the test ends.
+  void hammer() {
+    threads.emplace_back([this] {
+      while (!stop) {
+        const int error = read_file(usr / "share/dfs/data.txt").error;
+        if (error == 0) ++tampered_served;
+        if (error == ENOTCONN) ++dead_answers;
+        ++tampered_reads;
+      }
+    });
+    threads.emplace_back([this] {
+      while (!stop) {
+        const ReadResult r = read_file(usr / "bin/dfs-hello");
+        if (r.error == 0 && r.bytes != trusted) ++tampered_served;
+      }
+    });
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([this] {
+        while (!stop) {
+        }
+      });
+    }
+  }
+  std::filesystem::path usr;
+  std::string trusted;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> tampered_served{0}, tampered_reads{0}, dead_answers{0};
+  std::vector<std::thread> threads;
+};
+
+TEST_F(Restart, TenKillsAndRestartsNeverShowTheSource) {
+  start();
+  hammer();
+  for (int round = 0; round < 10; ++round) {
+    kill_daemon(SIGKILL);
+    EXPECT_EQ(read_file(usr / "bin/dfs-hello").error, ENOTCONN) << "the dead mount fails closed";
+    start();
+    EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted) << "round " << round;
+  }
+  EXPECT_GT(tampered_reads.load(), 100u);
+  EXPECT_GT(dead_answers.load(), 0u) << "no reader met a restart: the test proves nothing";
+  EXPECT_NE(log_text().find("replaced the digestfs mount on " + usr.string()), std::string::npos);
+}
+
+// systemd's stop, then its start: the stopped daemon leaves its mount failing closed for the
+// next one; only an unmount takes it away.
+TEST_F(Restart, AStoppedDaemonLeavesItsMountFailingClosedForTheNextOne) {
+  start();
+  hammer();
+  kill_daemon(SIGTERM);
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").error, ENOTCONN);
+  EXPECT_EQ(status_pid(usr), -1);
+  EXPECT_NE(log_text().find("stopping: the mount on " + usr.string() + " fails every access"),
+            std::string::npos)
+      << log_text();
+  start();
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+}
+
+// A new daemon whose index cannot be loaded does not touch the mount it would replace.
+TEST_F(Restart, ARestartThatCannotLoadItsIndexLeavesTheDeadMountInPlace) {
+  start();
+  hammer();
+  kill_daemon(SIGKILL);
+  pid_t failing = fork();
+  if (failing == 0) {
+    const std::string opts =
+        "keys=" + (work.path() / "no-keys").string() + ",root=" + root.string();
+    execl(DIGESTFS_BINARY, "digestfs", "-f", "-o", opts.c_str(), usr.c_str(), usr.c_str(), nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(failing, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").error, ENOTCONN) << "still the dead mount";
+  start();
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+}
+
+// A running mount can be replaced too (an upgrade): the old daemon ends once its mount is
+// gone, and nothing in between serves the source.
+TEST_F(Restart, ALiveMountIsReplacedAndItsDaemonEnds) {
+  start();
+  hammer();
+  const pid_t old = pid;
+  pid = -1;  // the next start is the fixture's daemon
+  start();
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+  int status = 0;
+  EXPECT_TRUE(within(30000ms, [&] { return waitpid(old, &status, WNOHANG) == old; }))
+      << "the replaced daemon did not end";
+}
+
+}  // namespace
+}  // namespace digestfs::test
