@@ -32,11 +32,9 @@ OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile
 bool wants_read(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
 bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
-// Judges an fd opened for reading (by open or create): 0 when it may be read, else the errno
-// of the refusal.
-int admit(MountContext& ctx, OpenFile& file) {
-  struct stat st;
-  if (fstat(file.fd.get(), &st) != 0) return errno;
+// Judges an fd opened for reading (by open or create), st its fstat: 0 when it may be read,
+// else the errno of the refusal.
+int admit(MountContext& ctx, OpenFile& file, const struct stat& st) {
   const OpenDecision d = ctx.core->judge_open(file.fd.get(), st);
   if (d.error) return d.error;
   file.verified = d.verified;
@@ -91,9 +89,21 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, errno);
     return;
   }
+  struct stat st;
+  if (fstat(file->fd.get(), &st) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  // The name the kernel still caches was removed or replaced behind the mount (a package
+  // update renames new files over old ones): ESTALE has the kernel look the name up afresh
+  // and open whatever is there now, as an open on the lower filesystem would.
+  if (st.st_nlink == 0) {
+    fuse_reply_err(req, ESTALE);
+    return;
+  }
   file->readable = wants_read(fi->flags);
   if (file->readable) {
-    if (int refused = admit(ctx, *file)) {
+    if (int refused = admit(ctx, *file, st)) {
       fuse_reply_err(req, refused);
       return;
     }
@@ -122,7 +132,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   }
   // A new file is judged like any other before it is read: under unknown=deny it is not,
   // though the create itself (and writing) succeeds.
-  file->readable = wants_read(fi->flags) && admit(ctx, *file) == 0;
+  struct stat st;
+  file->readable =
+      wants_read(fi->flags) && fstat(file->fd.get(), &st) == 0 && admit(ctx, *file, st) == 0;
   share_page_cache(ctx.nodes.node(e.ino), *file, fi);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);

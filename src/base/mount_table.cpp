@@ -23,15 +23,14 @@ std::string unescape(const std::string& field) {
 
 }  // namespace
 
-std::optional<MountEntry> topmost_mount(const std::string& path) {
+std::vector<MountEntry> mounts() {
   std::ifstream info("/proc/self/mountinfo");
-  std::optional<MountEntry> found;
+  std::vector<MountEntry> out;
   for (std::string line; std::getline(info, line);) {
     std::istringstream fields(line);
     MountEntry e;
     std::string point, root;
     fields >> e.id >> e.parent >> e.device >> root >> point;
-    if (unescape(point) != path) continue;
     e.root = unescape(root);
     e.point = unescape(point);
     for (std::string f; fields >> f;) {
@@ -40,7 +39,15 @@ std::optional<MountEntry> topmost_mount(const std::string& path) {
         break;
       }
     }
-    found = std::move(e);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::optional<MountEntry> topmost_mount(const std::string& path) {
+  std::optional<MountEntry> found;
+  for (auto& e : mounts()) {
+    if (e.point == path) found = std::move(e);
   }
   return found;
 }

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace digestfs {
 
@@ -13,6 +14,9 @@ struct MountEntry {
   std::string point;   // where, unescaped
   std::string type;    // "fuse.digestfs", "ext4", ...
 };
+
+// Every mount, in the order the kernel lists them (a mount after those it covers).
+std::vector<MountEntry> mounts();
 
 // The topmost mount at `path` (an absolute, normalized path): the last one listed there.
 std::optional<MountEntry> topmost_mount(const std::string& path);

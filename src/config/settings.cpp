@@ -199,6 +199,17 @@ void add_mount_options(std::vector<OptionSpec>& r) {
          return {};
        },
        [](const Settings& s) { return one(std::to_string(s.block_checks.memory_bytes >> 20)); }});
+  r.push_back({"reload-wait", "MS",
+               "how long an open that would be refused waits when the package sources changed "
+               "since the index in force was read (a package installed a moment ago), for the "
+               "reload that follows (default 5000; 0 never waits); past it, the refusal stands",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 auto n = parse_number("reload-wait", v, 0, 600000);
+                 if (!n) return n.error();
+                 s.reload_wait_ms = *n;
+                 return {};
+               },
+               [](const Settings& s) { return one(std::to_string(s.reload_wait_ms)); }});
   r.push_back({"read-ahead", "KIB",
                "how far the kernel reads ahead of a sequential reader of the mount (default "
                "4096; 0 leaves the kernel's 128): more requests in flight, each hashed on its own "

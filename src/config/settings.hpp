@@ -40,6 +40,7 @@ struct Settings {
   bool prime = false;  // verify every indexed file in the background after mounting
   BlockChecks block_checks;
   unsigned read_ahead_kib = 4096;     // 0: the kernel's own
+  unsigned reload_wait_ms = 5000;     // how long a refusal waits for a reload under way
   std::filesystem::path config_file;  // the file these settings were read from, if any
   // Measurement: the IMA-format log (and FILE.bin), the TPM to extend, and its PCR.
   std::filesystem::path measure_log;

@@ -3,10 +3,13 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace digestfs {
 namespace {
@@ -25,11 +28,26 @@ constexpr uint32_t kParentMask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DE
 // sqlite's shared-memory index is written by readers, and its write-ahead log is opened for
 // writing (and closed) by them; only a write into the log is a change. rpm's lock files say
 // nothing about the packages.
+bool reader_file(std::string_view name) {
+  return name.ends_with("-shm") || name == ".rpm.lock" || name == ".dbenv.lock";
+}
+
 bool ignored(const inotify_event* ev) {
   if (ev->len == 0) return false;
   std::string_view name(ev->name);
   if (name.ends_with("-wal")) return !(ev->mask & IN_MODIFY);
-  return name.ends_with("-shm") || name == ".rpm.lock" || name == ".dbenv.lock";
+  return reader_file(name);
+}
+
+// One file as a fingerprint sees it.
+void add_stat(std::string& out, const std::filesystem::path& file) {
+  struct stat st;
+  if (lstat(file.c_str(), &st) != 0) {
+    out += file.string() + "|-\n";
+    return;
+  }
+  out += file.string() + "|" + std::to_string(st.st_ino) + "|" + std::to_string(st.st_size) + "|" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "\n";
 }
 
 void drain(int fd) {
@@ -42,7 +60,63 @@ void drain(int fd) {
 
 IndexReloader::IndexReloader(Settings settings, TrustedIndex loaded, IntegrityChecker& checker,
                              EventLog& log)
-    : settings_(std::move(settings)), current_(std::move(loaded)), checker_(checker), log_(log) {}
+    : settings_(std::move(settings)), current_(std::move(loaded)), checker_(checker), log_(log) {
+  if (settings_.sources.read_rpmdb) {
+    database_ = settings_.sources.root / settings_.sources.dbpath.relative_path();
+    if (!database_.has_filename()) database_ = database_.parent_path();
+  }
+  // The first snapshot was read a moment ago: what the sources look like now stands for it.
+  loaded_from_ = sources_fingerprint();
+}
+
+std::string IndexReloader::sources_fingerprint() const {
+  std::string out;
+  std::error_code ec;
+  if (!database_.empty()) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(database_, ec)) {
+      if (!reader_file(e.path().filename().string())) files.push_back(e.path());
+    }
+    if (ec) out += "database unreadable: " + ec.message() + "\n";
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add_stat(out, f);
+  }
+  for (const auto& p : settings_.sources.packages) {
+    add_stat(out, p);
+    if (!std::filesystem::is_directory(p, ec)) continue;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(p, ec)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add_stat(out, f);
+  }
+  return out;
+}
+
+uint64_t IndexReloader::request() {
+  const uint64_t ticket = requested_.fetch_add(1) + 1;
+  uint64_t one = 1;
+  // Nothing useful can be done from a signal handler if this fails; the next request retries.
+  [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
+  return ticket;
+}
+
+bool IndexReloader::wait_for(uint64_t ticket, Clock::time_point deadline) const {
+  std::unique_lock lock(stats_mutex_);
+  return finished_changed_.wait_until(lock, deadline, [&] { return finished_ >= ticket; });
+}
+
+CatchUp IndexReloader::catch_up(Clock::time_point deadline) {
+  const std::string sources = sources_fingerprint();
+  {
+    // Nothing newer to wait for: the snapshot in force was read from these very sources, or
+    // a reload from them failed already.
+    std::lock_guard lock(stats_mutex_);
+    if (sources == loaded_from_ || sources == failed_from_) return CatchUp::Current;
+  }
+  const uint64_t before = checker_.index()->generation();
+  if (!wait_for(request(), deadline)) return CatchUp::TimedOut;
+  return checker_.index()->generation() != before ? CatchUp::Newer : CatchUp::Current;
+}
 
 IndexReloader::~IndexReloader() {
   if (thread_.joinable()) {
@@ -86,9 +160,7 @@ Result<void> IndexReloader::start() {
   wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   stop_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!inotify_ || !wake_ || !stop_) return errno_error("reloader");
-  if (settings_.sources.read_rpmdb) {
-    database_ = settings_.sources.root / settings_.sources.dbpath.relative_path();
-    if (!database_.has_filename()) database_ = database_.parent_path();
+  if (!database_.empty()) {
     database_parent_wd_ = watch(database_.parent_path(), kParentMask);
     watch_database();
   }
@@ -97,12 +169,6 @@ Result<void> IndexReloader::start() {
   }
   thread_ = std::thread([this] { run(); });
   return {};
-}
-
-void IndexReloader::request() {
-  uint64_t one = 1;
-  // Nothing useful can be done from a signal handler if this fails; the next request retries.
-  [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
 }
 
 ReloadStats IndexReloader::stats() const {
@@ -154,17 +220,26 @@ void IndexReloader::run() {
     if (pending && (n == 0 || Clock::now() >= first_change + kMaxDelay)) now = true;
     if (now) {
       pending = false;
-      reload();
+      // Every ticket handed out by now is served by this reload.
+      const uint64_t serving = requested_.load();
+      const std::string sources = sources_fingerprint();
+      reload(sources);
+      {
+        std::lock_guard lock(stats_mutex_);
+        finished_ = std::max(finished_, serving);
+      }
+      finished_changed_.notify_all();
     }
   }
 }
 
-void IndexReloader::reload() {
+void IndexReloader::reload(const std::string& sources) {
   const auto old = current_.index;
   const uint64_t generation = old->generation() + 1;
   auto loaded = load_trusted_index(settings_, generation, &current_);
   std::lock_guard lock(stats_mutex_);
   if (!loaded) {
+    failed_from_ = sources;
     ++stats_.failures;
     stats_.last_error = loaded.error().message;
     log_.notice(LOG_ERR, "reload failed, keeping generation " + std::to_string(old->generation()) +
@@ -174,6 +249,7 @@ void IndexReloader::reload() {
   report_index(*loaded->index, log_);
   checker_.set_index(loaded->index);
   current_ = *loaded;
+  loaded_from_ = sources;
   ++stats_.reloads;
   stats_.last_seconds = loaded->load_seconds;
   stats_.last_error.clear();

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,18 +38,32 @@ class IndexReloader {
 
   // Starts watching the sources and serving requests.
   Result<void> start();
-  // Asks for a reload; async-signal-safe (a write to an eventfd).
-  void request();
+  using Clock = std::chrono::steady_clock;
+  // Asks for a reload; returns its ticket. Async-signal-safe (an atomic add and a write to
+  // an eventfd).
+  uint64_t request();
+  // Waits until a reload that began after the ticket was handed out has ended (loaded or
+  // failed); false when `deadline` came first.
+  bool wait_for(uint64_t ticket, Clock::time_point deadline) const;
+  // Before a refusal: when the sources differ from what the snapshot in force was read from
+  // (a package installed a moment ago), asks for a reload and waits for it until `deadline`.
+  CatchUp catch_up(Clock::time_point deadline);
+  // The rpm database this mount trusts (empty: none is read).
+  const std::filesystem::path& database() const { return database_; }
   ReloadStats stats() const;
 
  private:
   void run();
-  void reload();
+  // Loads a new snapshot from the sources, which looked like `sources` just before.
+  void reload(const std::string& sources);
   int watch(const std::filesystem::path& dir, uint32_t mask);
   void watch_database();
   // Whether one event says the packages may have changed; follows the database directory
   // when it is moved, deleted or brought back.
   bool relevant(const inotify_event* ev);
+  // What the sources look like to stat: the database directory's files and the package
+  // files, with size, mtime and inode; what a reader of them changes itself is left out.
+  std::string sources_fingerprint() const;
 
   Settings settings_;
   TrustedIndex current_;  // touched by the reloader thread only, after start()
@@ -63,8 +78,13 @@ class IndexReloader {
   UniqueFd wake_;  // eventfd: reload requests
   UniqueFd stop_;  // eventfd: shutdown
   std::thread thread_;
-  mutable std::mutex stats_mutex_;
+  mutable std::mutex stats_mutex_;  // also guards finished_ and loaded_from_
   ReloadStats stats_;
+  std::atomic<uint64_t> requested_{0};  // tickets handed out
+  uint64_t finished_ = 0;               // every ticket up to this one has had its reload
+  std::string loaded_from_;             // the sources' fingerprint when the snapshot was read
+  std::string failed_from_;             // ... when the last failed reload read them
+  mutable std::condition_variable finished_changed_;
 };
 
 }  // namespace digestfs

@@ -80,14 +80,13 @@ void IntegrityChecker::measure(std::string_view path, const ContentDigest* actua
                                       std::string(bytes.begin(), bytes.end()), std::string(path)));
 }
 
-Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std::string& detail,
-                                    bool config_file, const ContentDigest* actual) {
-  if (d.allow) return d;
-  measure(path, actual);
+Decision IntegrityChecker::refuse(Judgement j, std::string_view path, const std::string& note) {
+  Decision d = std::move(j.decision);
+  measure(path, j.actual ? &*j.actual : nullptr);
   bool soften =
-      policy_.mode != Mode::Enforce || (config_file && policy_.config == ConfigPolicy::Audit);
+      policy_.mode != Mode::Enforce || (j.config_file && policy_.config == ConfigPolicy::Audit);
   std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
-                     " reason=" + std::string(reason_name(d.reason)) + detail;
+                     " reason=" + std::string(reason_name(d.reason)) + j.detail + note;
   if (policy_.mode != Mode::Permissive) {
     log_.report(soften ? LOG_NOTICE : LOG_WARNING,
                 std::string(path) + "|" + std::string(reason_name(d.reason)), line);
@@ -103,66 +102,97 @@ Decision IntegrityChecker::conclude(Decision d, std::string_view path, const std
   return d;
 }
 
-Decision IntegrityChecker::unknown(std::string_view path, int fd, const ContentStamp& stamp) {
-  Decision d;
-  d.stamp = stamp;
-  d.reason = Reason::NoEntry;
+Decision IntegrityChecker::conclude(Judgement j, std::string_view path, int fd,
+                                    const std::string& note) {
+  if (j.decision.allow) return std::move(j.decision);
+  if (!j.unknown) return refuse(std::move(j), path, note);
   const UnknownPolicy policy = policy_.unknown_policy_for(path);
   if (policy != UnknownPolicy::Deny && measurements_) {
     // A file served without an entry is measured by its content.
-    auto looked = fd >= 0 ? content_digest(fd, stamp, digest_algo::kSha256)
+    auto looked = fd >= 0 ? content_digest(fd, j.decision.stamp, digest_algo::kSha256)
                           : VerdictMemo::Lookup{Error{EBADF, "no content"},
                                                 VerdictMemo::Source::Hashed, nullptr};
     measure(path, looked.digest ? &*looked.digest : nullptr);
   }
   switch (policy) {
-    case UnknownPolicy::Allow: return allowed(d, Reason::NoEntry);
+    case UnknownPolicy::Allow: return allowed(j.decision, Reason::NoEntry);
     case UnknownPolicy::Audit:
       log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
                   "AUDIT path=" + std::string(path) + " reason=no-entry");
       ++counters_.audits;
-      return allowed(d, Reason::NoEntry);
+      return allowed(j.decision, Reason::NoEntry);
     case UnknownPolicy::Deny: break;
   }
-  d.error = EACCES;
-  return conclude(d, path, "", false);
+  return refuse(std::move(j), path, note);
+}
+
+template <class Judge>
+Judgement IntegrityChecker::judged_up_to_date(Judge judge, std::string& note) {
+  Judgement j = judge();
+  const Reason r = j.decision.reason;
+  const bool refused =
+      !j.decision.allow && r != Reason::ChangedWhileHashing && r != Reason::ReadError;
+  if (!refused || !catch_up_) return j;
+  switch (catch_up_()) {
+    case CatchUp::Current: return j;
+    case CatchUp::Newer: ++counters_.reload_waits; return judge();
+    case CatchUp::TimedOut:
+      ++counters_.reload_wait_timeouts;
+      note = " reload=unfinished";  // judged by the snapshot in force: the new one is late
+      return j;
+  }
+  return j;
 }
 
 Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string_view path) {
   ++counters_.opens;
+  std::string note;
+  Judgement j = judged_up_to_date([&] { return judge_content(fd, st, path); }, note);
+  return conclude(std::move(j), path, fd, note);
+}
+
+Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::string_view path) {
   const auto index = index_.load();
   const EntryRange entries = index->lookup(path);
-  if (entries.empty()) return unknown(path, fd, stamp_of(st));
-
-  Decision d;
+  Judgement j;
+  Decision& d = j.decision;
   d.stamp = stamp_of(st);
   d.error = EACCES;
+  if (entries.empty()) {
+    d.reason = Reason::NoEntry;
+    j.unknown = true;
+    return j;
+  }
   // The claims on this path that have content: the first one names what was expected.
   std::optional<FileEntry> first;
-  bool config_file = false, size_fits = false;
+  bool size_fits = false;
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
-    if (e.is_ghost()) return allowed(d, Reason::Ghost);
+    if (e.is_ghost()) {
+      d = allowed(d, Reason::Ghost);
+      return j;
+    }
     if (!first) first = e;
-    config_file |= e.is_config();
+    j.config_file |= e.is_config();
     size_fits |= e.size() == static_cast<uint64_t>(st.st_size);
   }
   if (!first) {
     d.reason = Reason::TypeMismatch;
-    return conclude(d, path, package_of(entries.front()), false);
+    j.detail = package_of(entries.front());
+    return j;
   }
-  if (config_file && policy_.config == ConfigPolicy::Skip) return allowed(d, Reason::ConfigSkipped);
+  if (j.config_file && policy_.config == ConfigPolicy::Skip) {
+    d = allowed(d, Reason::ConfigSkipped);
+    return j;
+  }
   if (!size_fits) {
     d.reason = Reason::SizeMismatch;
-    return conclude(d, path,
-                    " size=" + std::to_string(st.st_size) +
-                        " expected_size=" + std::to_string(first->size()) +
-                        " expected=" + first->digest().text() + package_of(*first),
-                    config_file);
+    j.detail = " size=" + std::to_string(st.st_size) +
+               " expected_size=" + std::to_string(first->size()) +
+               " expected=" + first->digest().text() + package_of(*first);
+    return j;
   }
-
   // Claims may use different algorithms; each is hashed at most once per version.
-  std::optional<ContentDigest> actual;
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
     auto looked = content_digest(fd, d.stamp, e.algo(), blocks_.on);
@@ -172,21 +202,20 @@ Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string
       d.reason =
           looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing : Reason::ReadError;
       d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
-      return conclude(d, path,
-                      " error=\"" + looked.digest.error().message + "\"" + package_of(*first),
-                      config_file);
+      j.detail = " error=\"" + looked.digest.error().message + "\"" + package_of(*first);
+      return j;
     }
     if (looked.digest->digest.view() == e.digest()) {
       d.tree = std::move(looked.tree);
-      return allowed(d, Reason::Verified, true);
+      d = allowed(d, Reason::Verified, true);
+      return j;
     }
-    actual = std::move(looked.digest.value());
+    j.actual = std::move(looked.digest.value());
   }
   d.reason = Reason::DigestMismatch;
-  return conclude(d, path,
-                  " expected=" + first->digest().text() + " actual=" + actual->digest.text() +
-                      package_of(*first),
-                  config_file, &*actual);
+  j.detail = " expected=" + first->digest().text() + " actual=" + j.actual->digest.text() +
+             package_of(*first);
+  return j;
 }
 
 VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
@@ -236,19 +265,33 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
 }
 
 Decision IntegrityChecker::judge_link(std::string_view path, std::string_view target) {
+  std::string note;
+  Judgement j = judged_up_to_date([&] { return judge_target(path, target); }, note);
+  return conclude(std::move(j), path, -1, note);
+}
+
+Judgement IntegrityChecker::judge_target(std::string_view path, std::string_view target) {
   const auto index = index_.load();
   const EntryRange entries = index->lookup(path);
-  if (entries.empty()) return unknown(path, -1, ContentStamp{});
-  Decision d;
-  for (const FileEntry e : entries) {
-    if (S_ISLNK(e.mode()) && e.linkto() == target) return allowed(d, Reason::Verified, true);
-  }
+  Judgement j;
+  Decision& d = j.decision;
   d.error = EACCES;
+  if (entries.empty()) {
+    d.reason = Reason::NoEntry;
+    j.unknown = true;
+    return j;
+  }
+  for (const FileEntry e : entries) {
+    if (S_ISLNK(e.mode()) && e.linkto() == target) {
+      d = allowed(d, Reason::Verified, true);
+      return j;
+    }
+  }
   d.reason = Reason::LinkTargetMismatch;
-  return conclude(d, path,
-                  " target=" + std::string(target) + " expected_target=" +
-                      std::string(entries.front().linkto()) + package_of(entries.front()),
-                  false);
+  j.detail = " target=" + std::string(target) +
+             " expected_target=" + std::string(entries.front().linkto()) +
+             package_of(entries.front());
+  return j;
 }
 
 }  // namespace digestfs

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,10 +47,24 @@ struct Decision {
   std::shared_ptr<const BlockTree> tree;
 };
 
+// What judging found, before policy is applied and anything is logged, counted or measured.
+struct Judgement {
+  Decision decision;     // allowed when content (or a link's target) matched, a %ghost, ...
+  bool unknown = false;  // no accepted package claims the path
+  bool config_file = false;
+  std::string detail;                   // what the log line of a refusal says beyond the reason
+  std::optional<ContentDigest> actual;  // what the content hashed to, when it was hashed
+};
+
+// Asked before a refusal: whether the sources have changed since the snapshot in force was
+// loaded, and if so, whether the reload that follows was waited for.
+enum class CatchUp { Current, Newer, TimedOut };
+
 struct CheckerCounters {
   std::atomic<uint64_t> opens{0}, memo_hits{0}, memo_misses{0}, bytes_hashed{0};
   std::atomic<uint64_t> hashing{0};  // files being hashed right now
   std::atomic<uint64_t> denials{0}, audits{0}, block_mismatches{0};
+  std::atomic<uint64_t> reload_waits{0}, reload_wait_timeouts{0};  // refusals that waited
   std::array<std::atomic<uint64_t>, kReasonCount> denials_by_reason{};
 };
 
@@ -78,16 +93,23 @@ class IntegrityChecker {
   const CheckerCounters& counters() const { return counters_; }
   const BlockChecks& block_checks() const { return blocks_; }
   TreeStats tree_stats() const { return memo_.tree_stats(); }
+  // Every refusal first asks `catch_up`: an open racing a package install is judged by the
+  // snapshot that has the package, once the reload has run.
+  void set_catch_up(std::function<CatchUp()> catch_up) { catch_up_ = std::move(catch_up); }
   // Refusals and files served without an entry are measured into `log` from now on.
   void set_measurements(MeasurementLog* log) { measurements_ = log; }
   const Policy& policy() const { return policy_; }
 
  private:
-  // A refusal: mode and %config policy applied, logged with `detail`, counted, measured.
-  Decision conclude(Decision d, std::string_view path, const std::string& detail, bool config_file,
-                    const ContentDigest* actual = nullptr);
-  // fd and stamp: the file's content, for measuring it when it is served; fd -1 for none.
-  Decision unknown(std::string_view path, int fd, const ContentStamp& stamp);
+  Judgement judge_content(int fd, const struct stat& st, std::string_view path);
+  Judgement judge_target(std::string_view path, std::string_view target);
+  // `judge` again against a newer snapshot when the one in force may be behind the sources.
+  template <class Judge>
+  Judgement judged_up_to_date(Judge judge, std::string& note);
+  // Policy applied, the event logged, counted, measured. fd: the content, for measuring an
+  // unknown file that is served (-1: none).
+  Decision conclude(Judgement j, std::string_view path, int fd, const std::string& note);
+  Decision refuse(Judgement j, std::string_view path, const std::string& note);
   void measure(std::string_view path, const ContentDigest* actual);
   // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
   // after (a change in between is an ESTALE error, never a digest).
@@ -101,6 +123,7 @@ class IntegrityChecker {
   std::atomic<std::shared_ptr<const DigestIndex>> index_;
   CheckerCounters counters_;
   MeasurementLog* measurements_ = nullptr;
+  std::function<CatchUp()> catch_up_;
 };
 
 }  // namespace digestfs

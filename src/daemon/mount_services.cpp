@@ -75,6 +75,11 @@ Result<void> MountServices::start_verification(const Settings& settings, int sou
     reloader_.reset();
   }
   status_.reloader = reloader_.get();
+  reload_wait_ = std::chrono::milliseconds(settings.reload_wait_ms);
+  if (reloader_ && reload_wait_.count() > 0) {
+    checker_->set_catch_up(
+        [this] { return reloader_->catch_up(IndexReloader::Clock::now() + reload_wait_); });
+  }
   if (settings.prime) {
     primer_ = std::make_unique<Primer>(*checker_, source_fd, paths_, log_, settings.sources.jobs);
     status_.primer = primer_.get();
@@ -135,11 +140,14 @@ std::optional<std::string> MountServices::read_control(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<int> MountServices::write_control(std::string_view name, std::string_view) {
+std::optional<int> MountServices::write_control(std::string_view name, std::string_view value) {
   if (name != kReloadXattr) return std::nullopt;
   if (!reloader_) return ENOTSUP;
-  reloader_->request();
-  return 0;
+  const uint64_t ticket = reloader_->request();
+  // "wait" (the rpm plugin, at the end of a transaction): answered once the reload ran.
+  if (value != "wait") return 0;
+  const auto bound = std::max<std::chrono::milliseconds>(reload_wait_, std::chrono::seconds(1));
+  return reloader_->wait_for(ticket, IndexReloader::Clock::now() + bound) ? 0 : ETIMEDOUT;
 }
 
 }  // namespace digestfs

@@ -3,6 +3,7 @@
 // layer asks. With verification off (noverify) it judges nothing and still answers status.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -61,6 +62,7 @@ class MountServices : public MountCore {
   std::unique_ptr<IndexReloader> reloader_;
   std::unique_ptr<Primer> primer_;
   StatusSources status_;
+  std::chrono::milliseconds reload_wait_{0};
 };
 
 }  // namespace digestfs

@@ -93,6 +93,8 @@ std::string render(const StatusSources& s, bool json) {
     out.field("denials", c.denials.load());
     out.denials(c);
     out.field("audits", c.audits.load());
+    out.field("reload_waits", c.reload_waits.load());
+    out.field("reload_wait_timeouts", c.reload_wait_timeouts.load());
     const BlockChecks& blocks = s.checker->block_checks();
     out.field("block_checks", blocks.on ? "on" : "off");
     if (blocks.on) {
@@ -105,6 +107,7 @@ std::string render(const StatusSources& s, bool json) {
     }
   }
   if (s.reloader) {
+    out.field("database", s.reloader->database().string());
     ReloadStats r = s.reloader->stats();
     out.field("reloads", r.reloads);
     out.field("reload_failures", r.failures);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -122,6 +123,108 @@ TEST_F(Reload, APrimedMountAnswersEveryOpenFromMemory) {
   EXPECT_EQ(status_number("memo_misses"), 0u) << status();
   EXPECT_EQ(status_number("memo_hits"), 5u) << status();
   EXPECT_EQ(status_number("prime_failures"), 0u) << status();
+}
+
+}  // namespace
+}  // namespace digestfs::test
+
+namespace digestfs::test {
+namespace {
+
+// Packages installed, upgraded and erased behind a running mount, their files opened the
+// moment rpm returns: never refused for being new, and what is gone or replaced is refused.
+class InstallAndRun : public MountFixture {
+ protected:
+  // rpm, with digestfs's plugin loaded or not (rpm loads the plugins it finds in its plugin
+  // directory that a __transaction_ macro names).
+  ::testing::AssertionResult rpm(const std::string& args,
+                                 const std::vector<std::filesystem::path>& files = {}) {
+    const std::string dir = std::filesystem::path(DIGESTFS_RPM_PLUGIN).parent_path().string();
+    const std::string plugin = with_plugin ? "--define '__plugindir " + dir +
+                                                 "' --define '__transaction_digestfs " +
+                                                 DIGESTFS_RPM_PLUGIN + "' "
+                                           : std::string();
+    return rpm_in_root(root, plugin + args, files);
+  }
+  // 50 rounds: an upgrade, a downgrade, an install and an erase each, every file opened at
+  // once.
+  void rounds() {
+    mount();
+    const std::string update = "-U --oldpackage --nodeps --noscripts --nosignature";
+    for (int round = 0; round < 50; ++round) {
+      const bool two = round % 2 == 0;
+      ASSERT_TRUE(rpm(update, {two ? fx / "upgrade/dfs-base-2.0-1.noarch.rpm"
+                                   : fx / "rpms/dfs-base-1.0-1.noarch.rpm"}));
+      const std::string version = two ? "2" : "1";
+      uint64_t waits = status_number("reload_waits");
+      const ReadResult data = read_file(mnt / "usr/share/dfs/data.txt");
+      ASSERT_EQ(data.error, 0) << "round " << round << "\n" << log_text();
+      ASSERT_EQ(data.bytes, "trusted data, version " + version + "\n");
+      ASSERT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);
+      waits_for_installed += status_number("reload_waits") - waits;
+      if (round % 2) {
+        ASSERT_TRUE(rpm("-i --replacepkgs --replacefiles --nodeps --noscripts --nosignature",
+                        {fx / "rpms/dfs-other-1.0-1.noarch.rpm"}));
+        waits = status_number("reload_waits");
+        ASSERT_EQ(read_file(mnt / "usr/share/dfs/other.txt").bytes, "other data\n")
+            << "round " << round << "\n"
+            << log_text();
+        waits_for_installed += status_number("reload_waits") - waits;
+        // Erased from the database (the file stays): its file is unknown, with the plugin at
+        // once, without it once the watch on the database has seen the change.
+        ASSERT_TRUE(rpm("-e --justdb --nodeps --noscripts dfs-other"));
+        if (with_plugin) {
+          ASSERT_EQ(read_file(mnt / "usr/share/dfs/other.txt").error, EACCES) << "round " << round;
+        } else {
+          ASSERT_TRUE(within(
+              5000ms, [&] { return read_file(mnt / "usr/share/dfs/other.txt").error == EACCES; }))
+              << "round " << round;
+        }
+      }
+    }
+    // The content of the version before is refused.
+    ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "trusted data, version 2\n"));
+    EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
+    EXPECT_EQ(status_number("reload_wait_timeouts"), 0u) << status();
+  }
+  bool with_plugin = false;
+  uint64_t waits_for_installed = 0;  // opens of installed files that waited for a reload
+};
+
+TEST_F(InstallAndRun, WithoutThePluginAnOpenRacingTheReloadWaitsForIt) {
+  rounds();
+  EXPECT_GT(waits_for_installed, 0u) << "no open raced a reload: nothing was shown";
+}
+
+TEST_F(InstallAndRun, WithThePluginTheTransactionEndsOnceTheNewIndexIsInForce) {
+  with_plugin = true;
+  rounds();
+  // Every installed file was trusted before rpm returned: none of their opens had to wait.
+  EXPECT_EQ(waits_for_installed, 0u) << status();
+}
+
+// A reload that hangs (here on a package file that is a FIFO nobody writes): an open waiting
+// for it gives up after reload-wait, says so, and everything else is served meanwhile.
+TEST_F(InstallAndRun, AStuckReloadMakesAWaitingOpenGiveUpAfterTheBound) {
+  const auto packages = work.path() / "extra-packages";
+  std::filesystem::create_directories(packages);
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/stray.txt", "nobody packaged me\n"));
+  mount(",packages=" + packages.string() + ",reload-wait=1500");
+  ASSERT_EQ(mkfifo((packages / "stuck.rpm").c_str(), 0644), 0);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").error, EACCES);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms) << "it did not wait";
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/stray.txt reason=no-entry reload=unfinished"),
+            std::string::npos)
+      << log_text();
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n");
+  EXPECT_GE(status_number("reload_wait_timeouts"), 1u) << status();
+  // Let the reload go on: the FIFO ends at once (and is no package).
+  int writer = open((packages / "stuck.rpm").c_str(), O_WRONLY | O_CLOEXEC);
+  EXPECT_GE(writer, 0);
+  close(writer);
+  EXPECT_TRUE(within(
+      10000ms, [&] { return status_number("reload_failures") + status_number("reloads") >= 1; }));
 }
 
 }  // namespace
