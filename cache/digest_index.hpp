@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,12 +23,16 @@ struct PackageRecord {
   std::string signer;  // key id of the header signature
   uint8_t digest_algo = 0;
   uint32_t file_count = 0;
-  // SHA-256 of the header as read (all zero: none); unchanged headers are reused on reload.
+  // SHA-256 of the header as read (all zero: none).
   // A fixed array, not a string: nothing per package lands on the loader threads' heaps.
   std::array<unsigned char, 32> header_key{};
   // SHA-256 of the header's signed immutable region, as rpm recorded and headerCheck
   // verified it (RPMTAG_SHA256HEADER); all zero for headers made before rpm had it.
   std::array<unsigned char, 32> region_sha256{};
+  // Database headers: rpm's number for the header, and the SHA-1 digest rpm recorded for its
+  // region, as the database's index lists it. What finds the header unchanged on reload.
+  unsigned instance = 0;
+  std::string sha1_header;
 };
 
 struct RejectedHeader {
@@ -132,6 +137,8 @@ struct PathConflict {
 class DigestIndex {
  public:
   class Builder;
+  // Packages one snapshot can hold (a record names its package in 16 bits).
+  static constexpr size_t kMaxPackages = 65535;
 
   // Every claim on exactly this path (absolute, no trailing slash), most often one.
   EntryRange lookup(std::string_view path) const;
@@ -151,31 +158,45 @@ class DigestIndex {
   std::vector<PathConflict> conflicts() const;
   // Bytes held by the snapshot's tables (for the memory benchmark and status).
   size_t memory_bytes() const;
-  // The records of each package, by package number (for reusing them in the next snapshot).
-  std::vector<std::vector<uint32_t>> records_by_package() const;
+  // Whether the strings of packages dropped since the last snapshot built from scratch have
+  // grown the arena enough that the next one should be built from scratch again.
+  bool worth_compacting() const { return arena_.size() > compact_arena_bytes_ * 5 / 4 + 4096; }
 
  private:
   friend class FileEntry;
+  // 40 bytes a file: what few files have (link targets, capabilities, device numbers) sits in
+  // `extras_`, the owner's names in `owners_`.
   struct Record {
     uint64_t size;
-    uint32_t dir, name, digest, user, group, linkto, caps, package, mtime, rdev;
-    uint16_t mode, attrs, verify_flags;
+    uint32_t dir, name, digest, extra, mtime;
+    uint16_t package, owner, mode, attrs, verify_flags;
     uint8_t digest_len;
     int8_t state;
   };
+  static_assert(sizeof(Record) == 40);
+  struct Owner {
+    uint32_t user, group;
+  };
+  struct Extra {
+    uint32_t linkto, caps, rdev;
+  };
   const char* str(uint32_t offset) const { return arena_.data() + offset; }
-  uint64_t path_hash(uint32_t record) const;
   bool same_path(uint32_t a, uint32_t b) const;
   bool same_content(uint32_t a, uint32_t b) const;
+  // The first record of exactly this path, or nothing.
+  std::optional<uint32_t> first_record(std::string_view dir, std::string_view name) const;
 
   std::vector<Record> records_;  // sorted by path; claims on one path are adjacent
   std::vector<uint32_t> dirs_;   // dir id -> arena offset of "/dir/"
   std::vector<uint32_t> slots_;  // open addressing over first records; UINT32_MAX empty
   std::string arena_;            // NUL-terminated strings and raw digests
+  std::vector<Owner> owners_;
+  std::vector<Extra> extras_;  // [0]: none
   std::vector<PackageRecord> packages_;
   std::vector<RejectedHeader> rejected_;
   uint64_t generation_ = 0;
   size_t reused_ = 0;
+  size_t compact_arena_bytes_ = 0;  // the arena's size when last built from scratch
 };
 
 // Collects packages and files (single-threaded; interning makes the snapshot compact).
@@ -188,20 +209,27 @@ class DigestIndex::Builder {
 
   // Room for about this many files, so the tables and the interning maps do not regrow.
   void reserve(size_t files);
-  void add_package(PackageRecord package, const std::vector<PackagedFile>& files);
-  // Copies package `package` and its records from an earlier snapshot, without re-reading or
-  // re-verifying its header.
-  void add_from(const DigestIndex& earlier, uint32_t package, const std::vector<uint32_t>& records);
+  // Takes packages over from an earlier snapshot, unchanged and in their earlier order, with
+  // their records as they are: strings, directories and owners are the earlier snapshot's,
+  // nothing is interned again, and the records stay sorted. Only before anything else.
+  void keep_from(std::shared_ptr<const DigestIndex> earlier, const std::vector<uint32_t>& packages);
+  // False (no record added) when the snapshot could not name it: it holds kMaxPackages
+  // packages already, or as many distinct owners (user and group) as a record can name.
+  bool add_package(PackageRecord package, const std::vector<PackagedFile>& files);
   void add_rejected(RejectedHeader rejected);
   std::shared_ptr<const DigestIndex> build(uint64_t generation);
 
  private:
   uint32_t intern(std::string_view s);
   uint32_t intern_dir(std::string_view dir);
+  uint32_t intern_name(std::string_view dir, std::string_view name);
+  std::optional<uint16_t> intern_owner(std::string_view user, std::string_view group);
   uint32_t start_package(PackageRecord package, size_t files);
   struct Interning;
   std::unique_ptr<Interning> interning_;
   std::unique_ptr<DigestIndex> index_;
+  std::shared_ptr<const DigestIndex> earlier_;  // kept from: its names are reused
+  std::vector<uint32_t> renumbered_;            // its package id -> ours, or none
 };
 
 }  // namespace digestfs

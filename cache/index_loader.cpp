@@ -1,6 +1,5 @@
 #include "cache/index_loader.hpp"
 
-#include <fcntl.h>
 #include <rpm/rpmcli.h>
 #include <rpm/rpmlib.h>
 #include <tbb/enumerable_thread_specific.h>
@@ -10,18 +9,17 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
+#include <functional>
 #include <optional>
-#include <unordered_map>
-#include <variant>
+#include <set>
 
 #include "cache/file_hasher.hpp"
 #include "cache/header_files.hpp"
 #include "cache/header_verifier.hpp"
+#include "cache/package_database.hpp"
 #include "cache/rpm_library.hpp"
 #include "cache/signed_region.hpp"
 #include "src/base/hex.hpp"
-#include "src/base/unique_fd.hpp"
 
 namespace digestfs {
 namespace {
@@ -33,21 +31,13 @@ struct HeaderInput {
   std::string origin;
   std::filesystem::path package_file;  // set for .rpm files: read in the parallel phase
   rpm::HeaderPtr header;               // as librpm read it, with any tags added outside its region
+  unsigned instance = 0;               // set for database headers
 };
 
 struct Judged {
   std::optional<PackageRecord> package;
   HeaderFiles files;
   std::optional<RejectedHeader> rejected;
-  std::optional<uint32_t> reuse;  // accepted in the previous snapshot as this package
-};
-
-struct HeaderKeyHash {
-  size_t operator()(const HeaderKey& k) const {
-    size_t h;
-    std::memcpy(&h, k.data(), sizeof h);  // already uniformly distributed
-    return h;
-  }
 };
 
 std::string nevra_of(Header h) {
@@ -64,61 +54,6 @@ std::array<unsigned char, 32> recorded_region_sha256(Header h) {
       std::copy(bytes->begin(), bytes->end(), out.begin());
     }
   }
-  return out;
-}
-
-struct DatabaseHeaders {
-  std::vector<HeaderInput> headers;
-  std::string origin;
-  std::string damaged;  // what librpm said about headers it skipped
-};
-
-Result<DatabaseHeaders> read_rpmdb(const SourceOptions& options) {
-  std::filesystem::path dir = options.root / options.dbpath.relative_path();
-  // librpm creates a missing database directory, even to read: held open here, the
-  // directory is read as it is, and one that vanished (a restore in progress) is not made
-  // again under the administrator's feet.
-  UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd) {
-    return Error{ENOENT, "no rpm database at " + dir.string() +
-                             " (set the root, or the dbpath relative to it)"};
-  }
-  rpm::TsPtr ts =
-      rpm::make_ts(nullptr, RPMVSF_NOHDRCHK | RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
-  rpmtsSetRootDir(ts.get(), "/");
-  rpm::take_thread_log();
-  {
-    rpm::ScopedDbPath scoped("/proc/self/fd/" + std::to_string(dir_fd.get()));
-    if (rpmtsOpenDB(ts.get(), O_RDONLY) != 0) {
-      return Error{EIO, "cannot open rpm database " + dir.string() + ": " + rpm::take_thread_log()};
-    }
-  }
-  DatabaseHeaders out;
-  rpm::IteratorPtr it(rpmtsInitIterator(ts.get(), RPMDBI_PACKAGES, nullptr, 0));
-  if (!it) {
-    std::string why = rpm::take_thread_log();
-    return Error{EIO, "cannot read rpm database " + dir.string() +
-                          (why.empty() ? std::string(": no package index") : ": " + why)};
-  }
-  // What librpm said while opening (backend detection, absent secondary indexes) is no
-  // verdict on any header; what it says from here on is.
-  rpm::take_thread_log();
-  while (Header h = rpmdbNextIterator(it.get())) {
-    // Keys imported into the database are never trusted implicitly, nor indexed.
-    if (const char* name = headerGetString(h, RPMTAG_NAME);
-        name && std::string_view(name) == "gpg-pubkey") {
-      continue;
-    }
-    HeaderInput in;
-    in.origin = "rpmdb:" + dir.string() + "#" + std::to_string(rpmdbGetIteratorOffset(it.get()));
-    in.header.reset(headerLink(h));
-    out.headers.push_back(std::move(in));
-  }
-  it.reset();
-  rpmtsCloseDB(ts.get());
-  // librpm skips a header it cannot read, with a message: that becomes a rejection too.
-  out.damaged = rpm::take_thread_log();
-  out.origin = "rpmdb:" + dir.string();
   return out;
 }
 
@@ -195,11 +130,9 @@ std::optional<RejectedHeader> read_package_file(Worker& w, HeaderInput& in) {
   return std::nullopt;
 }
 
-using ReusableHeaders = std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>;
-
-Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders& reusable) {
+Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
   Judged out;
-  const bool from_database = in.package_file.empty();
+  const bool from_database = in.instance != 0;
   if (!from_database) {
     if (auto rejected = read_package_file(w, in)) {
       out.rejected = std::move(rejected);
@@ -207,8 +140,7 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
     }
     if (!in.header) return out;  // a source package: nothing it installs
   }
-  // The signature check, and the key that finds an unchanged header, read the header as
-  // exported.
+  // The signature check reads the header as exported.
   rpm::Malloced<void> blob;
   unsigned size = 0;
   HeaderKey key{};
@@ -220,13 +152,6 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
     else
       blob.reset();
   };
-  if (from_database && !reusable.empty()) {
-    export_header();
-    if (auto hit = reusable.find(key); blob && hit != reusable.end()) {
-      out.reuse = hit->second;
-      return out;
-    }
-  }
   // Exporting sorts the header in place: all else that is read from the header itself is
   // read before the export can run on another thread.
   rpm::HeaderPtr region = signed_region(in.header.get());
@@ -239,6 +164,7 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
   const auto signature = HeaderVerifier::signature_of(in.header.get());
   const std::vector<int8_t> states = install_states(in.header.get());
   const auto region_sha256 = recorded_region_sha256(in.header.get());
+  const char* sha1 = from_database ? headerGetString(in.header.get(), RPMTAG_SHA1HEADER) : nullptr;
   // The check runs beside the reading of the file list (which, for a package of many files,
   // takes longer); the list is dropped if the check fails.
   HeaderAssessment assessment;
@@ -269,73 +195,178 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak, const ReusableHeaders&
     return out;
   }
   out.package =
-      PackageRecord{nevra, in.origin, assessment.signer, files->digest_algo, 0, key, region_sha256};
-
+      PackageRecord{nevra, in.origin, assessment.signer, files->digest_algo, 0, key, region_sha256,
+                    in.instance, sha1 ? sha1 : ""};
   out.files = std::move(files.value());
   return out;
 }
 
-}  // namespace
+void add_inputs(std::vector<HeaderInput>& inputs, const PackageDatabase& db,
+                std::vector<DatabaseHeader> headers) {
+  for (DatabaseHeader& h : headers) {
+    HeaderInput in;
+    in.origin = db.origin(h.instance);
+    in.header = std::move(h.header);
+    in.instance = h.instance;
+    inputs.push_back(std::move(in));
+  }
+}
 
-Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& trust,
-                                                             const SourceOptions& options,
-                                                             uint64_t generation,
-                                                             const DigestIndex* previous) {
-  rpm::ensure_initialized();
-  std::vector<HeaderInput> inputs;
-  DigestIndex::Builder builder;
-  if (options.read_rpmdb) {
-    auto db = read_rpmdb(options);
-    if (!db) return db.error();
-    inputs = std::move(db->headers);
-    if (!db->damaged.empty()) {
-      builder.add_rejected(
-          rejection("(unreadable)", db->origin, HeaderVerdict::Malformed, db->damaged));
+// Judges every input on the arena's threads, handing each verdict to `take` in the inputs'
+// order. In batches: transient per-header data stays small, so the heap the snapshot is
+// built in is not left fragmented by a whole database's worth of it.
+class Judging {
+ public:
+  Judging(const TrustStore& trust, const SourceOptions& options)
+      : workers_([&trust] { return Worker(trust.keyring()); }),
+        arena_(options.jobs ? static_cast<int>(options.jobs) : tbb::task_arena::automatic),
+        allow_weak_(options.allow_weak_digests) {}
+
+  void run(std::vector<HeaderInput>& inputs, const std::function<void(Judged&)>& take) {
+    constexpr size_t kBatch = 64;
+    std::vector<Judged> judged(kBatch);
+    for (size_t begin = 0; begin < inputs.size(); begin += kBatch) {
+      const size_t end = std::min(inputs.size(), begin + kBatch);
+      arena_.execute([&] {
+        tbb::parallel_for(begin, end, [&](size_t i) {
+          judged[i - begin] = judge(workers_.local(), inputs[i], allow_weak_);
+          inputs[i].header.reset();
+        });
+      });
+      for (size_t i = 0; i < end - begin; ++i) {
+        take(judged[i]);
+        judged[i] = Judged{};
+      }
     }
   }
-  auto files = list_package_files(options.packages);
-  if (!files) return files.error();
-  for (const auto& file : files.value()) {
+
+ private:
+  tbb::enumerable_thread_specific<Worker> workers_;
+  tbb::task_arena arena_;
+  bool allow_weak_;
+};
+
+void add_judged(DigestIndex::Builder& builder, Judged& j) {
+  if (j.rejected) builder.add_rejected(std::move(*j.rejected));
+  if (!j.package) return;
+  const std::string nevra = j.package->nevra, origin = j.package->origin;
+  if (!builder.add_package(std::move(*j.package), j.files.files)) {
+    builder.add_rejected(rejection(nevra, origin, HeaderVerdict::Malformed,
+                                   "one index holds at most " +
+                                       std::to_string(DigestIndex::kMaxPackages) +
+                                       " packages and as many distinct file owners"));
+  }
+}
+
+// A reload of the database: the previous snapshot's packages whose headers are still there
+// under the same instance and recorded digest are kept as they are, and only the other
+// headers are read and judged. rpm rewrites a header in place, under the same identity, when
+// another package takes over one of its files (the file states, outside the signed region):
+// packages sharing a path with a newly read one are read again too. A header changed in place
+// otherwise (only a hand-edited database does that) keeps what was verified for it before; a
+// load from scratch, at start and whenever the snapshot is compacted, reads it as it is.
+void reload_database(const PackageDatabase& db, const std::map<unsigned, std::string>& identities,
+                     std::shared_ptr<const DigestIndex> previous, Judging& judging,
+                     std::vector<HeaderInput>& package_files, DigestIndex::Builder& builder,
+                     std::string& damaged) {
+  std::map<unsigned, uint32_t> kept;  // instance -> previous package
+  for (uint32_t p = 0; p < previous->packages().size(); ++p) {
+    const PackageRecord& record = previous->packages()[p];
+    if (record.instance == 0 || record.origin != db.origin(record.instance)) continue;
+    auto identity = identities.find(record.instance);
+    if (identity != identities.end() && !identity->second.empty() &&
+        identity->second == record.sha1_header) {
+      kept.emplace(record.instance, p);
+    }
+  }
+  std::vector<unsigned> changed;
+  for (const auto& [instance, sha1] : identities) {
+    if (!kept.contains(instance)) changed.push_back(instance);
+  }
+  std::vector<HeaderInput> inputs;
+  if (auto headers = db.read(&changed, damaged)) add_inputs(inputs, db, std::move(*headers));
+  std::vector<Judged> judged;
+  judging.run(inputs, [&](Judged& j) { judged.push_back(std::move(j)); });
+
+  std::set<unsigned> touched;
+  for (const Judged& j : judged) {
+    if (!j.package) continue;
+    for (const PackagedFile& f : j.files.files) {
+      std::string path(f.dir);
+      path += f.name;
+      for (FileEntry claim : previous->lookup(path)) {
+        if (auto k = kept.find(claim.package().instance);
+            k != kept.end() && &previous->packages()[k->second] == &claim.package()) {
+          touched.insert(k->first);
+        }
+      }
+    }
+  }
+  std::vector<unsigned> again(touched.begin(), touched.end());
+  for (unsigned instance : again) kept.erase(instance);
+  inputs.clear();
+  if (auto headers = db.read(&again, damaged)) add_inputs(inputs, db, std::move(*headers));
+  judging.run(inputs, [&](Judged& j) { judged.push_back(std::move(j)); });
+
+  std::vector<uint32_t> kept_packages;
+  for (const auto& [instance, p] : kept) kept_packages.push_back(p);
+  std::sort(kept_packages.begin(), kept_packages.end());
+  builder.keep_from(std::move(previous), kept_packages);
+  for (Judged& j : judged) add_judged(builder, j);
+  judging.run(package_files, [&](Judged& j) { add_judged(builder, j); });
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const DigestIndex>> load_digest_index(
+    const TrustStore& trust, const SourceOptions& options, uint64_t generation,
+    std::shared_ptr<const DigestIndex> previous) {
+  rpm::ensure_initialized();
+  auto listed = list_package_files(options.packages);
+  if (!listed) return listed.error();
+  std::vector<HeaderInput> package_files;
+  for (const auto& file : listed.value()) {
     HeaderInput in;
     in.origin = file.string();
     in.package_file = file;
-    inputs.push_back(std::move(in));
+    package_files.push_back(std::move(in));
   }
-
-  // Database headers that the previous snapshot accepted, by their exact bytes: their
-  // verdict and files are taken from it rather than verified and read again.
-  ReusableHeaders reusable;
-  std::vector<std::vector<uint32_t>> previous_records;
-  if (previous) {
-    builder.reserve(previous->file_count());
-    previous_records = previous->records_by_package();
-    for (uint32_t p = 0; p < previous->packages().size(); ++p) {
-      reusable.emplace(previous->packages()[p].header_key, p);
+  Judging judging(trust, options);
+  DigestIndex::Builder builder;
+  std::string damaged;
+  std::optional<PackageDatabase> db;
+  if (options.read_rpmdb) {
+    auto opened = PackageDatabase::open(options.root, options.dbpath);
+    if (!opened) return opened.error();
+    db.emplace(std::move(opened.value()));
+  }
+  // Once dropped packages have left enough unused strings behind, the snapshot is built
+  // from scratch instead of from the previous one.
+  if (previous && previous->worth_compacting()) previous.reset();
+  if (db && previous) {
+    if (auto identities = db->identities()) {
+      reload_database(*db, *identities, std::move(previous), judging, package_files, builder,
+                      damaged);
+      if (!damaged.empty()) {
+        builder.add_rejected(
+            rejection("(unreadable)", db->origin(), HeaderVerdict::Malformed, damaged));
+      }
+      return builder.build(generation);
     }
   }
-
-  // Judged in batches and merged at once: transient per-header data stays small, so the heap
-  // the snapshot is built in is not left fragmented by a whole database's worth of it.
-  constexpr size_t kBatch = 64;
-  std::vector<Judged> judged(kBatch);
-  tbb::enumerable_thread_specific<Worker> workers([&trust] { return Worker(trust.keyring()); });
-  tbb::task_arena arena(options.jobs ? static_cast<int>(options.jobs) : tbb::task_arena::automatic);
-  for (size_t begin = 0; begin < inputs.size(); begin += kBatch) {
-    const size_t end = std::min(inputs.size(), begin + kBatch);
-    arena.execute([&] {
-      tbb::parallel_for(begin, end, [&](size_t i) {
-        judged[i - begin] = judge(workers.local(), inputs[i], options.allow_weak_digests, reusable);
-        inputs[i].header.reset();
-      });
-    });
-    for (size_t i = 0; i < end - begin; ++i) {
-      Judged& j = judged[i];
-      if (j.rejected) builder.add_rejected(std::move(*j.rejected));
-      if (j.package) builder.add_package(std::move(*j.package), j.files.files);
-      if (j.reuse) builder.add_from(*previous, *j.reuse, previous_records[*j.reuse]);
-      j = Judged{};
+  if (previous) builder.reserve(previous->file_count());
+  std::vector<HeaderInput> inputs;
+  if (db) {
+    auto headers = db->read(nullptr, damaged);
+    if (!headers) return headers.error();
+    add_inputs(inputs, *db, std::move(*headers));
+    if (!damaged.empty()) {
+      builder.add_rejected(
+          rejection("(unreadable)", db->origin(), HeaderVerdict::Malformed, damaged));
     }
   }
+  judging.run(inputs, [&](Judged& j) { add_judged(builder, j); });
+  judging.run(package_files, [&](Judged& j) { add_judged(builder, j); });
   return builder.build(generation);
 }
 

@@ -26,10 +26,9 @@ struct SourceOptions {
 
 // Fails only when a source as a whole is unusable (no database, unreadable directory).
 // With `previous` (a snapshot made with the same trust store and options), database headers
-// it accepted byte for byte are taken from it instead of being verified and read again.
-Result<std::shared_ptr<const DigestIndex>> load_digest_index(const TrustStore& trust,
-                                                             const SourceOptions& options,
-                                                             uint64_t generation = 1,
-                                                             const DigestIndex* previous = nullptr);
+// it accepted unchanged are taken from it instead of being verified and read again.
+Result<std::shared_ptr<const DigestIndex>> load_digest_index(
+    const TrustStore& trust, const SourceOptions& options, uint64_t generation = 1,
+    std::shared_ptr<const DigestIndex> previous = nullptr);
 
 }  // namespace digestfs

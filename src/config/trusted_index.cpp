@@ -26,8 +26,7 @@ Result<TrustedIndex> load_trusted_index(const Settings& settings, uint64_t gener
   TrustedIndex out;
   out.trust = std::make_shared<const TrustStore>(std::move(trust.value()));
   // A changed trust store changes verdicts: then every header is judged again.
-  const DigestIndex* reuse =
-      previous && same_keys(*previous->trust, *out.trust) ? previous->index.get() : nullptr;
+  auto reuse = previous && same_keys(*previous->trust, *out.trust) ? previous->index : nullptr;
   auto index = load_digest_index(*out.trust, settings.sources, generation, reuse);
   if (!index) return index.error();
   out.index = std::move(index.value());

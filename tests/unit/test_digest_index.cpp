@@ -26,10 +26,10 @@ PackagedFile file(std::string_view path, std::string digest, uint16_t mode = 010
 
 std::shared_ptr<const DigestIndex> sample() {
   DigestIndex::Builder b;
-  b.add_package({"a-1-1.noarch", "a.rpm", "k", digest_algo::kSha256, 0, {}, {}},
+  b.add_package({"a-1-1.noarch", "a.rpm", "k", digest_algo::kSha256, 0, {}, {}, 0, {}},
                 {file("/usr/bin/a", std::string(32, 'a')), file("/usr/bin", "", 040755),
                  file("/usr/share/x", std::string(32, 'x'))});
-  b.add_package({"b-1-1.noarch", "b.rpm", "k", digest_algo::kSha256, 0, {}, {}},
+  b.add_package({"b-1-1.noarch", "b.rpm", "k", digest_algo::kSha256, 0, {}, {}, 0, {}},
                 {file("/usr/share/x", std::string(32, 'y')), file("/usr/bin", "", 040755)});
   return b.build(7);
 }
@@ -71,6 +71,99 @@ TEST(DigestIndex, AnEmptyIndexFindsNothing) {
   auto ix = b.build(1);
   EXPECT_EQ(ix->file_count(), 0u);
   EXPECT_TRUE(ix->lookup("/usr/bin/a").empty());
+}
+
+PackageRecord package(std::string nevra) {
+  return {std::move(nevra), "rpmdb:/var/lib/rpm#1", "k", digest_algo::kSha256, 0, {}, {}, 0, {}};
+}
+
+std::vector<std::string> listing(const DigestIndex& ix) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ix.file_count(); ++i) {
+    const FileEntry e = ix.entry(i);
+    out.push_back(e.path() + " " + e.package().nevra + " " +
+                  std::string(reinterpret_cast<const char*>(e.digest().bytes.data()),
+                              e.digest().bytes.size()) +
+                  " " + std::string(e.user()) + ":" + std::string(e.group()) + " -> " +
+                  std::string(e.linkto()));
+  }
+  return out;
+}
+
+TEST(DigestIndex, PackagesKeptFromAnEarlierSnapshotReadAsIfReadAgain) {
+  PackagedFile link = file("/usr/lib/libc.so", "", 0120777);
+  link.linkto = "libc.so.6";
+  PackagedFile owned = file("/usr/share/c/owned", std::string(32, 'o'));
+  owned.user = "daemon";
+  const std::vector<PackagedFile> c = {file("/usr/share/x", std::string(32, 'z')),
+                                       file("/usr/bin/c", std::string(32, 'c')), link, owned};
+  DigestIndex::Builder first;
+  first.add_package(package("a-1-1"), {file("/usr/bin/a", std::string(32, 'a'))});
+  first.add_package(package("b-1-1"), {file("/usr/share/x", std::string(32, 'y')), link});
+  auto earlier = first.build(1);
+
+  DigestIndex::Builder reload;
+  reload.keep_from(earlier, {1});
+  reload.add_package(package("c-2-1"), c);
+  auto reloaded = reload.build(2);
+
+  DigestIndex::Builder scratch;
+  scratch.add_package(package("b-1-1"), {file("/usr/share/x", std::string(32, 'y')), link});
+  scratch.add_package(package("c-2-1"), c);
+  auto fresh = scratch.build(2);
+
+  EXPECT_EQ(reloaded->reused_packages(), 1u);
+  EXPECT_EQ(listing(*reloaded), listing(*fresh));
+  EXPECT_TRUE(reloaded->lookup("/usr/bin/a").empty()) << "a package not kept is gone";
+  ASSERT_EQ(reloaded->lookup("/usr/share/x").size(), 2u)
+      << "a new claim on a kept path joins it, not a path of its own";
+  EXPECT_EQ(reloaded->lookup("/usr/lib/libc.so").size(), 2u);
+  EXPECT_EQ(reloaded->lookup("/usr/share/c/owned")[0].user(), "daemon");
+  ASSERT_EQ(reloaded->conflicts().size(), 1u);
+  EXPECT_EQ(reloaded->conflicts()[0].path, "/usr/share/x");
+  EXPECT_EQ(reloaded->conflicts()[0].packages, (std::vector<std::string>{"b-1-1", "c-2-1"}));
+}
+
+TEST(DigestIndex, ReplacingPackagesOverAndOverAsksForARebuildFromScratch) {
+  std::vector<PackagedFile> files;
+  for (int i = 0; i < 200; ++i) {
+    files.push_back(file(kept("/usr/share/doc/long-enough-name-" + std::to_string(i)),
+                         std::string(32, 'd')));
+  }
+  DigestIndex::Builder first;
+  first.add_package(package("doc-1-1"), files);
+  first.add_package(package("other-1-1"), {file("/usr/bin/other", std::string(32, 'o'))});
+  std::shared_ptr<const DigestIndex> ix = first.build(1);
+  EXPECT_FALSE(ix->worth_compacting());
+  int reloads = 0;
+  while (!ix->worth_compacting() && reloads < 100) {
+    // The updated package's digests are new bytes in the arena; the old ones stay behind.
+    for (auto& f : files) f.digest = kept(std::string(32, static_cast<char>('a' + reloads % 26)));
+    uint32_t other = 0;
+    while (ix->packages()[other].nevra != "other-1-1") ++other;
+    DigestIndex::Builder next;
+    next.keep_from(ix, {other});
+    next.add_package(package("doc-1-" + std::to_string(reloads + 2)), files);
+    ix = next.build(static_cast<uint64_t>(reloads) + 2);
+    ++reloads;
+    ASSERT_EQ(ix->lookup("/usr/share/doc/long-enough-name-7").size(), 1u);
+  }
+  EXPECT_LT(reloads, 100) << "dropped strings never ask for compaction";
+  EXPECT_GT(reloads, 1) << "one update should not ask for a rebuild";
+  DigestIndex::Builder scratch;
+  scratch.add_package(package("doc-1-x"), files);
+  EXPECT_FALSE(scratch.build(1)->worth_compacting());
+}
+
+TEST(DigestIndex, OneSnapshotRefusesPackagesBeyondWhatARecordCanName) {
+  DigestIndex::Builder b;
+  for (size_t i = 0; i < DigestIndex::kMaxPackages; ++i) {
+    ASSERT_TRUE(b.add_package(package("p"), {}));
+  }
+  EXPECT_FALSE(b.add_package(package("one-too-many"), {file("/x", std::string(32, 'x'))}));
+  auto ix = b.build(1);
+  EXPECT_EQ(ix->packages().size(), DigestIndex::kMaxPackages);
+  EXPECT_TRUE(ix->lookup("/x").empty());
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
 
+#include "src/base/hex.hpp"
 #include "tests/support/index_helpers.hpp"
 #include "tests/support/rpm_root.hpp"
 #include "tests/support/test_env.hpp"
@@ -152,10 +154,11 @@ TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ((*first)->reused_packages(), 0u);
 
-  // No file conflicts here: rpm rewrites a header in place when another package replaces
-  // one of its files (the file state), and a rewritten header is judged again.
+  // No file conflicts here: when another package replaces one of a package's files, rpm
+  // rewrites that package's file states in place, under the same header number and SHA-1;
+  // the reload then reads it again too (next test).
   ASSERT_TRUE(install("dfs-sha512-1.0-1.noarch.rpm"));
-  auto second = load_digest_index(*trust, options, 2, first->get());
+  auto second = load_digest_index(*trust, options, 2, *first);
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_EQ((*second)->reused_packages(), 1u) << "dfs-base unchanged; dfs-sha512 is new";
   EXPECT_EQ((*second)->packages().size(), 2u);
@@ -170,6 +173,95 @@ TEST_F(Fixtures, AReloadReusesUnchangedHeadersAndJudgesNewOnes) {
   EXPECT_EQ(after[0].mode(), before[0].mode());
   EXPECT_EQ(after[0].package().nevra, "dfs-base-1.0-1.noarch");
   EXPECT_EQ((*second)->lookup("/usr/share/dfs512/file.txt").size(), 1u);
+}
+
+// Everything a snapshot says, one line per claim, package and rejection, in a stable order:
+// two snapshots that describe the same trust the same way compare equal.
+std::vector<std::string> describe(const DigestIndex& index) {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < index.file_count(); ++i) {
+    const FileEntry e = index.entry(i);
+    lines.push_back(
+        "file " + e.path() + " " + std::to_string(e.algo()) + ":" + to_hex(e.digest().bytes) +
+        " size=" + std::to_string(e.size()) + " mode=" + std::to_string(e.mode()) + " " +
+        std::string(e.user()) + ":" + std::string(e.group()) + " link=" + std::string(e.linkto()) +
+        " caps=" + std::string(e.caps()) + " mtime=" + std::to_string(e.mtime()) +
+        " rdev=" + std::to_string(e.rdev()) + " attrs=" + std::to_string(e.attrs()) +
+        " verify=" + std::to_string(e.verify_flags()) + " state=" + std::to_string(e.state()) +
+        " shared=" + std::to_string(index.shared(i)) + " of " + e.package().nevra);
+  }
+  for (const auto& p : index.packages()) {
+    lines.push_back("package " + p.nevra + " " + p.origin + " " + p.signer + " files=" +
+                    std::to_string(p.file_count) + " algo=" + std::to_string(p.digest_algo) +
+                    " region=" + to_hex(p.region_sha256) + " sha1=" + p.sha1_header);
+  }
+  for (const auto& r : index.rejected()) {
+    lines.push_back("rejected " + r.nevra + " " + r.origin + " " +
+                    std::string(verdict_name(r.verdict)) + " " + r.reason);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+TEST_F(Fixtures, AReloadSaysWhatALoadFromScratchSaysAfterEveryChange) {
+  TempDir root;
+  auto trust = TrustStore::load(fx / "keys");
+  ASSERT_TRUE(trust.ok());
+  SourceOptions options;
+  options.root = root.path();
+  const auto rpm = [&](const std::string& name) {
+    return fx / "rpms" / (name + "-1.0-1.noarch.rpm");
+  };
+  ASSERT_TRUE(install_into_root(root.path(), {rpm("dfs-base"), rpm("dfs-foreign")}));
+  auto snapshot = load_digest_index(*trust, options, 1);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().message;
+
+  const std::string install = "-i --nodeps --noscripts --nosignature --replacefiles";
+  const std::string erase = "-e --nodeps --noscripts";
+  struct Step {
+    std::string rpm_args;
+    std::filesystem::path file;  // a package file to install, or a package name to erase
+  };
+  struct Change {
+    std::string what;
+    std::vector<Step> steps;
+    size_t reused;  // headers the reload keeps as read before
+  };
+  const std::vector<Change> changes = {
+      // dfs-other replaces dfs-base's shared.txt: rpm marks it replaced in dfs-base's header,
+      // in place, so dfs-base is read again although its number and SHA-1 stay.
+      {"install dfs-other over dfs-base's shared file", {{install, rpm("dfs-other")}}, 0},
+      {"install dfs-sha512", {{install, rpm("dfs-sha512")}}, 2},
+      {"erase dfs-other", {{erase, "dfs-other"}}, 2},
+      {"erase dfs-base, install dfs-busybox",
+       {{erase, "dfs-base"}, {install, rpm("dfs-busybox")}},
+       1},
+      {"install dfs-base again", {{install, rpm("dfs-base")}}, 2},
+  };
+  uint64_t generation = 1;
+  for (const auto& change : changes) {
+    SCOPED_TRACE(change.what);
+    for (const auto& step : change.steps) {
+      ASSERT_TRUE(rpm_in_root(root.path(), step.rpm_args, {step.file}));
+    }
+    ++generation;
+    auto reloaded = load_digest_index(*trust, options, generation, *snapshot);
+    ASSERT_TRUE(reloaded.ok()) << reloaded.error().message;
+    auto scratch = load_digest_index(*trust, options, generation);
+    ASSERT_TRUE(scratch.ok()) << scratch.error().message;
+    EXPECT_EQ(describe(**reloaded), describe(**scratch));
+    EXPECT_EQ((*reloaded)->reused_packages(), change.reused);
+    // The lookup table, not only the records, finds every claim.
+    for (size_t i = 0; i < (*scratch)->file_count(); ++i) {
+      const std::string path = (*scratch)->entry(i).path();
+      EXPECT_EQ((*reloaded)->lookup(path).size(), (*scratch)->lookup(path).size()) << path;
+    }
+    snapshot = std::move(reloaded);
+  }
+  // The last snapshot was reached by reloads only; dfs-base's shared.txt is its own again.
+  auto shared = (*snapshot)->lookup("/usr/share/dfs/shared.txt");
+  ASSERT_EQ(shared.size(), 1u);
+  EXPECT_EQ(shared[0].package().nevra, "dfs-base-1.0-1.noarch");
 }
 
 }  // namespace

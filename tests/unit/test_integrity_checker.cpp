@@ -34,7 +34,7 @@ class Checker : public ::testing::Test {
     f.digest = kWrongDigest;
     f.size = static_cast<uint64_t>(kLarge);
     f.mode = 0100644;
-    b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}, {}}, {f});
+    b.add_package({"big-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}, {}, 0, {}}, {f});
     checker.set_index(b.build(1));
   }
 
