@@ -35,6 +35,12 @@ struct PackageRecord {
   std::string sha1_header;
 };
 
+// The digest a package is measured by (its rpm:NEVRA entry): the signed region's SHA-256,
+// or for headers made before rpm recorded one, the SHA-256 of the header as read.
+inline const std::array<unsigned char, 32>& measured_digest(const PackageRecord& p) {
+  return p.region_sha256 != std::array<unsigned char, 32>{} ? p.region_sha256 : p.header_key;
+}
+
 struct RejectedHeader {
   std::string nevra;  // "(unreadable)" when librpm could not read a name
   std::string origin;

@@ -2,6 +2,7 @@
 // options: what was accepted, what was rejected and why, and what one path is trusted as.
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -41,7 +42,9 @@ constexpr const char* kUsageText =
     "  reload MOUNTPOINT  make a running mount rebuild its index from its sources now\n"
     "  state MOUNTPOINT   the order-independent measurement state of a running mount\n"
     "  replay LOG     the PCR values (SHA-1 and SHA-256 banks) an IMA ima-ng log implies\n"
-    "  export --format keylime  the trusted index as a Keylime runtime policy (JSON)\n"
+    "  export --format keylime [--boot-aggregate HEX]...\n"
+    "                 the trusted index as a Keylime runtime policy (JSON); boot_aggregate\n"
+    "                 values to accept (without: Keylime's measured-boot values only)\n"
     "options:\n";
 
 constexpr const char* kExitText =
@@ -282,63 +285,77 @@ int cmd_replay(const std::string& file, bool json) {
   return kOk;
 }
 
-// The trusted index as a Keylime runtime policy: path -> the hex digests that pass there.
-int cmd_export_keylime(const TrustedIndex& t) {
+// The trusted index as a Keylime runtime policy (the schema of keylime.ima.ima, version 1):
+// each measurement name the log can carry for what was verified -> the hex digests that
+// pass there. Files by path (as the log names them: ima_event_name), packages as rpm:NEVRA
+// with the digest their entry carries, boot_aggregate with the values given. Refusals
+// ("refused:REASON:PATH") and rejected packages ("rpm-rejected:...") are never listed, so
+// they fail attestation unless the operator excludes them ("^refused:").
+int cmd_export_keylime(const TrustedIndex& t, const std::vector<std::string>& boot_aggregates) {
   const DigestIndex& ix = *t.index;
   JsonWriter j;
-  j.begin_object()
-      .key("meta")
-      .begin_object()
-      .key("version")
-      .value(1)
-      .key("generator")
-      .value("digestfs-cache")
-      .end_object();
-  j.key("release").value(0).key("digests").begin_object();
+  // generator 3 (LegacyAllowList) as keylime-policy writes it: below 2 the verifier treats
+  // the agent as having no runtime policy at all.
+  j.begin_object().key("meta").begin_object().key("version").value(1).key("generator").value(3);
+  j.end_object().key("release").value(0).key("digests").begin_object();
+  if (!boot_aggregates.empty()) {
+    j.key("boot_aggregate").begin_array();
+    for (const auto& d : boot_aggregates) j.value(d);
+    j.end_array();
+  }
+  for (const auto& p : ix.packages()) {
+    j.key(ima_event_name("rpm:" + p.nevra)).begin_array().value(to_hex(measured_digest(p)));
+    j.end_array();
+  }
   for (size_t i = 0; i < ix.file_count();) {
-    const FileEntry first = ix.entry(i);
-    const std::string path = first.path();
+    const std::string path = ix.entry(i).path();
     std::vector<std::string> digests;
     for (; i < ix.file_count() && ix.entry(i).path() == path; ++i) {
       const FileEntry e = ix.entry(i);
-      if (S_ISREG(e.mode()) && !e.digest().empty()) digests.push_back(to_hex(e.digest().bytes));
+      // Keylime takes digests of 40 to 128 hex digits: MD5 (allow-weak-digests) has none.
+      if (S_ISREG(e.mode()) && e.digest().bytes.size() >= 20) {
+        digests.push_back(to_hex(e.digest().bytes));
+      }
     }
     if (digests.empty()) continue;
-    j.key(path).begin_array();
+    j.key(ima_event_name(path)).begin_array();
     for (const auto& d : digests) j.value(d);
     j.end_array();
   }
-  j.end_object()
-      .key("excludes")
-      .begin_array()
-      .end_array()
-      .key("keyrings")
-      .begin_object()
-      .end_object();
-  j.key("ima")
-      .begin_object()
-      .key("ignored_keyrings")
-      .begin_array()
-      .end_array()
-      .key("log_hash_alg")
-      .value("sha1")
-      .end_object();
+  j.end_object().key("excludes").begin_array().end_array().key("keyrings").begin_object();
+  j.end_object().key("ima").begin_object().key("ignored_keyrings").begin_array().end_array();
+  j.key("log_hash_alg").value("sha1").key("dm_policy").null().end_object();
   j.key("ima-buf").begin_object().end_object().key("verification-keys").value("").end_object();
   std::puts(j.str().c_str());
   return kOk;
 }
 
 int run(int argc, char** argv) {
-  // export's --format VALUE is the tool's own; everything else goes to the registry.
+  // export's --format and --boot-aggregate are the tool's own; the rest goes to the registry.
   std::string format;
+  std::vector<std::string> boot_aggregates;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--format" && i + 1 < argc)
+    const std::string arg = argv[i];
+    if (arg == "--format" && i + 1 < argc) {
       format = argv[++i];
-    else if (std::string(argv[i]).starts_with("--format="))
-      format = std::string(argv[i]).substr(9);
-    else
+    } else if (arg.starts_with("--format=")) {
+      format = arg.substr(9);
+    } else if ((arg == "--boot-aggregate" && i + 1 < argc) ||
+               arg.starts_with("--boot-aggregate=")) {
+      std::string hex = arg == "--boot-aggregate" ? argv[++i] : arg.substr(17);
+      std::transform(hex.begin(), hex.end(), hex.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const auto bytes = from_hex(hex);
+      if (!bytes || bytes->size() < 20 || bytes->size() > 64) {
+        std::fprintf(stderr, "digestfs-cache: --boot-aggregate %s: not a hex digest\n",
+                     hex.c_str());
+        return kUsage;
+      }
+      boot_aggregates.push_back(hex);
+    } else {
       rest.push_back(argv[i]);
+    }
   }
   auto cl = parse_command_line(static_cast<int>(rest.size()), rest.data(), {"json", "help"});
   if (!cl) {
@@ -382,7 +399,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "digestfs-cache: %s\n", loaded.error().message.c_str());
     return kSourceError;
   }
-  if (command == "export") return cmd_export_keylime(*loaded);
+  if (command == "export") return cmd_export_keylime(*loaded, boot_aggregates);
   if (command == "stats") return cmd_stats(*loaded, json);
   if (command == "list") return cmd_list(*loaded, json);
   if (command == "lookup") return cmd_lookup(*loaded, args[1], json);

@@ -22,6 +22,7 @@ class JsonWriter {
   JsonWriter& value(int n) { return value(static_cast<int64_t>(n)); }
   JsonWriter& value(unsigned n) { return value(static_cast<uint64_t>(n)); }
   JsonWriter& value(bool b);
+  JsonWriter& null();
   const std::string& str() const { return out_; }
 
  private:

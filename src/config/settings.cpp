@@ -251,13 +251,14 @@ void add_measurement_options(std::vector<OptionSpec>& r) {
          return {};
        },
        [](const Settings& s) { return s.tpm.empty() ? std::vector<std::string>{} : one(s.tpm); }});
-  r.push_back({"pcr", "N", "the PCR measurements are extended into (default 11; never 10, IMA's)",
+  r.push_back({"pcr", "N",
+               "the PCR measurements are extended into (default 11; 10, which Keylime checks, "
+               "only while the kernel's IMA measures nothing into it)",
                [](Settings& s, std::string_view v) -> Result<void> {
                  auto n = parse_count("pcr", v);
                  if (!n) return n.error();
-                 if (*n > 23 || *n == 10) {
-                   return Error{EINVAL, "pcr: " + std::to_string(*n) +
-                                            " is not a PCR digestfs may use (0-23, not IMA's 10)"};
+                 if (*n > 23) {
+                   return Error{EINVAL, "pcr: " + std::to_string(*n) + " is not a PCR (0-23)"};
                  }
                  s.pcr = *n;
                  return {};

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cache/digest_index.hpp"
+#include "src/base/escape.hpp"
 
 namespace digestfs {
 namespace {
@@ -12,7 +13,9 @@ constexpr auto kWindow = std::chrono::seconds(5);
 constexpr size_t kMaxTracked = 4096;
 }  // namespace
 
-void EventLog::emit(int priority, const std::string& line, bool to_stderr) {
+void EventLog::emit(int priority, const std::string& text, bool to_stderr) {
+  // Whatever a line quotes (a package's name, librpm's reason), it stays one line.
+  const std::string line = control_escaped(text);
   if (to_syslog_) syslog(priority, "%s", line.c_str());
   if (to_stderr) std::fprintf(stderr, "digestfs: %s\n", line.c_str());
 }
@@ -49,7 +52,7 @@ void EventLog::report(int priority, const std::string& key, const std::string& l
 
 void report_index(const DigestIndex& index, EventLog& log) {
   for (const auto& r : index.rejected()) {
-    log.notice(LOG_WARNING, "REJECTED package=" + r.nevra +
+    log.notice(LOG_WARNING, "REJECTED package=" + field_value(r.nevra) +
                                 " verdict=" + std::string(verdict_name(r.verdict)) +
                                 " origin=" + r.origin + " reason=\"" + r.reason + "\"");
   }

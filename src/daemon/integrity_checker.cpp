@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "src/base/escape.hpp"
 #include "src/base/hex.hpp"
 
 namespace digestfs {
@@ -49,43 +50,59 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
     // trustworthy digest to log: zeros).
     std::vector<Measurement> accepted;
     for (const auto& p : index->packages()) {
-      const auto& digest =
-          p.region_sha256 != decltype(p.region_sha256){} ? p.region_sha256 : p.header_key;
+      const auto& digest = measured_digest(p);
       accepted.push_back(make_measurement(
           "sha256", std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
-          "rpm:" + p.nevra));
+          ima_event_name("rpm:" + p.nevra)));
     }
     std::sort(accepted.begin(), accepted.end(),
               [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
     for (const auto& m : accepted) measurements_->add(m);
     for (const auto& r : index->rejected()) {
-      measurements_->add(
-          make_measurement("sha256", std::string(32, '\0'),
-                           "rpm-rejected:" + r.nevra + ":" + std::string(verdict_name(r.verdict))));
+      measurements_->add(make_measurement(
+          "sha256", std::string(32, '\0'),
+          ima_event_name("rpm-rejected:" + r.nevra + ":" + std::string(verdict_name(r.verdict)))));
     }
   }
   index_.store(std::move(index));
 }
 
-void IntegrityChecker::measure(std::string_view path, const ContentDigest* actual) {
+void IntegrityChecker::measure(std::string_view path, const ContentDigest* actual,
+                               std::optional<Reason> refused) {
   if (!measurements_) return;
-  // No content digest (not hashed: a size mismatch, a refused unknown file): zeros, as IMA
-  // records a violation.
+  // A refusal is named apart from what was served, so that a verifier can tell an attack
+  // that was blocked from one that got through: "refused:REASON:PATH".
+  std::string name = ima_event_name(path);
+  if (refused) name = "refused:" + std::string(reason_name(*refused)) + ":" + name;
+  // No content digest (changed or unreadable while hashing, a link): zeros, as IMA records
+  // a violation.
   if (!actual) {
-    measurements_->add(make_measurement("sha256", std::string(32, '\0'), std::string(path)));
+    measurements_->add(make_measurement("sha256", std::string(32, '\0'), std::move(name)));
     return;
   }
   const auto bytes = actual->digest.bytes();
   measurements_->add(make_measurement(std::string(digest_algo::name(actual->digest.algo())),
-                                      std::string(bytes.begin(), bytes.end()), std::string(path)));
+                                      std::string(bytes.begin(), bytes.end()), std::move(name)));
 }
 
-Decision IntegrityChecker::refuse(Judgement j, std::string_view path, const std::string& note) {
+std::optional<ContentDigest> IntegrityChecker::measured_content(int fd, const ContentStamp& stamp) {
+  if (!measurements_ || fd < 0) return std::nullopt;
+  auto looked = content_digest(fd, stamp, digest_algo::kSha256);
+  if (!looked.digest) return std::nullopt;
+  return std::move(looked.digest.value());
+}
+
+Decision IntegrityChecker::refuse(Judgement j, std::string_view path, int fd,
+                                  const std::string& note) {
   Decision d = std::move(j.decision);
-  measure(path, j.actual ? &*j.actual : nullptr);
   bool soften =
       policy_.mode != Mode::Enforce || (j.config_file && policy_.config == ConfigPolicy::Audit);
-  std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + std::string(path) +
+  // What was not hashed to judge it (an unknown file, a size mismatch) still has content.
+  const bool unreadable = d.reason == Reason::ChangedWhileHashing || d.reason == Reason::ReadError;
+  if (!j.actual && !unreadable) j.actual = measured_content(fd, d.stamp);
+  measure(path, j.actual ? &*j.actual : nullptr,
+          soften ? std::nullopt : std::optional<Reason>(d.reason));
+  std::string line = std::string(soften ? "AUDIT" : "DENY") + " path=" + field_value(path) +
                      " reason=" + std::string(reason_name(d.reason)) + j.detail + note;
   if (policy_.mode != Mode::Permissive) {
     log_.report(soften ? LOG_NOTICE : LOG_WARNING,
@@ -105,25 +122,18 @@ Decision IntegrityChecker::refuse(Judgement j, std::string_view path, const std:
 Decision IntegrityChecker::conclude(Judgement j, std::string_view path, int fd,
                                     const std::string& note) {
   if (j.decision.allow) return std::move(j.decision);
-  if (!j.unknown) return refuse(std::move(j), path, note);
+  if (!j.unknown) return refuse(std::move(j), path, fd, note);
   const UnknownPolicy policy = policy_.unknown_policy_for(path);
-  if (policy != UnknownPolicy::Deny && measurements_) {
-    // A file served without an entry is measured by its content.
-    auto looked = fd >= 0 ? content_digest(fd, j.decision.stamp, digest_algo::kSha256)
-                          : VerdictMemo::Lookup{Error{EBADF, "no content"},
-                                                VerdictMemo::Source::Hashed, nullptr};
-    measure(path, looked.digest ? &*looked.digest : nullptr);
+  if (policy == UnknownPolicy::Deny) return refuse(std::move(j), path, fd, note);
+  // A file served without an entry is measured by its content.
+  const auto actual = measured_content(fd, j.decision.stamp);
+  if (measurements_) measure(path, actual ? &*actual : nullptr);
+  if (policy == UnknownPolicy::Audit) {
+    log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
+                "AUDIT path=" + field_value(path) + " reason=no-entry");
+    ++counters_.audits;
   }
-  switch (policy) {
-    case UnknownPolicy::Allow: return allowed(j.decision, Reason::NoEntry);
-    case UnknownPolicy::Audit:
-      log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
-                  "AUDIT path=" + std::string(path) + " reason=no-entry");
-      ++counters_.audits;
-      return allowed(j.decision, Reason::NoEntry);
-    case UnknownPolicy::Deny: break;
-  }
-  return refuse(std::move(j), path, note);
+  return allowed(j.decision, Reason::NoEntry);
 }
 
 template <class Judge>
@@ -256,7 +266,7 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
   }
   if (policy_.mode != Mode::Permissive) {
     log_.report(deny ? LOG_WARNING : LOG_NOTICE, std::string(path) + "|block-mismatch",
-                std::string(deny ? "DENY" : "AUDIT") + " path=" + std::string(path) +
+                std::string(deny ? "DENY" : "AUDIT") + " path=" + field_value(path) +
                     " reason=block-mismatch block=" + std::to_string(block) +
                     " expected=sha256:" + to_hex(expected) +
                     " actual=" + (actual ? "sha256:" + to_hex(*actual) : std::string("none")));
@@ -288,8 +298,8 @@ Judgement IntegrityChecker::judge_target(std::string_view path, std::string_view
     }
   }
   d.reason = Reason::LinkTargetMismatch;
-  j.detail = " target=" + std::string(target) +
-             " expected_target=" + std::string(entries.front().linkto()) +
+  j.detail = " target=" + field_value(target) +
+             " expected_target=" + field_value(entries.front().linkto()) +
              package_of(entries.front());
   return j;
 }

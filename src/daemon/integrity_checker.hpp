@@ -109,8 +109,13 @@ class IntegrityChecker {
   // Policy applied, the event logged, counted, measured. fd: the content, for measuring an
   // unknown file that is served (-1: none).
   Decision conclude(Judgement j, std::string_view path, int fd, const std::string& note);
-  Decision refuse(Judgement j, std::string_view path, const std::string& note);
-  void measure(std::string_view path, const ContentDigest* actual);
+  Decision refuse(Judgement j, std::string_view path, int fd, const std::string& note);
+  // Measures what was served at path, or (refused) what was refused there and why.
+  void measure(std::string_view path, const ContentDigest* actual,
+               std::optional<Reason> refused = std::nullopt);
+  // The SHA-256 of fd's version `stamp` for the measurement log (none: not measuring, no
+  // fd, or the content could not be hashed).
+  std::optional<ContentDigest> measured_content(int fd, const ContentStamp& stamp);
   // The content digest of fd's version `stamp`: remembered, or hashed with a stat before and
   // after (a change in between is an ESTALE error, never a digest).
   VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo,

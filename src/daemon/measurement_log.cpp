@@ -13,6 +13,11 @@ MeasurementLog::MeasurementLog(unsigned pcr, std::FILE* ascii, std::FILE* binary
       sink_(std::move(sink)),
       failed_(std::move(failed)) {}
 
+void MeasurementLog::resume(const std::vector<Measurement>& earlier) {
+  std::lock_guard lock(mutex_);
+  for (const auto& m : earlier) seen_.insert(m.template_sha256);
+}
+
 void MeasurementLog::add(const Measurement& m) {
   std::lock_guard lock(mutex_);
   if (!seen_.insert(m.template_sha256).second) return;

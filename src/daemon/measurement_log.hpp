@@ -13,6 +13,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "src/ima/ima_log.hpp"
 
@@ -27,6 +28,9 @@ class MeasurementLog {
   using Failure = std::function<void(const std::string&)>;
   MeasurementLog(unsigned pcr, std::FILE* ascii, std::FILE* binary, Sink sink,
                  Failure failed = nullptr);
+  // The entries of a log this one continues: known from now on, neither written nor sunk
+  // again (the PCR holds them already). Before any add.
+  void resume(const std::vector<Measurement>& earlier);
   // Appends m unless it was logged before; thread-safe.
   void add(const Measurement& m);
   // Whether every measurement reached the log files (a write failed: from then on they

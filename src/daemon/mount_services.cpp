@@ -4,6 +4,7 @@
 
 #include "src/base/control_xattrs.hpp"
 #include "src/config/trusted_index.hpp"
+#include "src/daemon/kernel_ima.hpp"
 
 namespace digestfs {
 namespace {
@@ -91,22 +92,29 @@ Result<void> MountServices::start_verification(const Settings& settings, int sou
 Result<void> MountServices::start_measurements(const Settings& settings) {
   if (settings.measure_log.empty() && settings.tpm.empty()) return {};
   if (!settings.tpm.empty()) {
+    if (auto free = check_pcr_unused_by_kernel(settings.pcr); !free) return free.error();
     auto opened = TpmExtender::open(settings.tpm, settings.pcr, log_);
     if (!opened) return opened.error();
     tpm_ = std::move(opened.value());
   }
+  MeasurementFiles files;
   if (!settings.measure_log.empty()) {
-    ascii_log_.reset(std::fopen(settings.measure_log.c_str(), "w"));
-    binary_log_.reset(std::fopen((settings.measure_log.string() + ".bin").c_str(), "wb"));
-    if (!ascii_log_ || !binary_log_) {
-      return errno_error("measurement log " + settings.measure_log.string());
-    }
+    auto opened = open_measurement_files(settings.measure_log, tpm_.get());
+    if (!opened) return opened.error();
+    files = std::move(opened.value());
+    for (const auto& line : files.notices) log_.notice(LOG_NOTICE, line);
+    if (files.pcr_out_of_step && tpm_) tpm_->started_out_of_step();
+    ascii_log_ = std::move(files.ascii);
+    binary_log_ = std::move(files.binary);
   }
   TpmExtender* t = tpm_.get();
   measurements_ = std::make_unique<MeasurementLog>(
       settings.pcr, ascii_log_.get(), binary_log_.get(),
       t ? MeasurementLog::Sink([t](const Measurement& m) { t->enqueue(m); }) : nullptr,
       [this](const std::string& why) { log_.notice(LOG_ERR, "measurement log: " + why); });
+  measurements_->resume(files.resumed);
+  if (tpm_) tpm_->resumed(files.resumed.size());
+  if (files.boot_aggregate) measurements_->add(*files.boot_aggregate);
   checker_->set_measurements(measurements_.get());
   status_.measurements = measurements_.get();
   status_.tpm = tpm_.get();

@@ -13,6 +13,7 @@
 #include "src/daemon/index_reloader.hpp"
 #include "src/daemon/integrity_checker.hpp"
 #include "src/daemon/lower_path.hpp"
+#include "src/daemon/measurement_files.hpp"
 #include "src/daemon/measurement_log.hpp"
 #include "src/daemon/mount_core.hpp"
 #include "src/daemon/primer.hpp"
@@ -46,11 +47,6 @@ class MountServices : public MountCore {
   MountServices(PathMapping paths, EventLog& log) : paths_(std::move(paths)), log_(log) {}
   Result<void> start_verification(const Settings& settings, int source_fd);
   Result<void> start_measurements(const Settings& settings);
-
-  struct FileClose {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  using FilePtr = std::unique_ptr<std::FILE, FileClose>;
 
   PathMapping paths_;
   EventLog& log_;

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "cache/file_hasher.hpp"
+
 namespace digestfs {
 namespace {
 
@@ -31,6 +33,42 @@ bool sha1_bank_active(ESYS_CONTEXT* esys, unsigned pcr) {
   return active;
 }
 
+// One PCR of one bank (the TPM answers at most eight per read, so one at a time).
+Result<std::string> read_pcr(ESYS_CONTEXT* esys, TPMI_ALG_HASH bank, unsigned pcr) {
+  TPML_PCR_SELECTION selection{};
+  selection.count = 1;
+  selection.pcrSelections[0].hash = bank;
+  selection.pcrSelections[0].sizeofSelect = 3;
+  selection.pcrSelections[0].pcrSelect[pcr / 8] = static_cast<BYTE>(1 << (pcr % 8));
+  UINT32 counter = 0;
+  TPML_PCR_SELECTION* read = nullptr;
+  TPML_DIGEST* values = nullptr;
+  const TSS2_RC rc = Esys_PCR_Read(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &selection,
+                                   &counter, &read, &values);
+  if (rc != TSS2_RC_SUCCESS) {
+    return Error{EIO, "TPM read of PCR " + std::to_string(pcr) + ": " + tss_error(rc)};
+  }
+  std::string value;
+  if (values->count == 1) {
+    value.assign(reinterpret_cast<const char*>(values->digests[0].buffer), values->digests[0].size);
+  }
+  Esys_Free(read);
+  Esys_Free(values);
+  if (value.empty()) return Error{EIO, "TPM has no PCR " + std::to_string(pcr) + " in that bank"};
+  return value;
+}
+
+template <size_t N>
+Result<std::array<unsigned char, N>> read_pcr_of_size(ESYS_CONTEXT* esys, TPMI_ALG_HASH bank,
+                                                      unsigned pcr) {
+  auto value = read_pcr(esys, bank, pcr);
+  if (!value) return value.error();
+  if (value->size() != N) return Error{EIO, "TPM PCR " + std::to_string(pcr) + ": odd size"};
+  std::array<unsigned char, N> out{};
+  std::memcpy(out.data(), value->data(), N);
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<TpmExtender>> TpmExtender::open(const std::string& tcti, unsigned pcr,
@@ -41,6 +79,23 @@ Result<std::unique_ptr<TpmExtender>> TpmExtender::open(const std::string& tcti, 
   rc = Esys_Initialize(&t->esys_, t->tcti_, nullptr);
   if (rc != TSS2_RC_SUCCESS) return Error{EIO, "TPM '" + tcti + "': " + tss_error(rc)};
   t->sha1_bank_ = sha1_bank_active(t->esys_, pcr);
+  auto start = read_pcr_of_size<32>(t->esys_, TPM2_ALG_SHA256, pcr);
+  if (!start) return start.error();
+  t->start_sha256_ = *start;
+  if (t->sha1_bank_) {
+    auto start1 = read_pcr_of_size<20>(t->esys_, TPM2_ALG_SHA1, pcr);
+    if (!start1) return start1.error();
+    t->start_sha1_ = *start1;
+  }
+  std::string boot_pcrs;
+  for (unsigned i = 0; i < 10; ++i) {
+    auto value = read_pcr(t->esys_, TPM2_ALG_SHA256, i);
+    if (!value) return value.error();
+    boot_pcrs += *value;
+  }
+  auto aggregate = sha256_of(boot_pcrs.data(), boot_pcrs.size());
+  if (!aggregate) return Error{EIO, "cannot hash the TPM's PCRs 0-9 for boot_aggregate"};
+  t->boot_aggregate_ = *aggregate;
   t->thread_ = std::thread([p = t.get()] { p->run(); });
   return t;
 }

@@ -2,8 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <sstream>
 
+#include "src/base/escape.hpp"
 #include "src/base/hex.hpp"
 
 namespace digestfs {
@@ -70,6 +72,12 @@ Measurement make_measurement(std::string algo, std::string digest, std::string n
   m.template_sha1 = digest_of<20>(EVP_sha1(), data);
   m.template_sha256 = digest_of<32>(EVP_sha256(), data);
   return m;
+}
+
+std::string ima_event_name(std::string_view path) {
+  std::string name = octal_escaped(path);
+  std::replace(name.begin(), name.end(), ' ', '_');
+  return name;
 }
 
 std::string ascii_line(unsigned pcr, const Measurement& m) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,7 +27,14 @@ struct Measurement {
   Sha256 template_sha256{};
 };
 
+// name: already in the form the log carries (ima_event_name of a path).
 Measurement make_measurement(std::string algo, std::string digest, std::string name);
+
+// A path as a measurement's name: the kernel's rule (a space becomes '_', so that the ASCII
+// list splits into its fields), and ours on top of it, where the kernel writes bytes raw:
+// control bytes, DEL and '\' as octal escapes (octal_escaped), so that no name can add,
+// split or forge a line. The template, and so the PCR, covers the name in this form.
+std::string ima_event_name(std::string_view path);
 
 // One ASCII line: "PCR SHA1-TEMPLATE-HASH ima-ng ALGO:HEX NAME".
 std::string ascii_line(unsigned pcr, const Measurement& m);

@@ -41,17 +41,46 @@ class Swtpm {
     }
   }
   std::string tcti() const { return "swtpm:port=" + std::to_string(port_); }
-  // PCR 11 of a bank, as tpm2_pcrread prints it, lower-case hex.
-  std::string pcr(const std::string& bank, const std::filesystem::path& scratch) const {
-    const auto out = scratch / "pcr.txt";
-    run_shell("TPM2TOOLS_TCTI=" + tcti() + " tpm2_pcrread " + bank + ":11 >" + out.string() +
-              " 2>&1");
-    std::string text = slurp(out);
-    auto at = text.find("0x");
-    if (at == std::string::npos) return text;
-    std::string hex = text.substr(at + 2, bank == "sha1" ? 40 : 64);
-    for (auto& c : hex) c = static_cast<char>(std::tolower(c));
-    return hex;
+  // Every PCR of a bank, as tpm2_pcrread prints them, lower-case hex (empty: unreadable).
+  std::vector<std::string> pcrs(const std::string& bank,
+                                const std::filesystem::path& scratch) const {
+    const auto out = scratch / "pcrs.txt";
+    run_shell("TPM2TOOLS_TCTI=" + tcti() + " tpm2_pcrread " + bank + " >" + out.string() + " 2>&1");
+    std::vector<std::string> values(24);
+    const std::regex line(R"(^\s*([0-9]+)\s*:\s*0x([0-9A-Fa-f]+)\s*$)");
+    std::istringstream in(slurp(out));
+    for (std::string l; std::getline(in, l);) {
+      std::smatch m;
+      if (!std::regex_match(l, m, line)) continue;
+      std::string hex = m[2];
+      for (auto& c : hex) c = static_cast<char>(std::tolower(c));
+      if (const int i = std::stoi(m[1]); i < 24) values[static_cast<size_t>(i)] = hex;
+    }
+    return values;
+  }
+  std::string pcr(const std::string& bank, const std::filesystem::path& scratch,
+                  unsigned index = 11) const {
+    return pcrs(bank, scratch)[index];
+  }
+  // evmctl ima_measurement on a binary log against this TPM's PCRs (both banks), as a
+  // verifier runs it: its exit code, and what it printed after it.
+  std::pair<int, std::string> evmctl(const std::filesystem::path& binary_log,
+                                     const std::filesystem::path& scratch) const {
+    std::string args;
+    for (const std::string bank : {"sha256", "sha1"}) {
+      const auto file = scratch / ("pcrs-" + bank);
+      std::string text;
+      const auto values = pcrs(bank, scratch);
+      for (size_t i = 0; i < values.size(); ++i) {
+        text += (i < 10 ? "PCR-0" : "PCR-") + std::to_string(i) + ": " + values[i] + "\n";
+      }
+      EXPECT_TRUE(write_text(file, text));
+      args += " --pcrs " + bank + "," + file.string();
+    }
+    const auto out = scratch / "evmctl.txt";
+    const int rc = run_shell("evmctl ima_measurement" + args + " " + binary_log.string() + " >" +
+                             out.string() + " 2>&1");
+    return {rc, slurp(out)};
   }
 
  private:
@@ -83,6 +112,14 @@ class Measure : public MountFixture {
   }
 };
 
+// Every measurement so far has reached the TPM (extends run in the background).
+#define WAIT_EXTENDED()                                                   \
+  ASSERT_TRUE(within(std::chrono::seconds(30), [&] {                      \
+    const std::string s = status();                                       \
+    return !json_field(s, "measurements").empty() &&                      \
+           json_field(s, "measurements") == json_field(s, "pcr_extends"); \
+  })) << status()
+
 TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
   DIGESTFS_REQUIRE(
       run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
@@ -96,18 +133,11 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
         ",unknown-allow=/usr/share/dfs/extra.txt");
   open_some(
       {"usr/bin/hello", "usr/share/dfs/data.txt", "usr/share/dfs/extra.txt", "usr/bin/dfs-hello"});
-  // Extends run in the background: wait until every measurement reached the TPM.
-  for (int i = 0; i < 100; ++i) {
-    const std::string s = status();
-    if (!json_field(s, "measurements").empty() &&
-        json_field(s, "measurements") == json_field(s, "pcr_extends"))
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  WAIT_EXTENDED();
   const std::string s = status();
   EXPECT_EQ(json_field(s, "pcr_in_step"), "true") << s;
 
-  const std::regex ima_ng(R"(^11 [0-9a-f]{40} ima-ng (sha256|sha512):[0-9a-f]+ \S.*$)");
+  const std::regex ima_ng(R"(^11 [0-9a-f]{40} ima-ng (sha256|sha512):[0-9a-f]+ \S+$)");
   size_t lines = 0;
   std::istringstream in(slurp(log));
   for (std::string line; std::getline(in, line);) {
@@ -116,11 +146,28 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
   }
   EXPECT_EQ(std::to_string(lines), json_field(s, "measurements"));
   const std::string log_text_all = slurp(log);
+  // The first entry is the kernel's: SHA-256 over the SHA-256 bank's PCRs 0 to 9.
+  std::string boot_pcrs;
+  for (const auto& hex : tpm.pcrs("sha256", work.path())) {
+    for (size_t i = 0; i + 1 < hex.size() && boot_pcrs.size() < 320; i += 2) {
+      boot_pcrs.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+  }
+  ASSERT_EQ(boot_pcrs.size(), 320u);
+  EXPECT_EQ(log_text_all.substr(0, log_text_all.find('\n')).substr(44),
+            "ima-ng sha256:" + sha256_hex(boot_pcrs) + " boot_aggregate");
   EXPECT_NE(log_text_all.find(" rpm:dfs-base-1.0-1.noarch\n"), std::string::npos);
   EXPECT_NE(log_text_all.find(" rpm-rejected:dfs-foreign-1.0-1.noarch:untrusted-key\n"),
             std::string::npos);
-  EXPECT_NE(log_text_all.find(" /usr/share/dfs/data.txt\n"), std::string::npos) << "the refusal";
-  EXPECT_NE(log_text_all.find(" /usr/share/dfs/extra.txt\n"), std::string::npos)
+  // A refusal is named as one, with the digest of what was refused (not hashed to judge it:
+  // the size told).
+  EXPECT_NE(log_text_all.find(" ima-ng sha256:" + sha256_hex("tampered data, version 1\n") +
+                              " refused:size-mismatch:/usr/share/dfs/data.txt\n"),
+            std::string::npos)
+      << log_text_all;
+  EXPECT_NE(log_text_all.find(" ima-ng sha256:" + sha256_hex("served without an entry\n") +
+                              " /usr/share/dfs/extra.txt\n"),
+            std::string::npos)
       << "the unknown file served";
   EXPECT_EQ(log_text_all.find("/usr/bin/dfs-hello"), std::string::npos)
       << "verified opens are covered by their package";
@@ -132,7 +179,138 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
   const std::string replayed = slurp(replay_out);
   EXPECT_EQ(json_field(replayed, "sha256"), tpm.pcr("sha256", work.path())) << replayed;
   EXPECT_EQ(json_field(replayed, "sha1"), tpm.pcr("sha1", work.path())) << replayed;
-  EXPECT_EQ(std::filesystem::file_size(log.string() + ".bin") > 0, true) << "the binary form";
+  const auto [rc, said] = tpm.evmctl(log.string() + ".bin", work.path());
+  EXPECT_EQ(rc, 0) << said;
+}
+
+TEST_F(Measure, ARemountAndARestartContinueTheLogAndEvmctlAgreesWithTheTpm) {
+  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null && "
+                             "command -v evmctl >/dev/null") == 0,
+                   "swtpm, tpm2-tools and evmctl (ima-evm-utils)");
+  std::filesystem::create_directories(work.path() / "tpm");
+  Swtpm tpm(work.path() / "tpm");
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered data, version 1\n"));
+  const auto log = work.path() / "measurements.log";
+  const auto binary = work.path() / "measurements.log.bin";
+  const std::string opts = ",measure-log=" + log.string() + ",tpm=" + tpm.tcti();
+  mount(opts);
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
+  WAIT_EXTENDED();
+  const std::string first = slurp(log);
+  unmount();
+
+  mount(opts);
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/stray.txt", "not from any package\n"));
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray.txt").error, EACCES);
+  WAIT_EXTENDED();
+  EXPECT_EQ(json_field(status(), "pcr_in_step"), "true") << status();
+  const std::string second = slurp(log);
+  EXPECT_TRUE(second.starts_with(first)) << "the remount continued the log:\n" << second;
+  EXPECT_NE(second.find("refused:no-entry:/usr/share/dfs/stray.txt\n"), std::string::npos);
+  EXPECT_NE(log_text().find("continued ("), std::string::npos) << log_text();
+  auto [rc, said] = tpm.evmctl(binary, work.path());
+  EXPECT_EQ(rc, 0) << "after a remount: " << said;
+
+  // Killed and restarted, as systemd's Restart= does.
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  pid = -1;
+  mount(opts);
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/stray2.txt", "not from any package either\n"));
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray2.txt").error, EACCES);
+  WAIT_EXTENDED();
+  EXPECT_EQ(json_field(status(), "pcr_in_step"), "true") << status();
+  std::tie(rc, said) = tpm.evmctl(binary, work.path());
+  EXPECT_EQ(rc, 0) << "after a kill and restart: " << said;
+  unmount();
+
+  // A flipped byte or a truncated log fails evmctl.
+  const std::string whole = slurp(binary);
+  std::string flipped = whole;
+  flipped[flipped.size() - 3] ^= 1;
+  ASSERT_TRUE(write_text(binary, flipped));
+  EXPECT_NE(tpm.evmctl(binary, work.path()).first, 0) << "a flipped byte";
+  ASSERT_TRUE(write_text(binary, whole.substr(0, whole.size() - 40)));
+  EXPECT_NE(tpm.evmctl(binary, work.path()).first, 0) << "a truncated log";
+}
+
+TEST_F(Measure, ALogThatNoLongerReplaysToThePcrIsKeptAsideAndTheMountSaysItIsOutOfStep) {
+  DIGESTFS_REQUIRE(
+      run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
+      "swtpm and tpm2-tools");
+  std::filesystem::create_directories(work.path() / "tpm");
+  Swtpm tpm(work.path() / "tpm");
+  const auto log = work.path() / "measurements.log";
+  const std::string opts = ",measure-log=" + log.string() + ",tpm=" + tpm.tcti();
+  mount(opts);
+  WAIT_EXTENDED();
+  unmount();
+  // Someone cut the last line: what is left no longer replays to the PCR.
+  std::string text = slurp(log);
+  text.erase(text.rfind('\n', text.size() - 2) + 1);
+  ASSERT_TRUE(write_text(log, text));
+  mount(opts);
+  EXPECT_EQ(json_field(status(), "pcr_in_step"), "false") << status();
+  EXPECT_NE(log_text().find("not continued: it replays to sha256:"), std::string::npos)
+      << log_text();
+  size_t kept = 0;
+  for (const auto& e : std::filesystem::directory_iterator(work.path())) {
+    const std::string name = e.path().filename();
+    if (name.starts_with("measurements.log.") && !name.ends_with(".bin") &&
+        name != "measurements.log.bin") {
+      EXPECT_EQ(slurp(e.path()), text) << "kept as it was";
+      ++kept;
+    }
+  }
+  EXPECT_EQ(kept, 1u);
+  EXPECT_TRUE(slurp(log).starts_with("11 ")) << "a new log";
+  EXPECT_NE(slurp(log).find(" boot_aggregate\n"), std::string::npos);
+}
+
+TEST_F(Measure, NoFileNameCanAddOrForgeALine) {
+  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null && "
+                             "command -v evmctl >/dev/null") == 0,
+                   "swtpm, tpm2-tools and evmctl (ima-evm-utils)");
+  std::filesystem::create_directories(work.path() / "tpm");
+  Swtpm tpm(work.path() / "tpm");
+  const auto log = work.path() / "measurements.log";
+  const std::vector<std::string> names = {
+      "new\n10 0000000000000000000000000000000000000000 ima-ng sha256:00 forged", "with space",
+      "back\\slash"};
+  for (const auto& n : names) {
+    ASSERT_TRUE(write_text(root / "usr/share/dfs" / n, "planted\n"));
+  }
+  mount(",measure-log=" + log.string() + ",tpm=" + tpm.tcti());
+  for (const auto& n : names) {
+    EXPECT_EQ(read_file(mnt / "usr/share/dfs" / n).error, EACCES) << n;
+  }
+  WAIT_EXTENDED();
+  const std::string text = slurp(log);
+  EXPECT_EQ(std::to_string(std::count(text.begin(), text.end(), '\n')),
+            json_field(status(), "measurements"))
+      << text;
+  EXPECT_EQ(text.find(" forged\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find(" refused:no-entry:/usr/share/dfs/"
+                "new\\01210_0000000000000000000000000000000000000000_ima-ng_sha256:00_forged\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find(" refused:no-entry:/usr/share/dfs/with_space\n"), std::string::npos);
+  EXPECT_NE(text.find(" refused:no-entry:/usr/share/dfs/back\\134slash\n"), std::string::npos);
+  // The syslog lines too: one line each, the names escaped.
+  const std::string said = log_text();
+  EXPECT_NE(said.find("DENY path=/usr/share/dfs/new\\01210\\0400000"), std::string::npos) << said;
+  EXPECT_NE(said.find("DENY path=/usr/share/dfs/with\\040space reason=no-entry"),
+            std::string::npos);
+  EXPECT_EQ(said.find("\n10 0000"), std::string::npos);
+
+  const auto replay_out = work.path() / "replay.json";
+  ASSERT_EQ(run_shell(std::string(DIGESTFS_CACHE_BINARY) + " --json replay " + log.string() + " >" +
+                      replay_out.string()),
+            0);
+  EXPECT_EQ(json_field(slurp(replay_out), "sha256"), tpm.pcr("sha256", work.path()));
+  const auto [rc, evm] = tpm.evmctl(log.string() + ".bin", work.path());
+  EXPECT_EQ(rc, 0) << evm;
 }
 
 TEST_F(Measure, ATpmThatFailsLeavesThePcrOutOfStepAndSaysSo) {
@@ -177,12 +355,14 @@ TEST_F(Measure, TwoMountsThatOpenInDifferentOrdersHaveOneState) {
   EXPECT_EQ(states[0], states[1]);
   EXPECT_NE(logs[0], logs[1]) << "the logs differ in order";
   // The package part comes first and is identical: sorted by header digest.
+  // (after the boot_aggregate entry, zeros on a machine without a TPM)
   auto packages = [](const std::string& log) {
-    std::string out;
-    for (std::istringstream in(log); std::getline(in, out);) {
-      if (out.find(" rpm") == std::string::npos) break;
-    }
-    return log.substr(0, log.find(out));
+    std::string out, line;
+    std::istringstream in(log);
+    std::getline(in, line);
+    EXPECT_TRUE(line.ends_with(" boot_aggregate")) << line;
+    while (std::getline(in, line) && line.find(" rpm") != std::string::npos) out += line + "\n";
+    return out;
   };
   EXPECT_EQ(packages(logs[0]), packages(logs[1]));
   EXPECT_NE(packages(logs[0]).find("rpm:"), std::string::npos);

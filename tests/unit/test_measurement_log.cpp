@@ -4,8 +4,12 @@
 
 #include <cstdio>
 
+#include "src/base/escape.hpp"
 #include "src/base/hex.hpp"
+#include "src/daemon/kernel_ima.hpp"
 #include "src/daemon/measurement_log.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/test_env.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -105,6 +109,46 @@ TEST(MeasurementLog, TheBinaryFormIsImasBinaryRuntimeMeasurements) {
     at += 38 + len;
   }
   EXPECT_EQ(at, bytes.size());
+}
+
+TEST(MeasurementLog, NamesAreEscapedSoThatNoNameCanAddOrSplitALine) {
+  EXPECT_EQ(ima_event_name("/usr/bin/hello"), "/usr/bin/hello");
+  // The kernel's rule for spaces, and octal escapes for what the kernel writes raw.
+  EXPECT_EQ(ima_event_name("/a b"), "/a_b");
+  EXPECT_EQ(ima_event_name("/a\nb\tc\x7f"), "/a\\012b\\011c\\177");
+  EXPECT_EQ(ima_event_name("/back\\012slash"), "/back\\134012slash") << "no escape is ambiguous";
+  const std::string forged = "/x\n10 " + std::string(40, '0') + " ima-ng sha256:00 /y";
+  const Measurement m = make_measurement("sha256", std::string(32, '\1'), ima_event_name(forged));
+  const std::string line = ascii_line(10, m);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  auto parsed = parse_ascii_log(line + "\n");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ((*parsed)[0].name, ima_event_name(forged));
+  EXPECT_EQ((*parsed)[0].template_sha256, m.template_sha256);
+}
+
+TEST(MeasurementLog, ALogFieldValueEndsAtTheFirstSpaceWhateverTheNameHolds) {
+  EXPECT_EQ(field_value("/usr/bin/hello"), "/usr/bin/hello");
+  EXPECT_EQ(field_value("/a b\"c\\d\ne"), "/a\\040b\\042c\\134d\\012e");
+  EXPECT_EQ(control_escaped("DENY path=/a\\040b\nforged"), "DENY path=/a\\040b\\012forged");
+}
+
+TEST(MeasurementLog, Pcr10IsTakenOnlyWhenTheKernelsImaMeasuresNothingIntoIt) {
+  TempDir securityfs;
+  EXPECT_FALSE(check_pcr_unused_by_kernel(10, securityfs.path()).ok()) << "not mounted: unknown";
+  EXPECT_TRUE(check_pcr_unused_by_kernel(11, securityfs.path()).ok());
+  ASSERT_TRUE(write_text(securityfs.path() / "lsm", "capability\n"));
+  EXPECT_TRUE(check_pcr_unused_by_kernel(10, securityfs.path()).ok()) << "a kernel without IMA";
+  std::filesystem::create_directories(securityfs.path() / "ima");
+  ASSERT_TRUE(write_text(securityfs.path() / "ima/ascii_runtime_measurements",
+                         "10 " + std::string(40, '1') + " ima-ng sha256:" + std::string(64, '2') +
+                             " boot_aggregate\n"));
+  auto taken = check_pcr_unused_by_kernel(10, securityfs.path());
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code, EBUSY);
+  EXPECT_NE(taken.error().message.find("1 entries"), std::string::npos) << taken.error().message;
+  EXPECT_TRUE(check_pcr_unused_by_kernel(11, securityfs.path()).ok());
 }
 
 }  // namespace
