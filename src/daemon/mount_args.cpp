@@ -1,6 +1,7 @@
 #include "src/daemon/mount_args.hpp"
 
 #include <set>
+#include <vector>
 
 namespace digestfs {
 namespace {
@@ -16,14 +17,30 @@ const std::set<std::string> kKernelOptions = {
 const std::set<std::string> kIgnoredOptions = {"defaults", "auto", "noauto", "nofail",
                                                "_netdev",  "user", "nouser", "users"};
 
+// The items of a -o list. As libmount reads fstab options (SELinux's context="a,b"), a
+// comma between double quotes belongs to the value, and the quotes are dropped: so
+// tpm="swtpm:host=127.0.0.1,port=2321" is one option.
+Result<std::vector<std::string>> split_option_list(const std::string& list) {
+  std::vector<std::string> items(1);
+  bool quoted = false;
+  for (const char c : list) {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      items.emplace_back();
+    } else {
+      items.back() += c;
+    }
+  }
+  if (quoted) return Error{EINVAL, "-o " + list + ": a double quote is not closed"};
+  return items;
+}
+
 // Our options are collected (the configuration file goes first); the rest go to the kernel.
 Result<void> apply_dash_o(MountArgs& args, GivenOptions& given, const std::string& list) {
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    std::string item = list.substr(start, comma - start);
-    start = comma + 1;
+  auto items = split_option_list(list);
+  if (!items) return items.error();
+  for (const std::string& item : *items) {
     if (item.empty()) continue;
     std::string name = item;
     std::optional<std::string> value;

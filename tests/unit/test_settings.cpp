@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "src/config/command_line.hpp"
+#include "src/daemon/mount_args.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/test_env.hpp"
 
@@ -32,6 +33,31 @@ TEST(Settings, PackagesAloneDoNotReadTheDatabase) {
   auto both = parse({"--packages", "/p", "--root", "/", "stats"});
   ASSERT_TRUE(both.ok());
   EXPECT_TRUE(both->settings.sources.read_rpmdb);
+}
+
+Result<MountArgs> parse_mount(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  static std::string prog = "digestfs";
+  argv.push_back(prog.data());
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_mount_args(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(Settings, ACommaBetweenDoubleQuotesBelongsToTheOptionsValue) {
+  // As fstab and mount(8) write such a TCTI (libmount's rule for SELinux's context="a,b").
+  auto m =
+      parse_mount({"-o", "keys=/k,tpm=\"swtpm:host=127.0.0.1,port=2321\",pcr=12,ro", "/s", "/m"});
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->settings.tpm, "swtpm:host=127.0.0.1,port=2321");
+  EXPECT_EQ(m->settings.pcr, 12u);
+  EXPECT_TRUE(m->read_only);
+  auto open = parse_mount({"-o", "tpm=\"swtpm:host=127.0.0.1,port=2321", "/s", "/m"});
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().message.find("double quote is not closed"), std::string::npos);
+  // In the configuration file the value is the rest of the line.
+  Settings from_file;
+  ASSERT_TRUE(apply_config_text(from_file, "tpm = swtpm:host=127.0.0.1,port=2321\n", "f").ok());
+  EXPECT_EQ(from_file.tpm, "swtpm:host=127.0.0.1,port=2321");
 }
 
 TEST(Settings, BadInputIsRejectedWithTheOptionNamed) {
