@@ -146,12 +146,12 @@ int run(int argc, char** argv) {
   auto parsed = parse_mount_args(argc, argv);
   if (!parsed) {
     std::fprintf(stderr, "digestfs: %s\n%s%s", parsed.error().message.c_str(), kUsage,
-                 options_help().c_str());
+                 options_help(true).c_str());
     return 2;
   }
   MountArgs& args = *parsed;
   if (args.help) {
-    std::printf("%s%s", kUsage, options_help().c_str());
+    std::printf("%s%s", kUsage, options_help(true).c_str());
     return 0;
   }
   if (args.print_config) {

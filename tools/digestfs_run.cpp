@@ -292,7 +292,7 @@ int run(int argc, char** argv) {
     } else if (a == "--verbose") {
       verbose = true;
     } else if (a == "--help") {
-      std::printf("%s%s", kUsage, options_help().c_str());
+      std::printf("%s%s", kUsage, options_help(true).c_str());
       return 0;
     } else {
       registry_args.push_back(a);
@@ -316,7 +316,8 @@ int run(int argc, char** argv) {
   registry_args.insert(registry_args.begin(), {"--root", rootfs});
   std::vector<char*> parse_argv{argv[0]};
   for (auto& a : registry_args) parse_argv.push_back(a.data());
-  auto cl = parse_command_line(static_cast<int>(parse_argv.size()), parse_argv.data(), {});
+  auto cl =
+      parse_command_line(static_cast<int>(parse_argv.size()), parse_argv.data(), {}, true);
   if (!cl || !cl->positional.empty()) {
     std::fprintf(
         stderr, "digestfs-run: %s\n%s",

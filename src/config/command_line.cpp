@@ -2,8 +2,16 @@
 
 namespace digestfs {
 
+namespace {
+
+bool taken(const OptionSpec& spec, bool mount) {
+  return mount || spec.scope == OptionScope::Everywhere;
+}
+
+}  // namespace
+
 Result<CommandLine> parse_command_line(int argc, char** argv,
-                                       const std::set<std::string>& tool_flags) {
+                                       const std::set<std::string>& tool_flags, bool mount) {
   CommandLine cl;
   GivenOptions given;
   bool options_done = false;
@@ -30,6 +38,10 @@ Result<CommandLine> parse_command_line(int argc, char** argv,
     }
     const OptionSpec* spec = find_option(name);
     if (!spec) return Error{EINVAL, "unknown option --" + name};
+    if (!taken(*spec, mount)) {
+      return Error{EINVAL, "--" + name + " is an option of the mount (digestfs, digestfs-run), "
+                           "not of this command"};
+    }
     if (!spec->value_name.empty() && !value) {
       if (i + 1 >= argc)
         return Error{EINVAL,
@@ -44,9 +56,10 @@ Result<CommandLine> parse_command_line(int argc, char** argv,
   return cl;
 }
 
-std::string options_help() {
+std::string options_help(bool mount) {
   std::string out;
   for (const auto& spec : option_registry()) {
+    if (!taken(spec, mount)) continue;
     std::string head = "  --" + std::string(spec.name);
     if (!spec.value_name.empty()) head += " " + std::string(spec.value_name);
     if (head.size() < 26)

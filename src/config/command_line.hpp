@@ -16,10 +16,14 @@ struct CommandLine {
   std::vector<std::string> positional;
 };
 
+// `mount`: the command mounts (digestfs-run), so it takes the mount's options too; the other
+// tools take only the options of every command, and name a mount option as such.
 Result<CommandLine> parse_command_line(int argc, char** argv,
-                                       const std::set<std::string>& tool_flags);
+                                       const std::set<std::string>& tool_flags,
+                                       bool mount = false);
 
-// The registry's options as --help lines.
-std::string options_help();
+// The registry's options as --help lines: those of every command, and with `mount` the
+// mount's own too.
+std::string options_help(bool mount = false);
 
 }  // namespace digestfs

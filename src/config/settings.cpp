@@ -269,9 +269,11 @@ void add_measurement_options(std::vector<OptionSpec>& r) {
 std::vector<OptionSpec> make_registry() {
   std::vector<OptionSpec> r;
   add_source_options(r);
+  const size_t sources = r.size();
   add_policy_options(r);
   add_mount_options(r);
   add_measurement_options(r);
+  for (size_t i = sources; i < r.size(); ++i) r[i].scope = OptionScope::MountOnly;
   r.push_back({"config-file", "FILE",
                "configuration file of name = value lines with these same options (default "
                "/etc/digestfs/digestfs.conf, when it exists); the command line wins over it",

@@ -48,12 +48,19 @@ struct Settings {
   unsigned pcr = 11;
 };
 
+// Who takes an option on its command line: every command (the package sources and the
+// trust store, which the tools share with the mount), or the mount only (digestfs and
+// digestfs-run, which hands them to it). A configuration file may hold any of them: the
+// tools read the mount's file for its sources and leave the rest alone.
+enum class OptionScope { Everywhere, MountOnly };
+
 struct OptionSpec {
   std::string_view name;
   std::string_view value_name;  // empty for a flag (which also takes yes or no)
   std::string_view help;
   std::function<Result<void>(Settings&, std::string_view)> set;
   std::function<std::vector<std::string>(const Settings&)> show;  // one item per value
+  OptionScope scope = OptionScope::Everywhere;
 };
 
 const std::vector<OptionSpec>& option_registry();

@@ -8,12 +8,29 @@
 namespace digestfs::test {
 namespace {
 
-Result<CommandLine> parse(std::vector<std::string> args) {
+// As a command that mounts (digestfs-run) reads its command line: every option is its own.
+Result<CommandLine> parse(std::vector<std::string> args, bool mount = true) {
   std::vector<char*> argv;
-  static std::string prog = "digestfs-cache";
+  static std::string prog = "digestfs-run";
   argv.push_back(prog.data());
   for (auto& a : args) argv.push_back(a.data());
-  return parse_command_line(static_cast<int>(argv.size()), argv.data(), {"json"});
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), {"json"}, mount);
+}
+
+TEST(Settings, AToolTakesAndListsOnlyTheOptionsItUses) {
+  auto sources = parse({"--keys=/k", "--root", "/r", "--jobs", "2", "stats"}, false);
+  ASSERT_TRUE(sources.ok()) << sources.error().message;
+  for (const std::string mount_only :
+       {"--tpm=swtpm:port=1", "--mode=audit", "--prime", "--unknown=allow", "--measure-log=/l"}) {
+    auto cl = parse({mount_only, "stats"}, false);
+    ASSERT_FALSE(cl.ok()) << mount_only;
+    EXPECT_NE(cl.error().message.find("is an option of the mount"), std::string::npos)
+        << cl.error().message;
+  }
+  EXPECT_NE(options_help(false).find("--keys DIR"), std::string::npos);
+  EXPECT_EQ(options_help(false).find("--tpm"), std::string::npos);
+  EXPECT_EQ(options_help(false).find("--unknown "), std::string::npos);
+  EXPECT_NE(options_help(true).find("--tpm TCTI"), std::string::npos);
 }
 
 TEST(Settings, OptionsParseInBothSpellings) {
