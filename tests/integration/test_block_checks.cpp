@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -89,6 +90,12 @@ class BlockChecks : public MountFixture {
     waitpid(lying_pid, nullptr, 0);
     lying_pid = -1;
   }
+  // From now on the lying server lies: its answer comes once the switch is made.
+  void start_lying() {
+    char answer[16];
+    ASSERT_EQ(getxattr(lie.c_str(), "user.lying-fs.start", answer, sizeof answer), 5)
+        << std::strerror(errno);
+  }
   void drop_page_caches() {
     sync();
     ASSERT_TRUE(write_text("/proc/sys/vm/drop_caches", "3\n"));
@@ -111,7 +118,7 @@ TEST_F(BlockChecks, ALowerFilesystemThatLiesIsCaughtAtEveryReadPath) {
   ASSERT_GE(plain, 0);
   ASSERT_GE(after_drop, 0);
   ASSERT_GE(mapped, 0);
-  ASSERT_EQ(kill(lying_pid, SIGUSR1), 0);
+  start_lying();
 
   // What the kernel still caches was verified: served. Once it is dropped, the daemon reads
   // the lies and refuses them.
@@ -148,7 +155,7 @@ TEST_F(BlockChecks, WithoutThemTheLieIsServed) {
   mount(",prefix=/,block-checks=no", lie, mnt);
   const int fd = open((mnt / kBig).c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0) << log_text();
-  ASSERT_EQ(kill(lying_pid, SIGUSR1), 0);
+  start_lying();
   ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
   const ReadResult r = read_at(fd, kLiedAt, 4096);
   close(fd);

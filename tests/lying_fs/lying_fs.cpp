@@ -1,12 +1,13 @@
 // A lower filesystem that lies, for the block-check tests only: a read-only passthrough of
-// BACKING at MOUNTPOINT that, after SIGUSR1, serves other bytes for one file from byte
-// LIE_FROM on, while its size, mtime and ctime stay exactly what the backing file says. What
-// a device written underneath, a network filesystem or a hostile disk image can do.
+// BACKING at MOUNTPOINT that, once asked, serves other bytes for one file from byte LIE_FROM
+// on, while its size, mtime and ctime stay exactly what the backing file says. What a device
+// written underneath, a network filesystem or a hostile disk image can do.
 // Usage: lying-fs BACKING MOUNTPOINT RELATIVE_PATH LIE_FROM
+// It is asked by reading the attribute user.lying-fs.start of any of its files: the answer
+// comes once every later read lies, so a test never races the switch (a signal would).
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@ namespace {
 std::string g_backing, g_lie_path;
 off_t g_lie_from = 0;
 std::atomic<bool> g_lying{false};
+constexpr const char* kStartAttribute = "user.lying-fs.start";
 
 std::string backing(const char* path) { return g_backing + path; }
 
@@ -64,6 +66,16 @@ int lie_read(const char* path, char* buf, size_t size, off_t offset, fuse_file_i
   return static_cast<int>(n);
 }
 
+int lie_getxattr(const char*, const char* name, char* value, size_t size) {
+  if (std::strcmp(name, kStartAttribute) != 0) return -ENODATA;
+  g_lying = true;
+  constexpr char kAnswer[] = "lying";
+  if (size == 0) return sizeof kAnswer - 1;
+  if (size < sizeof kAnswer - 1) return -ERANGE;
+  std::memcpy(value, kAnswer, sizeof kAnswer - 1);
+  return sizeof kAnswer - 1;
+}
+
 int lie_release(const char*, fuse_file_info* fi) {
   close(static_cast<int>(fi->fh));
   return 0;
@@ -83,15 +95,13 @@ int main(int argc, char** argv) {
   g_backing = argv[1];
   g_lie_path = std::string("/") + argv[3];
   g_lie_from = std::atoll(argv[4]);
-  struct sigaction usr1 {};
-  usr1.sa_handler = [](int) { g_lying = true; };
-  sigaction(SIGUSR1, &usr1, nullptr);
   fuse_operations ops{};
   ops.getattr = lie_getattr;
   ops.readlink = lie_readlink;
   ops.readdir = lie_readdir;
   ops.open = lie_open;
   ops.read = lie_read;
+  ops.getxattr = lie_getxattr;
   ops.release = lie_release;
   ops.statfs = lie_statfs;
   char* fuse_argv[] = {argv[0],
