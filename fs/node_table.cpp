@@ -80,6 +80,28 @@ std::vector<NodeTable::Entry> NodeTable::least_recent(size_t n) {
   return out;
 }
 
+std::vector<fuse_ino_t> NodeTable::ids_of(dev_t dev, ino_t ino) {
+  std::vector<fuse_ino_t> out;
+  if (dev == root_.dev && ino == root_.ino) out.push_back(FUSE_ROOT_ID);
+  std::lock_guard lock(mutex_);
+  // Keys order by device and inode first: one inode's nodes are adjacent.
+  for (auto it = nodes_.lower_bound(Key{dev, ino, 0, std::string()});
+       it != nodes_.end() && std::get<0>(it->first) == dev && std::get<1>(it->first) == ino; ++it) {
+    out.push_back(id(*it->second));
+  }
+  return out;
+}
+
+std::vector<std::pair<fuse_ino_t, NodeTable::Entry>> NodeTable::all() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<fuse_ino_t, Entry>> out;
+  out.reserve(nodes_.size());
+  for (auto& [key, node] : nodes_) {
+    out.emplace_back(id(*node), Entry{node->parent, node->parent_serial, node->name});
+  }
+  return out;
+}
+
 void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
   if (ino == FUSE_ROOT_ID) return;
   Node* node = reinterpret_cast<Node*>(ino);

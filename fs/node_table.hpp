@@ -72,6 +72,10 @@ class NodeTable {
   std::vector<Entry> least_recent(size_t n);
   // Whether the entry's parent is still the node it was (a forgotten node's id is reused).
   bool parent_known(const Entry& e);
+  // The ids of the nodes of one lower inode (several for a hard-linked file, one per path).
+  std::vector<fuse_ino_t> ids_of(dev_t dev, ino_t ino);
+  // Every node's id and entry: what the kernel may cache, all of it.
+  std::vector<std::pair<fuse_ino_t, Entry>> all();
 
  private:
   bool known(const Entry& e) const;                          // with mutex_ held

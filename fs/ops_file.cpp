@@ -109,6 +109,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
   }
   share_page_cache(node, *file, fi);
+  // A handle that cannot have written has nothing to flush: close() then costs no round trip
+  // (POSIX locks are the kernel's own here, as no lock op is implemented).
+  fi->noflush = !wants_write(fi->flags);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_open(req, fi);
 }

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "fs/lower_watcher.hpp"
 #include "fs/mount_context.hpp"
 #include "src/config/command_line.hpp"
 #include "src/daemon/daemon.hpp"
@@ -24,6 +25,12 @@
 
 namespace digestfs {
 namespace {
+
+// How long the kernel may cache names, attributes and missing names: a day while the
+// watcher tells it of every change beneath the mount; otherwise a second, so that changes
+// behind it are seen that soon.
+constexpr double kWatchedCacheSeconds = 86400;
+constexpr double kUnwatchedCacheSeconds = 1;
 
 constexpr const char* kUsage =
     "usage: digestfs [-f] [-q] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
@@ -184,6 +191,20 @@ int run(int argc, char** argv) {
   SessionPtr se = new_session(args, ctx, argv[0]);
   if (!se) daemon.fail("cannot start a FUSE session", 1);
   ctx.session = se.get();
+  // Long caching, kept true by the watcher's invalidations; without a watcher, short expiry.
+  std::unique_ptr<fs::LowerWatcher> watcher;
+  if (args.settings.watch_source) {
+    auto watching = fs::LowerWatcher::start(ctx.nodes.root().fd.get(), ctx.nodes, se.get());
+    if (watching) {
+      watcher = std::move(watching.value());
+    } else {
+      log.notice(LOG_WARNING, "names and attributes cached for 1 s only: cannot watch the "
+                              "source (" + watching.error().message + ")");
+    }
+  }
+  ctx.timeout = watcher ? kWatchedCacheSeconds : kUnwatchedCacheSeconds;
+  services->set_kernel_cache(watcher ? "fanotify" : "timeout 1 s",
+                             watcher ? &watcher->invalidations() : nullptr);
   fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), budget);
   ctx.reclaimer = &reclaimer;
   stop_on_signals(se.get());

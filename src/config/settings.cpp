@@ -181,6 +181,13 @@ void add_mount_options(std::vector<OptionSpec>& r) {
       "(idle I/O priority), so later opens are answered from memory",
       [](const Settings& s) { return s.prime; }, [](Settings& s, bool on) { s.prime = on; }));
   r.push_back(flag_option(
+      "watch-source",
+      "watch the source's filesystem with fanotify and tell the kernel of every change made "
+      "beneath the mount, so that it may cache names and attributes until then (default yes; "
+      "no, or where fanotify cannot be had: cached for 1 s)",
+      [](const Settings& s) { return s.watch_source; },
+      [](Settings& s, bool on) { s.watch_source = on; }));
+  r.push_back(flag_option(
       "block-checks",
       "check every block read from a verified file against the Merkle tree (fs-verity's) built "
       "when it was verified, so that bytes changed beneath it are refused as they are read "

@@ -38,6 +38,9 @@ struct Settings {
   std::string prefix;
   bool verify = true;  // off only for measuring the cost of verification
   bool prime = false;  // verify every indexed file in the background after mounting
+  // Watch the source's filesystem (fanotify) so that the kernel may cache names and
+  // attributes until they change; without it, they are cached for 1 s.
+  bool watch_source = true;
   BlockChecks block_checks;
   unsigned read_ahead_kib = 4096;     // 0: the kernel's own
   unsigned reload_wait_ms = 5000;     // how long a refusal waits for a reload under way

@@ -35,6 +35,11 @@ class MountServices : public MountCore {
 
   // The mount is up: the primer starts.
   void mounted();
+  // What status says of the kernel's caching (see StatusSources).
+  void set_kernel_cache(std::string mode, const std::atomic<uint64_t>* invalidations) {
+    status_.kernel_cache = std::move(mode);
+    status_.cache_invalidations = invalidations;
+  }
   // Null when the sources cannot be watched (reloads then come only on request).
   IndexReloader* reloader() { return reloader_.get(); }
 

@@ -76,6 +76,8 @@ std::string render(const StatusSources& s, bool json) {
   // Which daemon answers: only a mount that is really up can say its own pid.
   out.field("pid", static_cast<uint64_t>(getpid()));
   out.flag("verification", s.checker != nullptr);
+  if (!s.kernel_cache.empty()) out.field("kernel_cache", s.kernel_cache);
+  if (s.cache_invalidations) out.field("cache_invalidations", s.cache_invalidations->load());
   if (s.log) out.field("suppressed_events", s.log->suppressed());
   if (s.checker) {
     auto index = s.checker->index();

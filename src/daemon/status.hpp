@@ -2,6 +2,8 @@
 // attributes on the mount root return and `digestfs-cache status MOUNTPOINT` prints.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "src/daemon/event_log.hpp"
@@ -21,6 +23,10 @@ struct StatusSources {
   const Primer* primer = nullptr;
   const MeasurementLog* measurements = nullptr;
   const TpmExtender* tpm = nullptr;
+  // How the kernel caches names and attributes ("fanotify" or "timeout ...") and how many
+  // cache entries the watcher of the source has dropped.
+  std::string kernel_cache;
+  const std::atomic<uint64_t>* cache_invalidations = nullptr;
 };
 
 std::string status_json(const StatusSources& s);

@@ -1,0 +1,138 @@
+#include "fs/lower_watcher.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace digestfs::fs {
+namespace {
+
+// Everything that can change a name, an attribute or the content under the mount.
+constexpr uint64_t kChanges = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO |
+                              FAN_ATTRIB | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_DELETE_SELF |
+                              FAN_MOVE_SELF | FAN_ONDIR;
+
+// The nodes of the inode a file handle names; none when it is gone or not on our side.
+std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes,
+                                        const struct file_handle* h) {
+  UniqueFd fd(open_by_handle_at(source_fd, const_cast<struct file_handle*>(h),
+                                O_PATH | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st;
+  if (!fd || fstat(fd.get(), &st) != 0) return {};
+  return nodes.ids_of(st.st_dev, st.st_ino);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LowerWatcher>> LowerWatcher::start(int source_fd, NodeTable& nodes,
+                                                          fuse_session* session) {
+  std::unique_ptr<LowerWatcher> w(new LowerWatcher(nodes, session));
+  const std::string source = "/proc/self/fd/" + std::to_string(source_fd);
+  w->source_.reset(open(source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!w->source_) return errno_error("the source's root");
+  // FID records name the object, DFID_NAME its directory and name: both are needed to drop
+  // an entry (directory + name) and an inode (its attributes and pages).
+  w->fanotify_.reset(fanotify_init(
+      FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK,
+      O_RDONLY | O_CLOEXEC));
+  if (!w->fanotify_) return errno_error("fanotify_init");
+  if (fanotify_mark(w->fanotify_.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kChanges, AT_FDCWD,
+                    source.c_str()) != 0) {
+    return errno_error("fanotify_mark of the source's filesystem");
+  }
+  w->stop_.reset(eventfd(0, EFD_CLOEXEC));
+  if (!w->stop_) return errno_error("eventfd");
+  w->thread_ = std::thread([p = w.get()] { p->run(); });
+  return w;
+}
+
+LowerWatcher::~LowerWatcher() {
+  const uint64_t one = 1;
+  if (thread_.joinable()) {
+    if (write(stop_.get(), &one, sizeof one) == sizeof one) {
+      thread_.join();
+    } else {
+      // The thread cannot be told to end: it stays blocked in poll, so it may not be joined.
+      thread_.detach();
+    }
+  }
+}
+
+void LowerWatcher::run() {
+  alignas(fanotify_event_metadata) char buffer[64 * 1024];
+  for (;;) {
+    pollfd fds[2] = {{fanotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents) return;
+    for (;;) {
+      const ssize_t n = read(fanotify_.get(), buffer, sizeof buffer);
+      if (n <= 0) break;
+      size_t left = static_cast<size_t>(n);
+      for (auto* m = reinterpret_cast<fanotify_event_metadata*>(buffer); FAN_EVENT_OK(m, left);
+           m = FAN_EVENT_NEXT(m, left)) {
+        handle(reinterpret_cast<const char*>(m), m->event_len);
+      }
+    }
+  }
+}
+
+void LowerWatcher::handle(const char* event, size_t len) {
+  const auto* m = reinterpret_cast<const fanotify_event_metadata*>(event);
+  if (m->mask & FAN_Q_OVERFLOW) {
+    // Events were lost: nothing the kernel caches can be trusted to be current.
+    drop_everything();
+    return;
+  }
+  // What this daemon does itself (writes, creates through the mount) the kernel saw happen.
+  if (m->pid == getpid()) return;
+  for (size_t at = m->metadata_len; at + sizeof(fanotify_event_info_header) <= len;) {
+    const auto* info = reinterpret_cast<const fanotify_event_info_fid*>(event + at);
+    if (info->hdr.len == 0 || at + info->hdr.len > len) break;
+    const auto* handle = reinterpret_cast<const struct file_handle*>(info->handle);
+    if (info->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
+      const char* name = reinterpret_cast<const char*>(handle->f_handle) + handle->handle_bytes;
+      drop_entry(handle, name);
+    } else if (info->hdr.info_type == FAN_EVENT_INFO_TYPE_FID) {
+      drop_inode(handle);
+    }
+    at += info->hdr.len;
+  }
+}
+
+void LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
+  for (const fuse_ino_t parent : nodes_of(source_.get(), nodes_, dir)) {
+    fuse_lowlevel_notify_inval_entry(session_, parent, name, std::strlen(name));
+    ++invalidations_;
+  }
+}
+
+void LowerWatcher::drop_inode(const struct file_handle* object) {
+  for (const fuse_ino_t ino : nodes_of(source_.get(), nodes_, object)) {
+    fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+    ++invalidations_;
+  }
+}
+
+void LowerWatcher::drop_everything() {
+  fuse_lowlevel_notify_inval_inode(session_, FUSE_ROOT_ID, 0, 0);
+  for (const auto& [ino, entry] : nodes_.all()) {
+    fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+    if (nodes_.parent_known(entry)) {
+      fuse_lowlevel_notify_inval_entry(session_, entry.parent, entry.name.c_str(),
+                                       entry.name.size());
+    }
+  }
+}
+
+}  // namespace digestfs::fs

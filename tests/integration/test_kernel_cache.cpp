@@ -1,0 +1,90 @@
+// The kernel caches names, attributes and missing names for a day while the source is
+// watched: every kind of change made beneath the mount must still show through it, at once
+// (the watcher tells the kernel), and within the short timeout when nothing watches.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "tests/support/mount_fixture.hpp"
+
+namespace digestfs::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class KernelCache : public MountFixture {
+ protected:
+  std::string kernel_cache() {
+    const std::string s = status();
+    const auto at = s.find("\"kernel_cache\":\"");
+    return at == std::string::npos ? "" : s.substr(at + 16, s.find('"', at + 16) - at - 16);
+  }
+  // Each kind of change beneath the mount, after the kernel has cached what was there before:
+  // shows through the mount within `bound`, generous for a busy machine and far below the
+  // day a watched mount caches for (how soon it shows is measured in docs/PERFORMANCE.md).
+  void expect_every_change_seen(std::chrono::milliseconds bound) {
+    const auto dir = root / "usr/share/dfs";
+    const auto seen = mnt / "usr/share/dfs";
+    struct stat st;
+    struct Case {
+      std::string what;
+      std::function<void()> cache, change;
+      std::function<bool()> shows;
+    };
+    const std::vector<Case> cases = {
+        {"a new file", [&] { EXPECT_NE(stat((seen / "new.txt").c_str(), &st), 0); },
+         [&] { ASSERT_TRUE(write_text(dir / "new.txt", "new\n")); },
+         [&] { return read_file(seen / "new.txt").bytes == "new\n"; }},
+        {"changed content and size", [&] { EXPECT_EQ(read_file(seen / "new.txt").bytes, "new\n"); },
+         [&] { ASSERT_TRUE(write_text(dir / "new.txt", "newer and longer\n")); },
+         [&] {
+           return stat((seen / "new.txt").c_str(), &st) == 0 && st.st_size == 17 &&
+                  read_file(seen / "new.txt").bytes == "newer and longer\n";
+         }},
+        {"chmod", [&] { EXPECT_EQ(stat((seen / "new.txt").c_str(), &st), 0); },
+         [&] { ASSERT_EQ(chmod((dir / "new.txt").c_str(), 0600), 0); },
+         [&] {
+           return stat((seen / "new.txt").c_str(), &st) == 0 && (st.st_mode & 07777) == 0600;
+         }},
+        {"a rename", [&] { EXPECT_EQ(stat((seen / "new.txt").c_str(), &st), 0); },
+         [&] { ASSERT_EQ(std::rename((dir / "new.txt").c_str(), (dir / "moved.txt").c_str()), 0); },
+         [&] {
+           return stat((seen / "new.txt").c_str(), &st) != 0 &&
+                  read_file(seen / "moved.txt").bytes == "newer and longer\n";
+         }},
+        {"a removed file", [&] { EXPECT_EQ(stat((seen / "moved.txt").c_str(), &st), 0); },
+         [&] { ASSERT_TRUE(std::filesystem::remove(dir / "moved.txt")); },
+         [&] { return stat((seen / "moved.txt").c_str(), &st) != 0 && errno == ENOENT; }},
+        {"a package update", [&] { EXPECT_NE(stat((seen / "other.txt").c_str(), &st), 0); },
+         [&] { install({fx / "rpms/dfs-other-1.0-1.noarch.rpm"}); },
+         [&] { return read_file(seen / "other.txt").bytes == "other data\n"; }},
+    };
+    for (const auto& c : cases) {
+      SCOPED_TRACE(c.what);
+      c.cache();
+      c.change();
+      const auto took = within(bound, c.shows);
+      EXPECT_TRUE(took.has_value()) << c.what << " not seen within " << bound.count() << " ms";
+    }
+  }
+};
+
+TEST_F(KernelCache, WhileTheSourceIsWatchedEveryChangeBeneathShowsAtOnce) {
+  mount(",unknown-allow=/usr/share/dfs/*");
+  ASSERT_EQ(kernel_cache(), "fanotify") << status();
+  // Names and attributes are cached for a day here: what shows within seconds was told.
+  expect_every_change_seen(10s);
+  EXPECT_GT(status_number("cache_invalidations"), 0u);
+}
+
+TEST_F(KernelCache, UnwatchedTheKernelCachesForOneSecondOnly) {
+  mount(",unknown-allow=/usr/share/dfs/*,watch-source=no");
+  ASSERT_EQ(kernel_cache(), "timeout 1 s") << status();
+  expect_every_change_seen(10s);
+}
+
+}  // namespace
+}  // namespace digestfs::test
