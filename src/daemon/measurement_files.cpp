@@ -22,53 +22,71 @@ Result<std::string> read_whole(const std::filesystem::path& path) {
   return text.str();
 }
 
-// The log and its binary form renamed LOG.SECONDS (a second one in the same second gets a
-// suffix): what the caller says in syslog.
+// The log and its binary form, whichever are there, renamed LOG.SECONDS and LOG.SECONDS.bin
+// (a second one in the same second gets a suffix): what the caller says in syslog.
 Result<std::string> keep_aside(const std::filesystem::path& log) {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   std::string aside = log.string() + "." + std::to_string(now);
   std::error_code ec;
-  for (int n = 1; std::filesystem::exists(aside, ec); ++n) {
+  for (int n = 1; std::filesystem::exists(aside, ec) || std::filesystem::exists(aside + ".bin", ec);
+       ++n) {
     aside = log.string() + "." + std::to_string(now) + "-" + std::to_string(n);
   }
-  std::filesystem::rename(log, aside, ec);
-  if (ec) return Error{ec.value(), "cannot keep " + log.string() + " aside: " + ec.message()};
-  if (std::filesystem::exists(binary_path(log), ec)) {
-    std::filesystem::rename(binary_path(log), aside + ".bin", ec);
-    if (ec) return Error{ec.value(), "cannot keep " + binary_path(log) + " aside: " + ec.message()};
+  for (const auto& [from, to] :
+       {std::pair{log.string(), aside}, std::pair{binary_path(log), aside + ".bin"}}) {
+    if (!std::filesystem::exists(from, ec)) continue;
+    std::filesystem::rename(from, to, ec);
+    if (ec) return Error{ec.value(), "cannot keep " + from + " aside: " + ec.message()};
   }
   return aside;
+}
+
+bool holds_something(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::exists(p, ec) && std::filesystem::file_size(p, ec) > 0;
+}
+
+// Why the log found cannot be continued ("" when it can): it must read as a whole ima-ng
+// log, its binary form must hold the same entries, and with a TPM it must replay to the PCR.
+std::string why_not_continued(const Result<std::vector<Measurement>>& parsed,
+                              const std::string& binary, unsigned pcr, const TpmExtender* tpm) {
+  if (!parsed) return "it is not a whole ima-ng log (" + parsed.error().message + ")";
+  if (parsed->empty()) return "it holds no entry";
+  std::string expected;
+  for (const auto& m : *parsed) expected += binary_entry(pcr, m);
+  if (binary != expected) return "its binary form does not hold the same entries";
+  if (tpm) {
+    const auto [sha1, sha256] = replay(*parsed);
+    if (sha256 != tpm->start_sha256() || (tpm->start_sha1() && sha1 != *tpm->start_sha1())) {
+      return "it replays to sha256:" + to_hex(sha256) +
+             " but the PCR holds sha256:" + to_hex(tpm->start_sha256());
+    }
+  }
+  return "";
 }
 
 bool all_zero(const Sha256& v) { return v == Sha256{}; }
 
 }  // namespace
 
-Result<MeasurementFiles> open_measurement_files(const std::filesystem::path& log,
+Result<MeasurementFiles> open_measurement_files(const std::filesystem::path& log, unsigned pcr,
                                                 const TpmExtender* tpm) {
   MeasurementFiles files;
-  std::error_code ec;
-  const bool found = std::filesystem::exists(log, ec) && std::filesystem::file_size(log, ec) > 0;
   bool resume = false;
-  if (found) {
-    auto text = read_whole(log);
-    if (!text) return text.error();
-    auto parsed = parse_ascii_log(*text);
-    std::string why;
-    if (!parsed) {
-      why = "it is not a whole ima-ng log (" + parsed.error().message + ")";
-    } else if (tpm) {
-      const auto [sha1, sha256] = replay(*parsed);
-      if (sha256 != tpm->start_sha256() || (tpm->start_sha1() && sha1 != *tpm->start_sha1())) {
-        why = "it replays to sha256:" + to_hex(sha256) +
-              " but the PCR holds sha256:" + to_hex(tpm->start_sha256());
-      }
+  if (holds_something(log) || holds_something(binary_path(log))) {
+    std::string why = "only its binary form is left";
+    if (holds_something(log)) {
+      auto text = read_whole(log);
+      if (!text) return text.error();
+      auto binary = read_whole(binary_path(log));
+      auto parsed = parse_ascii_log(*text);
+      why = why_not_continued(parsed, binary ? *binary : std::string(), pcr, tpm);
+      if (why.empty()) files.resumed = std::move(parsed.value());
     }
     if (why.empty()) {
       resume = true;
-      files.resumed = std::move(parsed.value());
       files.notices.push_back("measurement log " + log.string() + ": continued (" +
                               std::to_string(files.resumed.size()) + " entries)");
     } else {

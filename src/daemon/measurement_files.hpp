@@ -1,6 +1,7 @@
 // The measurement log's two files across mounts. A mount continues the log it finds when the
 // log replays to the PCR's value (or, with no TPM, when it reads as a whole ima-ng log): a
-// remount or a restart extends the same PCR, so its log must hold everything before. A log
+// remount or a restart extends the same PCR, so its log must hold everything before. Its
+// binary form must hold the same entries, or it is not continued either. A log
 // that cannot be continued is kept beside, renamed LOG.TIME (and LOG.TIME.bin), never
 // truncated; the new log begins with IMA's boot_aggregate entry, as the kernel's does.
 #pragma once
@@ -33,7 +34,8 @@ struct MeasurementFiles {
   bool pcr_out_of_step = false;
 };
 
-Result<MeasurementFiles> open_measurement_files(const std::filesystem::path& log,
+// pcr: the PCR the log's entries name (its binary form carries it).
+Result<MeasurementFiles> open_measurement_files(const std::filesystem::path& log, unsigned pcr,
                                                 const TpmExtender* tpm);
 
 }  // namespace digestfs

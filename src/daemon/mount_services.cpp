@@ -99,7 +99,7 @@ Result<void> MountServices::start_measurements(const Settings& settings) {
   }
   MeasurementFiles files;
   if (!settings.measure_log.empty()) {
-    auto opened = open_measurement_files(settings.measure_log, tpm_.get());
+    auto opened = open_measurement_files(settings.measure_log, settings.pcr, tpm_.get());
     if (!opened) return opened.error();
     files = std::move(opened.value());
     for (const auto& line : files.notices) log_.notice(LOG_NOTICE, line);

@@ -249,10 +249,12 @@ TEST_F(Measure, ALogThatNoLongerReplaysToThePcrIsKeptAsideAndTheMountSaysItIsOut
   mount(opts);
   WAIT_EXTENDED();
   unmount();
-  // Someone cut the last line: what is left no longer replays to the PCR.
-  std::string text = slurp(log);
-  text.erase(text.rfind('\n', text.size() - 2) + 1);
-  ASSERT_TRUE(write_text(log, text));
+  // Something else extended the PCR while no digestfs ran: the log, intact in both forms,
+  // no longer replays to it.
+  const std::string text = slurp(log);
+  ASSERT_EQ(run_shell("TPM2TOOLS_TCTI=" + tpm.tcti() + " tpm2_pcrextend 11:sha256=" +
+                      std::string(64, 'a') + " >/dev/null 2>&1"),
+            0);
   mount(opts);
   EXPECT_EQ(json_field(status(), "pcr_in_step"), "false") << status();
   EXPECT_NE(log_text().find("not continued: it replays to sha256:"), std::string::npos)
@@ -269,6 +271,35 @@ TEST_F(Measure, ALogThatNoLongerReplaysToThePcrIsKeptAsideAndTheMountSaysItIsOut
   EXPECT_EQ(kept, 1u);
   EXPECT_TRUE(slurp(log).starts_with("11 ")) << "a new log";
   EXPECT_NE(slurp(log).find(" boot_aggregate\n"), std::string::npos);
+}
+
+TEST_F(Measure, WithoutATpmALogIsContinuedOnlyWhenBothItsFormsHoldTheSameEntries) {
+  const auto log = work.path() / "measurements.log";
+  const auto binary = work.path() / "measurements.log.bin";
+  mount(",measure-log=" + log.string());
+  unmount();
+  const std::string first = slurp(log), first_binary = slurp(binary);
+  ASSERT_TRUE(first.starts_with("11 ")) << first;
+  mount(",measure-log=" + log.string());
+  unmount();
+  EXPECT_EQ(slurp(log), first) << "continued: nothing new to log";
+  EXPECT_EQ(slurp(binary), first_binary);
+  EXPECT_NE(log_text().find("continued ("), std::string::npos) << log_text();
+
+  // The binary form lost its last entry: neither form is continued, both are kept.
+  ASSERT_TRUE(write_text(binary, first_binary.substr(0, first_binary.size() - 10)));
+  mount(",measure-log=" + log.string());
+  EXPECT_NE(log_text().find("not continued: its binary form does not hold the same entries"),
+            std::string::npos)
+      << log_text();
+  unmount();
+  size_t kept = 0;
+  for (const auto& e : std::filesystem::directory_iterator(work.path())) {
+    const std::string name = e.path().filename();
+    if (name.starts_with("measurements.log.") && name != "measurements.log.bin") ++kept;
+  }
+  EXPECT_EQ(kept, 2u) << "the log and its binary form, kept aside";
+  EXPECT_EQ(slurp(log), first) << "the new log says the same as the first";
 }
 
 TEST_F(Measure, NoFileNameCanAddOrForgeALine) {
