@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -71,8 +72,10 @@ void LowerWatcher::run() {
   for (;;) {
     pollfd fds[2] = {{fanotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+      // Only EINTR or a short lack of memory: stopping here would leave the kernel caching
+      // for a day with nobody to tell it of changes, so the watcher tries again.
+      if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
     }
     if (fds[1].revents) return;
     for (;;) {
