@@ -127,7 +127,7 @@ Decision IntegrityChecker::conclude(Judgement j, std::string_view path, int fd,
   if (policy == UnknownPolicy::Deny) return refuse(std::move(j), path, fd, note);
   // A file served without an entry is measured by its content.
   const auto actual = measured_content(fd, j.decision.stamp);
-  if (measurements_) measure(path, actual ? &*actual : nullptr);
+  measure(path, actual ? &*actual : nullptr);
   if (policy == UnknownPolicy::Audit) {
     log_.report(LOG_NOTICE, std::string(path) + "|no-entry",
                 "AUDIT path=" + field_value(path) + " reason=no-entry");
