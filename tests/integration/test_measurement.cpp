@@ -8,12 +8,20 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <regex>
 
 #include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
+
+// Whether every one of these commands is on the PATH.
+bool installed(std::initializer_list<const char*> commands) {
+  std::string check = "true";
+  for (const char* c : commands) check += std::string(" && command -v ") + c + " >/dev/null";
+  return run_shell(check) == 0;
+}
 
 class Swtpm {
  public:
@@ -111,6 +119,19 @@ class Measure : public MountFixture {
     if (doc[at] == '"') return doc.substr(at + 1, doc.find('"', at + 1) - at - 1);
     return doc.substr(at, doc.find_first_of(",}", at) - at);
   }
+  // What a mount kept aside in place of work/measurements.log, sorted: LOG.SECONDS before
+  // LOG.SECONDS.bin.
+  std::vector<std::filesystem::path> kept_aside() {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::directory_iterator(work.path())) {
+      const std::string name = e.path().filename();
+      if (name.starts_with("measurements.log.") && name != "measurements.log.bin") {
+        out.push_back(e.path());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
   void open_some(const std::vector<std::string>& paths) {
     for (const auto& p : paths) read_file(mnt / p);
   }
@@ -125,9 +146,7 @@ class Measure : public MountFixture {
   })) << status()
 
 TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
-  DIGESTFS_REQUIRE(
-      run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
-      "swtpm and tpm2-tools");
+  DIGESTFS_REQUIRE(installed({"swtpm", "tpm2_pcrread"}), "swtpm and tpm2-tools");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
   ASSERT_TRUE(write_text(root / "usr/share/dfs/data.txt", "tampered data, version 1\n"));
@@ -188,8 +207,7 @@ TEST_F(Measure, ThePcrInTheTpmEqualsTheReplayOfTheLog) {
 }
 
 TEST_F(Measure, ARemountAndARestartContinueTheLogAndEvmctlAgreesWithTheTpm) {
-  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null && "
-                             "command -v evmctl >/dev/null") == 0,
+  DIGESTFS_REQUIRE(installed({"swtpm", "tpm2_pcrread", "evmctl"}),
                    "swtpm, tpm2-tools and evmctl (ima-evm-utils)");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
@@ -239,9 +257,7 @@ TEST_F(Measure, ARemountAndARestartContinueTheLogAndEvmctlAgreesWithTheTpm) {
 }
 
 TEST_F(Measure, ALogThatNoLongerReplaysToThePcrIsKeptAsideAndTheMountSaysItIsOutOfStep) {
-  DIGESTFS_REQUIRE(
-      run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null") == 0,
-      "swtpm and tpm2-tools");
+  DIGESTFS_REQUIRE(installed({"swtpm", "tpm2_pcrread"}), "swtpm and tpm2-tools");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
   const auto log = work.path() / "measurements.log";
@@ -252,23 +268,16 @@ TEST_F(Measure, ALogThatNoLongerReplaysToThePcrIsKeptAsideAndTheMountSaysItIsOut
   // Something else extended the PCR while no digestfs ran: the log, intact in both forms,
   // no longer replays to it.
   const std::string text = slurp(log);
-  ASSERT_EQ(run_shell("TPM2TOOLS_TCTI=" + tpm.tcti() + " tpm2_pcrextend 11:sha256=" +
-                      std::string(64, 'a') + " >/dev/null 2>&1"),
+  ASSERT_EQ(run_shell("TPM2TOOLS_TCTI=" + tpm.tcti() +
+                      " tpm2_pcrextend 11:sha256=" + std::string(64, 'a') + " >/dev/null 2>&1"),
             0);
   mount(opts);
   EXPECT_EQ(json_field(status(), "pcr_in_step"), "false") << status();
   EXPECT_NE(log_text().find("not continued: it replays to sha256:"), std::string::npos)
       << log_text();
-  size_t kept = 0;
-  for (const auto& e : std::filesystem::directory_iterator(work.path())) {
-    const std::string name = e.path().filename();
-    if (name.starts_with("measurements.log.") && !name.ends_with(".bin") &&
-        name != "measurements.log.bin") {
-      EXPECT_EQ(slurp(e.path()), text) << "kept as it was";
-      ++kept;
-    }
-  }
-  EXPECT_EQ(kept, 1u);
+  const auto kept = kept_aside();
+  ASSERT_EQ(kept.size(), 2u) << "the log and its binary form, kept aside";
+  EXPECT_EQ(slurp(kept[0]), text) << "kept as it was";
   EXPECT_TRUE(slurp(log).starts_with("11 ")) << "a new log";
   EXPECT_NE(slurp(log).find(" boot_aggregate\n"), std::string::npos);
 }
@@ -293,18 +302,12 @@ TEST_F(Measure, WithoutATpmALogIsContinuedOnlyWhenBothItsFormsHoldTheSameEntries
             std::string::npos)
       << log_text();
   unmount();
-  size_t kept = 0;
-  for (const auto& e : std::filesystem::directory_iterator(work.path())) {
-    const std::string name = e.path().filename();
-    if (name.starts_with("measurements.log.") && name != "measurements.log.bin") ++kept;
-  }
-  EXPECT_EQ(kept, 2u) << "the log and its binary form, kept aside";
+  EXPECT_EQ(kept_aside().size(), 2u) << "the log and its binary form, kept aside";
   EXPECT_EQ(slurp(log), first) << "the new log says the same as the first";
 }
 
 TEST_F(Measure, NoFileNameCanAddOrForgeALine) {
-  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null && command -v tpm2_pcrread >/dev/null && "
-                             "command -v evmctl >/dev/null") == 0,
+  DIGESTFS_REQUIRE(installed({"swtpm", "tpm2_pcrread", "evmctl"}),
                    "swtpm, tpm2-tools and evmctl (ima-evm-utils)");
   std::filesystem::create_directories(work.path() / "tpm");
   Swtpm tpm(work.path() / "tpm");
@@ -349,7 +352,7 @@ TEST_F(Measure, NoFileNameCanAddOrForgeALine) {
 }
 
 TEST_F(Measure, ATpmThatFailsLeavesThePcrOutOfStepAndSaysSo) {
-  DIGESTFS_REQUIRE(run_shell("command -v swtpm >/dev/null") == 0, "swtpm");
+  DIGESTFS_REQUIRE(installed({"swtpm"}), "swtpm");
   std::filesystem::create_directories(work.path() / "tpm");
   auto tpm = std::make_unique<Swtpm>(work.path() / "tpm");
   const std::string tcti = tpm->tcti();
