@@ -17,13 +17,12 @@ namespace digestfs::fs {
 namespace {
 
 // Everything that can change a name, an attribute or the content under the mount.
-constexpr uint64_t kChanges = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO |
-                              FAN_ATTRIB | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_DELETE_SELF |
-                              FAN_MOVE_SELF | FAN_ONDIR;
+constexpr uint64_t kChanges = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_ATTRIB |
+                              FAN_MODIFY | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF |
+                              FAN_ONDIR;
 
 // The nodes of the inode a file handle names; none when it is gone or not on our side.
-std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes,
-                                        const struct file_handle* h) {
+std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes, const struct file_handle* h) {
   UniqueFd fd(open_by_handle_at(source_fd, const_cast<struct file_handle*>(h),
                                 O_PATH | O_CLOEXEC | O_NOFOLLOW));
   struct stat st;
@@ -115,6 +114,9 @@ void LowerWatcher::handle(const char* event, size_t len) {
 
 void LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
   for (const fuse_ino_t parent : nodes_of(source_.get(), nodes_, dir)) {
+    // The directory itself changed too: its times, its link count and the listing the
+    // kernel keeps (dropping the entry alone drops nothing for a name it never looked up).
+    fuse_lowlevel_notify_inval_inode(session_, parent, 0, 0);
     fuse_lowlevel_notify_inval_entry(session_, parent, name, std::strlen(name));
     ++invalidations_;
   }

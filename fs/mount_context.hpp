@@ -14,7 +14,10 @@ struct MountContext {
   NodeTable nodes;
   MountCore* core = nullptr;  // judges opens and answers the root's control attributes
   bool read_only = false;
-  double timeout = 1.0;             // attribute and entry cache, seconds
+  double timeout = 1.0;  // attribute and entry cache, seconds
+  // Whether the kernel may keep directory listings across opens: only while a watcher tells
+  // it of every entry made or removed behind the mount (listings have no expiry of their own).
+  bool cache_listings = false;
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
 };

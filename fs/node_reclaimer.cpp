@@ -35,13 +35,13 @@ void NodeReclaimer::run() {
       if (stop_) return;
       pending_ = false;
     }
-    const size_t size = nodes_.size();
-    if (size <= low_water_) continue;
+    const size_t fds = nodes_.fds();
+    if (fds <= low_water_) continue;
     // From this thread, never from an operation's: the kernel takes the parent directory's
     // lock to drop an entry, which a lookup in flight may hold. Dropping a directory drops
     // what the kernel caches below it, so a parent is checked again just before its entries
     // are named; an entry the kernel no longer has (ENOENT) is simply gone already.
-    for (const auto& e : nodes_.least_recent(size - low_water_)) {
+    for (const auto& e : nodes_.least_recent(fds - low_water_)) {
       if (nodes_.parent_known(e)) {
         fuse_lowlevel_notify_inval_entry(session_, e.parent, e.name.c_str(), e.name.size());
       }

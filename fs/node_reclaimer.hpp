@@ -1,4 +1,5 @@
-// The daemon holds an O_PATH fd per node, and the kernel keeps a node as long as it caches its
+// Where the lower filesystem gives no file handles, the daemon holds an O_PATH fd per node (and
+// everywhere for hard-linked files), and the kernel keeps a node as long as it caches its
 // dentry, which it does until memory runs short: a tree with more files than the open-file
 // limit (a /usr under a limit the daemon may not raise) would run out of fds. Past a
 // high-water mark the reclaimer asks the kernel to drop the entries looked up least recently;
@@ -25,7 +26,7 @@ class NodeReclaimer {
   NodeReclaimer(const NodeReclaimer&) = delete;
   NodeReclaimer& operator=(const NodeReclaimer&) = delete;
 
-  // After a lookup, with the table's size: wakes the reclaimer past the high-water mark.
+  // After a lookup, with how many nodes hold fds: wakes the reclaimer past the high-water mark.
   void note(size_t nodes) {
     if (nodes > high_water_) wake();
   }

@@ -1,15 +1,30 @@
 #include "fs/node_table.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace digestfs::fs {
 
-NodeTable::NodeTable(UniqueFd root_fd) {
-  root_.fd = std::move(root_fd);
+NodeTable::NodeTable(UniqueFd root, bool by_handle)
+    : root_fd_(std::make_shared<const UniqueFd>(std::move(root))) {
+  root_.fd = root_fd_;
   struct stat st;
-  if (fstat(root_.fd.get(), &st) == 0) {
+  if (fstat(root_fd(), &st) == 0) {
     root_.dev = st.st_dev;
     root_.ino = st.st_ino;
   }
   root_.nlookup = 1;
+  // Handles only where the kernel gives connectable ones and opens them for us (Linux 6.13
+  // and CAP_DAC_READ_SEARCH): tried once, on the root itself.
+  if (!by_handle) return;
+  mount_id_ = FileHandle::mount_id_of(root_fd());
+  UniqueFd readable(openat(root_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const auto probe = mount_id_ < 0 ? std::nullopt : FileHandle::of(root_fd(), ".", mount_id_);
+  if (readable && probe && probe->open(readable.get(), O_PATH | O_CLOEXEC)) {
+    handles_root_ = std::move(readable);
+  }
 }
 
 Node& NodeTable::node(fuse_ino_t ino) {
@@ -21,8 +36,36 @@ fuse_ino_t NodeTable::id(const Node& n) const {
   return &n == &root_ ? FUSE_ROOT_ID : reinterpret_cast<fuse_ino_t>(&n);
 }
 
-Node& NodeTable::remember(UniqueFd fd, const struct stat& st, const Node& parent,
-                          const std::string& name) {
+Node* NodeTable::look_up(const Node& parent, int parent_fd, const char* name, struct stat& st) {
+  std::optional<FileHandle> handle;
+  UniqueFd fd;
+  if (by_handle()) {
+    handle = FileHandle::of(parent_fd, name, mount_id_);
+    if (handle) {
+      // The fd is what the handle names, so the node's attributes and its handle agree even
+      // when the name is replaced meanwhile.
+      fd = handle->open(handles_root_.get(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (!fd) return nullptr;
+    } else if (errno != EXDEV && errno != EOPNOTSUPP && errno != EINVAL && errno != EOVERFLOW) {
+      return nullptr;  // no such file (ENOENT, ENOTDIR, EACCES, ...): what openat would say
+    }
+  }
+  if (fd && fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return nullptr;
+  if (fd && !S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+    // A file with several links: the handle may have opened any of its paths, and the node
+    // must hold the one looked up.
+    fd.reset();
+    handle.reset();
+  }
+  if (!fd) {
+    fd.reset(openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd || fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return nullptr;
+  }
+  return &remember(std::move(fd), std::move(handle), st, parent, name);
+}
+
+Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const struct stat& st,
+                          const Node& parent, const std::string& name) {
   if (st.st_dev == root_.dev && st.st_ino == root_.ino) return root_;
   const bool per_path = S_ISREG(st.st_mode) && st.st_nlink > 1;
   Key key{st.st_dev, st.st_ino, per_path ? parent.ino : 0, per_path ? name : std::string()};
@@ -30,7 +73,12 @@ Node& NodeTable::remember(UniqueFd fd, const struct stat& st, const Node& parent
   auto& slot = nodes_[key];
   if (!slot) {
     slot = std::make_unique<Node>();
-    slot->fd = std::move(fd);
+    if (handle) {
+      slot->handle = std::move(handle);
+    } else {
+      slot->fd = std::make_shared<const UniqueFd>(std::move(fd));
+      fds_.fetch_add(1, std::memory_order_relaxed);
+    }
     slot->dev = st.st_dev;
     slot->ino = st.st_ino;
     slot->parent = id(parent);
@@ -43,6 +91,59 @@ Node& NodeTable::remember(UniqueFd fd, const struct stat& st, const Node& parent
   ++slot->nlookup;
   slot->last_lookup = ++lookups_;
   return *slot;
+}
+
+namespace {
+
+// A handle of a removed file fails to open with ESTALE, ENOENT or (connectable, on ext4)
+// EISDIR; ESTALE tells the kernel to look the name up afresh instead.
+UniqueFd open_handle(const FileHandle& handle, int mount_fd, int flags) {
+  UniqueFd fd = handle.open(mount_fd, flags);
+  if (!fd && (errno == ENOENT || errno == EISDIR)) errno = ESTALE;
+  return fd;
+}
+
+}  // namespace
+
+NodeFd NodeTable::path_fd(Node& n) {
+  {
+    std::lock_guard lock(n.fd_mutex);
+    if (n.fd && n.fd->valid()) return NodeFd(n.fd);
+  }
+  if (!n.handle) {
+    errno = EBADF;
+    return NodeFd();
+  }
+  UniqueFd fd = open_handle(*n.handle, handles_root_.get(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (!fd) return NodeFd();
+  return NodeFd(std::make_shared<const UniqueFd>(std::move(fd)));
+}
+
+UniqueFd NodeTable::open(Node& n, int flags) {
+  // O_NOFOLLOW would refuse the proc magic link itself.
+  flags = (flags & ~O_NOFOLLOW) | O_CLOEXEC;
+  if (n.handle) return open_handle(*n.handle, handles_root_.get(), flags);
+  const NodeFd fd = path_fd(n);
+  if (!fd) return UniqueFd();
+  return UniqueFd(::open(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), flags));
+}
+
+bool NodeTable::names_its_path(Node& n, const struct stat& st) {
+  return !n.handle || S_ISDIR(st.st_mode) || st.st_nlink <= 1;
+}
+
+void NodeTable::hold(Node& n, int open_fd) {
+  if (!n.handle) return;
+  std::lock_guard lock(n.fd_mutex);
+  if (n.holds++ == 0) {
+    n.fd = std::make_shared<const UniqueFd>(fcntl(open_fd, F_DUPFD_CLOEXEC, 0));
+  }
+}
+
+void NodeTable::let_go(Node& n) {
+  if (!n.handle) return;
+  std::lock_guard lock(n.fd_mutex);
+  if (--n.holds == 0) n.fd.reset();
 }
 
 bool NodeTable::parent_known(const Entry& e) {
@@ -62,7 +163,7 @@ std::vector<NodeTable::Entry> NodeTable::least_recent(size_t n) {
   for (auto& [key, node] : nodes_) {
     // A parent the kernel has forgotten cannot name the entry any more: those entries go
     // with their parent.
-    if (node->reclaim_asked != node->last_lookup &&
+    if (!node->handle && node->reclaim_asked != node->last_lookup &&
         known(Entry{node->parent, node->parent_serial, {}})) {
       candidates.push_back(node.get());
     }
@@ -110,6 +211,7 @@ void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
   if (node->nlookup == 0) {
     auto k = keys_.find(node);
     if (k != keys_.end()) {
+      if (!node->handle) fds_.fetch_sub(1, std::memory_order_relaxed);
       Key key = k->second;
       keys_.erase(k);
       nodes_.erase(key);

@@ -44,27 +44,37 @@ double attr_timeout(const MountContext& ctx, const struct stat& st) {
   return S_ISREG(st.st_mode) && st.st_nlink > 1 ? 0 : ctx.timeout;
 }
 
-int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e) {
+NodeFd node_fd(fuse_req_t req, fuse_ino_t ino) {
+  MountContext& ctx = context(req);
+  return ctx.nodes.path_fd(ctx.nodes.node(ino));
+}
+
+int lookup_entry(MountContext& ctx, Node& parent, int dir, const char* name, fuse_entry_param* e) {
   *e = fuse_entry_param{};
   e->attr_timeout = ctx.timeout;
   e->entry_timeout = ctx.timeout;
-  UniqueFd fd(openat(parent.fd.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return errno;
-  if (fstatat(fd.get(), "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
-  Node& node = ctx.nodes.remember(std::move(fd), e->attr, parent, name);
-  if (ctx.reclaimer) ctx.reclaimer->note(ctx.nodes.size());
-  e->ino = ctx.nodes.id(node);
+  Node* node = ctx.nodes.look_up(parent, dir, name, e->attr);
+  if (!node) return errno;
+  if (ctx.reclaimer) ctx.reclaimer->note(ctx.nodes.fds());
+  e->ino = ctx.nodes.id(*node);
   e->attr_timeout = attr_timeout(ctx, e->attr);
   return 0;
 }
 
-void reply_made(fuse_req_t req, Node& parent, const char* name, int saved_errno) {
+int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e) {
+  const NodeFd dir = ctx.nodes.path_fd(parent);
+  if (!dir) return errno;
+  return lookup_entry(ctx, parent, dir.get(), name, e);
+}
+
+void reply_made(fuse_req_t req, Node& parent, const NodeFd& dir, const char* name,
+                int saved_errno) {
   if (saved_errno != 0) {
     fuse_reply_err(req, saved_errno);
     return;
   }
   fuse_entry_param e;
-  int err = lookup_entry(context(req), parent, name, &e);
+  int err = lookup_entry(context(req), parent, dir.get(), name, &e);
   if (err)
     fuse_reply_err(req, err);
   else

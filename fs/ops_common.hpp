@@ -47,10 +47,29 @@ int as_caller(fuse_req_t req, Make make) {
 // others while their attributes were cached.
 double attr_timeout(const MountContext& ctx, const struct stat& st);
 
-// Looks name up under parent and fills e; returns 0 or an errno.
+// The node's fd for this operation; empty with errno set (see NodeTable::path_fd).
+NodeFd node_fd(fuse_req_t req, fuse_ino_t ino);
+
+// Looks name up under parent (dir: an fd of the parent) and fills e; returns 0 or an errno.
+int lookup_entry(MountContext& ctx, Node& parent, int dir, const char* name, fuse_entry_param* e);
 int lookup_entry(MountContext& ctx, Node& parent, const char* name, fuse_entry_param* e);
 
-// After an operation that made `name` under parent: look it up and reply, or reply the error.
-void reply_made(fuse_req_t req, Node& parent, const char* name, int saved_errno);
+// After an operation that made `name` under parent (dir: an fd of it): look it up and reply,
+// or reply the error.
+void reply_made(fuse_req_t req, Node& parent, const NodeFd& dir, const char* name, int saved_errno);
+
+// Makes `name` under parent as the caller, with make(dir fd) (a call that returns -1 and sets
+// errno on failure), and replies with its entry or the error.
+template <class Make>
+void make_in(fuse_req_t req, fuse_ino_t parent, const char* name, Make make) {
+  MountContext& ctx = context(req);
+  Node& p = ctx.nodes.node(parent);
+  const NodeFd dir = ctx.nodes.path_fd(p);
+  if (!dir) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  reply_made(req, p, dir, name, as_caller(req, [&] { return make(dir.get()); }));
+}
 
 }  // namespace digestfs::fs

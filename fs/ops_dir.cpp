@@ -51,7 +51,7 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
     if (plus) {
       fuse_entry_param e{};
       if (!dots) {
-        int lerr = lookup_entry(ctx, ctx.nodes.node(ino), entry->d_name, &e);
+        int lerr = lookup_entry(ctx, ctx.nodes.node(ino), dirfd(d->dir), entry->d_name, &e);
         if (lerr) {
           err = lerr;
           break;
@@ -94,8 +94,9 @@ int open_dir_fd(const fuse_file_info* fi) {
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  UniqueFd fd(
-      openat(context(req).nodes.node(ino).fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  MountContext& ctx = context(req);
+  Node& node = ctx.nodes.node(ino);
+  UniqueFd fd = ctx.nodes.open(node, O_RDONLY | O_DIRECTORY);
   if (!fd) {
     fuse_reply_err(req, errno);
     return;
@@ -107,6 +108,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   fd.release();  // the DIR stream owns it now
+  fi->cache_readdir = ctx.cache_listings;
+  fi->keep_cache = ctx.cache_listings;
   fi->fh = reinterpret_cast<uint64_t>(d.release());
   fuse_reply_open(req, fi);
 }

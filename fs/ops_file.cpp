@@ -83,8 +83,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   Node& node = ctx.nodes.node(ino);
   auto file = std::make_unique<OpenFile>();
-  // O_NOFOLLOW would refuse the proc magic link itself; the node is never a symlink here.
-  file->fd.reset(open(proc_path(node.fd.get()).c_str(), (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC));
+  file->fd = ctx.nodes.open(node, fi->flags);
   if (!file->fd) {
     fuse_reply_err(req, errno);
     return;
@@ -97,7 +96,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // The name the kernel still caches was removed or replaced behind the mount (a package
   // update renames new files over old ones): ESTALE has the kernel look the name up afresh
   // and open whatever is there now, as an open on the lower filesystem would.
-  if (st.st_nlink == 0) {
+  // So is a file opened by its handle that has gained a link behind the mount: its fd may
+  // show another of its paths, and the new lookup gives the name a node of its own.
+  if (st.st_nlink == 0 || !ctx.nodes.names_its_path(node, st)) {
     fuse_reply_err(req, ESTALE);
     return;
   }
@@ -109,6 +110,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
   }
   share_page_cache(node, *file, fi);
+  ctx.nodes.hold(node, file->fd.get());
   // A handle that cannot have written has nothing to flush: close() then costs no round trip
   // (POSIX locks are the kernel's own here, as no lock op is implemented).
   fi->noflush = !wants_write(fi->flags);
@@ -120,16 +122,21 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   MountContext& ctx = context(req);
   Node& p = ctx.nodes.node(parent);
+  const NodeFd dir = ctx.nodes.path_fd(p);
+  if (!dir) {
+    fuse_reply_err(req, errno);
+    return;
+  }
   auto file = std::make_unique<OpenFile>();
   if (int err = as_caller(req, [&] {
-        file->fd.reset(openat(p.fd.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
+        file->fd.reset(openat(dir.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
         return file->fd.get();
       })) {
     fuse_reply_err(req, err);
     return;
   }
   fuse_entry_param e;
-  if (int err = lookup_entry(ctx, p, name, &e)) {
+  if (int err = lookup_entry(ctx, p, dir.get(), name, &e)) {
     fuse_reply_err(req, err);
     return;
   }
@@ -139,6 +146,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   file->readable =
       wants_read(fi->flags) && fstat(file->fd.get(), &st) == 0 && admit(ctx, *file, st) == 0;
   share_page_cache(ctx.nodes.node(e.ino), *file, fi);
+  ctx.nodes.hold(ctx.nodes.node(e.ino), file->fd.get());
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);
 }
@@ -220,6 +228,7 @@ void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   forget_handle(*open_file(fi));
+  context(req).nodes.let_go(*open_file(fi)->node);
   delete open_file(fi);
   fuse_reply_err(req, 0);
 }

@@ -48,7 +48,8 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   MountContext& ctx = context(req);
   struct stat st;
-  if (fstatat(ctx.nodes.node(ino).fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+  const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
+  if (!fd || fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -57,8 +58,12 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
   MountContext& ctx = context(req);
-  Node& node = ctx.nodes.node(ino);
-  const std::string path = proc_path(node.fd.get());
+  const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
+  if (!fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  const std::string path = proc_path(fd.get());
   int err = 0;
   if (!err && (valid & FUSE_SET_ATTR_MODE)) {
     err = ok_or_errno(chmod(path.c_str(), attr->st_mode));
@@ -66,7 +71,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
   if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
     uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
     gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
-    err = ok_or_errno(fchownat(node.fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+    err = ok_or_errno(fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
   }
   if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
     if (fi) {
@@ -101,15 +106,15 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   MountContext& ctx = context(req);
-  Node& node = ctx.nodes.node(ino);
+  const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
   char buf[PATH_MAX + 1];
-  ssize_t n = readlinkat(node.fd.get(), "", buf, sizeof buf - 1);
+  ssize_t n = fd ? readlinkat(fd.get(), "", buf, sizeof buf - 1) : -1;
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
   }
   buf[n] = '\0';
-  if (int refused = ctx.core->judge_link(node.fd.get(), std::string_view(buf, size_t(n)))) {
+  if (int refused = ctx.core->judge_link(fd.get(), std::string_view(buf, size_t(n)))) {
     fuse_reply_err(req, refused);
     return;
   }
@@ -117,51 +122,54 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  Node& p = context(req).nodes.node(parent);
-  reply_made(req, p, name, as_caller(req, [&] { return mknodat(p.fd.get(), name, mode, rdev); }));
+  make_in(req, parent, name, [&](int dir) { return mknodat(dir, name, mode, rdev); });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  Node& p = context(req).nodes.node(parent);
-  reply_made(req, p, name, as_caller(req, [&] { return mkdirat(p.fd.get(), name, mode); }));
+  make_in(req, parent, name, [&](int dir) { return mkdirat(dir, name, mode); });
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  Node& p = context(req).nodes.node(parent);
-  reply_made(req, p, name, as_caller(req, [&] { return symlinkat(target, p.fd.get(), name); }));
+  make_in(req, parent, name, [&](int dir) { return symlinkat(target, dir, name); });
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
   MountContext& ctx = context(req);
   Node& p = ctx.nodes.node(parent);
-  int err = ok_or_errno(linkat(AT_FDCWD, proc_path(ctx.nodes.node(ino).fd.get()).c_str(),
-                               p.fd.get(), name, AT_SYMLINK_FOLLOW));
+  const NodeFd from = ctx.nodes.path_fd(ctx.nodes.node(ino));
+  const NodeFd dir = from ? ctx.nodes.path_fd(p) : NodeFd();
+  int err = !dir ? errno
+                 : ok_or_errno(linkat(AT_FDCWD, proc_path(from.get()).c_str(), dir.get(), name,
+                                      AT_SYMLINK_FOLLOW));
   // The new name gets a node of its own (integrity is path-bound), so the kernel does not
   // see that the source gained a link: its cached link count is dropped here. Only
   // attributes (offset -1): no lock the link holds is needed for that.
   if (!err && ctx.session) fuse_lowlevel_notify_inval_inode(ctx.session, ino, -1, 0);
-  reply_made(req, p, name, err);
+  reply_made(req, p, dir, name, err);
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_reply_err(req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name, 0)));
+  const NodeFd dir = node_fd(req, parent);
+  fuse_reply_err(req, !dir ? errno : ok_or_errno(unlinkat(dir.get(), name, 0)));
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_reply_err(
-      req, ok_or_errno(unlinkat(context(req).nodes.node(parent).fd.get(), name, AT_REMOVEDIR)));
+  const NodeFd dir = node_fd(req, parent);
+  fuse_reply_err(req, !dir ? errno : ok_or_errno(unlinkat(dir.get(), name, AT_REMOVEDIR)));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                const char* newname, unsigned int flags) {
-  MountContext& ctx = context(req);
-  fuse_reply_err(req, ok_or_errno(renameat2(ctx.nodes.node(parent).fd.get(), name,
-                                            ctx.nodes.node(newparent).fd.get(), newname, flags)));
+  const NodeFd from = node_fd(req, parent);
+  const NodeFd to = from ? node_fd(req, newparent) : NodeFd();
+  fuse_reply_err(req,
+                 !to ? errno : ok_or_errno(renameat2(from.get(), name, to.get(), newname, flags)));
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   struct statvfs sv;
-  if (fstatvfs(context(req).nodes.node(ino).fd.get(), &sv) != 0) {
+  const NodeFd fd = node_fd(req, ino);
+  if (!fd || fstatvfs(fd.get(), &sv) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -169,9 +177,10 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  const NodeFd fd = node_fd(req, ino);
   fuse_reply_err(
-      req, ok_or_errno(faccessat(AT_FDCWD, proc_path(context(req).nodes.node(ino).fd.get()).c_str(),
-                                 mask, AT_EACCESS)));
+      req, !fd ? errno
+               : ok_or_errno(faccessat(AT_FDCWD, proc_path(fd.get()).c_str(), mask, AT_EACCESS)));
 }
 
 // The mount root answers its control attributes itself; they never reach the lower tree.
@@ -202,14 +211,24 @@ static void reply_xattr_bytes(fuse_req_t req, ssize_t n, size_t size,
 // xattr calls take a path; the fd's proc path names exactly the node's file.
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (reply_control(req, ino, name, size)) return;
-  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  const NodeFd fd = node_fd(req, ino);
+  if (!fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  const std::string path = proc_path(fd.get());
   std::vector<char> buf(size);
   reply_xattr_bytes(req, getxattr(path.c_str(), name, size ? buf.data() : nullptr, size), size,
                     buf);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
+  const NodeFd fd = node_fd(req, ino);
+  if (!fd) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  const std::string path = proc_path(fd.get());
   std::vector<char> buf(size);
   reply_xattr_bytes(req, listxattr(path.c_str(), size ? buf.data() : nullptr, size), size, buf);
 }
@@ -222,13 +241,15 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
       return;
     }
   }
-  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
-  fuse_reply_err(req, ok_or_errno(setxattr(path.c_str(), name, value, size, flags)));
+  const NodeFd fd = node_fd(req, ino);
+  fuse_reply_err(
+      req,
+      !fd ? errno : ok_or_errno(setxattr(proc_path(fd.get()).c_str(), name, value, size, flags)));
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  const std::string path = proc_path(context(req).nodes.node(ino).fd.get());
-  fuse_reply_err(req, ok_or_errno(removexattr(path.c_str(), name)));
+  const NodeFd fd = node_fd(req, ino);
+  fuse_reply_err(req, !fd ? errno : ok_or_errno(removexattr(proc_path(fd.get()).c_str(), name)));
 }
 
 }  // namespace digestfs::fs

@@ -64,11 +64,12 @@ std::string default_prefix(const std::string& source, const Settings& settings) 
   return source;
 }
 
-// The nodes may hold all fds but a reserve for open files, directories, the database.
-size_t node_budget(EventLog& log) {
+// The nodes may hold all fds but a reserve for open files, directories, the database. Nodes
+// kept as file handles hold none (hard-linked files aside): then the limit is no concern.
+size_t node_budget(EventLog& log, bool by_handle) {
   const rlim_t fd_limit = raise_open_file_limit();
   const size_t budget = fd_limit - std::min<rlim_t>(1024, fd_limit / 4);
-  if (fd_limit < 262144) {
+  if (fd_limit < 262144 && !by_handle) {
     log.notice(LOG_WARNING, "open-file limit " + std::to_string(fd_limit) + ": past " +
                                 std::to_string(budget / 4 * 3) +
                                 " files looked up, the kernel is asked to drop cached entries");
@@ -171,19 +172,20 @@ int run(int argc, char** argv) {
   EventLog log(args.foreground, true, !args.quiet);
 
   keep_large_blocks_off_the_heap();
-  const size_t budget = node_budget(log);
   // The source is opened before mounting: the mount may hide it (digestfs /usr /usr).
   auto prepared = MountPoint::prepare(args.source, args.mountpoint, log);
   if (!prepared) daemon.fail(prepared.error().message, 1);
   MountPoint point = std::move(prepared.value());
-  fs::MountContext ctx{.nodes = fs::NodeTable(point.take_source_fd()), .read_only = args.read_only};
+  fs::MountContext ctx{.nodes = fs::NodeTable(point.take_source_fd(), args.settings.file_handles),
+                       .read_only = args.read_only};
+  const size_t budget = node_budget(log, ctx.nodes.by_handle());
   const PathMapping paths{point.source_path(),
                           args.settings.prefix.empty()
                               ? default_prefix(point.source_named(), args.settings)
                               : args.settings.prefix};
   // Fail closed: without a trusted index there is no mount at all, and whatever mount is
   // there (a dead one) stays.
-  auto started = MountServices::start(args.settings, ctx.nodes.root().fd.get(), paths, log);
+  auto started = MountServices::start(args.settings, ctx.nodes.root_fd(), paths, log);
   if (!started) daemon.fail(started.error().message, 1);
   const std::unique_ptr<MountServices> services = std::move(started.value());
   ctx.core = services.get();
@@ -194,17 +196,22 @@ int run(int argc, char** argv) {
   // Long caching, kept true by the watcher's invalidations; without a watcher, short expiry.
   std::unique_ptr<fs::LowerWatcher> watcher;
   if (args.settings.watch_source) {
-    auto watching = fs::LowerWatcher::start(ctx.nodes.root().fd.get(), ctx.nodes, se.get());
+    auto watching = fs::LowerWatcher::start(ctx.nodes.root_fd(), ctx.nodes, se.get());
     if (watching) {
       watcher = std::move(watching.value());
     } else {
-      log.notice(LOG_WARNING, "names and attributes cached for 1 s only: cannot watch the "
-                              "source (" + watching.error().message + ")");
+      log.notice(LOG_WARNING,
+                 "names and attributes cached for 1 s only: cannot watch the "
+                 "source (" +
+                     watching.error().message + ")");
     }
   }
   ctx.timeout = watcher ? kWatchedCacheSeconds : kUnwatchedCacheSeconds;
+  ctx.cache_listings = watcher != nullptr;
   services->set_kernel_cache(watcher ? "fanotify" : "timeout 1 s",
                              watcher ? &watcher->invalidations() : nullptr);
+  services->set_nodes(ctx.nodes.by_handle() ? "file handles" : "fds", &ctx.nodes.size_counter(),
+                      &ctx.nodes.fds_counter());
   fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), budget);
   ctx.reclaimer = &reclaimer;
   stop_on_signals(se.get());

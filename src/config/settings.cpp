@@ -188,6 +188,14 @@ void add_mount_options(std::vector<OptionSpec>& r) {
       [](const Settings& s) { return s.watch_source; },
       [](Settings& s, bool on) { s.watch_source = on; }));
   r.push_back(flag_option(
+      "file-handles",
+      "keep the files the kernel knows as file handles (connectable ones, Linux 6.13) instead "
+      "of an open fd each, so that a tree of any size is served under the open-file limit "
+      "(default yes; no, or where the kernel or filesystem has none: an fd each, and past three "
+      "quarters of the limit the kernel is asked to drop cached entries)",
+      [](const Settings& s) { return s.file_handles; },
+      [](Settings& s, bool on) { s.file_handles = on; }));
+  r.push_back(flag_option(
       "block-checks",
       "check every block read from a verified file against the Merkle tree (fs-verity's) built "
       "when it was verified, so that bytes changed beneath it are refused as they are read "

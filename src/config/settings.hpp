@@ -41,6 +41,8 @@ struct Settings {
   // Watch the source's filesystem (fanotify) so that the kernel may cache names and
   // attributes until they change; without it, they are cached for 1 s.
   bool watch_source = true;
+  // Nodes kept as file handles rather than an fd each, where the kernel gives them.
+  bool file_handles = true;
   BlockChecks block_checks;
   unsigned read_ahead_kib = 4096;     // 0: the kernel's own
   unsigned reload_wait_ms = 5000;     // how long a refusal waits for a reload under way

@@ -40,6 +40,13 @@ class MountServices : public MountCore {
     status_.kernel_cache = std::move(mode);
     status_.cache_invalidations = invalidations;
   }
+  // What status says of the FUSE layer's nodes (see StatusSources).
+  void set_nodes(std::string kept_as, const std::atomic<size_t>* nodes,
+                 const std::atomic<size_t>* fds) {
+    status_.nodes_kept_as = std::move(kept_as);
+    status_.nodes = nodes;
+    status_.node_fds = fds;
+  }
   // Null when the sources cannot be watched (reloads then come only on request).
   IndexReloader* reloader() { return reloader_.get(); }
 

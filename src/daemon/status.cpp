@@ -78,6 +78,9 @@ std::string render(const StatusSources& s, bool json) {
   out.flag("verification", s.checker != nullptr);
   if (!s.kernel_cache.empty()) out.field("kernel_cache", s.kernel_cache);
   if (s.cache_invalidations) out.field("cache_invalidations", s.cache_invalidations->load());
+  if (!s.nodes_kept_as.empty()) out.field("nodes_kept_as", s.nodes_kept_as);
+  if (s.nodes) out.field("nodes", static_cast<uint64_t>(s.nodes->load()));
+  if (s.node_fds) out.field("node_fds", static_cast<uint64_t>(s.node_fds->load()));
   if (s.log) out.field("suppressed_events", s.log->suppressed());
   if (s.checker) {
     auto index = s.checker->index();

@@ -27,6 +27,11 @@ struct StatusSources {
   // cache entries the watcher of the source has dropped.
   std::string kernel_cache;
   const std::atomic<uint64_t>* cache_invalidations = nullptr;
+  // How the FUSE layer keeps the files the kernel knows ("file handles" or "fds"), how many
+  // it knows and how many of them hold an open fd.
+  std::string nodes_kept_as;
+  const std::atomic<size_t>* nodes = nullptr;
+  const std::atomic<size_t>* node_fds = nullptr;
 };
 
 std::string status_json(const StatusSources& s);

@@ -20,6 +20,34 @@ using namespace std::chrono_literals;
 
 class Faults : public MountFixture {
  protected:
+  // 3,000 files in 30 directories, beneath the source.
+  std::vector<std::filesystem::path> many_files() {
+    std::vector<std::filesystem::path> files;
+    for (int d = 0; d < 30; ++d) {
+      for (int f = 0; f < 100; ++f) {
+        auto p = std::filesystem::path("srv/many") / ("d" + std::to_string(d)) /
+                 ("f" + std::to_string(f));
+        std::filesystem::create_directories(root / p.parent_path());
+        EXPECT_TRUE(write_text(root / p, p.string()));
+        files.push_back(p);
+      }
+    }
+    return files;
+  }
+  // Reads every file twice through the daemon limited to 512 fds; how many reads were right.
+  size_t serve_twice(const std::vector<std::filesystem::path>& files) {
+    EXPECT_NE(
+        slurp("/proc/" + std::to_string(pid) + "/limits").find("Max open files            512"),
+        std::string::npos)
+        << "the daemon raised its limit: nothing here would be tested";
+    size_t served = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const auto& p : files) served += read_file(mnt / p).bytes == p.string();
+      most_fds_ = std::max(most_fds_, open_fds(pid));
+    }
+    return served;
+  }
+  size_t most_fds_ = 0;
   // Opens the 256 MiB packaged file through the mount while `change` hits the lower file
   // during its hashing: as soon as the daemon's status says a hash is under way.
   template <class Change>
@@ -104,32 +132,33 @@ TEST_F(Faults, AFullLowerFilesystemGivesWritersEnospc) {
   expect_next_mount_works();
 }
 
-// More files than the daemon may hold fds for: the kernel is asked to drop what it caches,
-// and every file is served, twice over, with the daemon's fds under its limit.
+// More files than the daemon may hold fds for, with each node holding an fd: the kernel is
+// asked to drop what it caches, and every file is served, twice over, with the daemon's fds
+// under its limit.
 TEST_F(Faults, ATreeWithMoreFilesThanTheDaemonMayOpenIsServedWhole) {
-  std::vector<std::filesystem::path> files;
-  for (int d = 0; d < 30; ++d) {
-    for (int f = 0; f < 100; ++f) {
-      auto p =
-          std::filesystem::path("srv/many") / ("d" + std::to_string(d)) / ("f" + std::to_string(f));
-      std::filesystem::create_directories(root / p.parent_path());
-      ASSERT_TRUE(write_text(root / p, p.string()));
-      files.push_back(p);
-    }
-  }
+  const auto files = many_files();
+  fd_limit = 512;
+  mount(",unknown=allow,file-handles=no");
+  EXPECT_EQ(serve_twice(files), 2 * files.size()) << log_text();
+  EXPECT_LT(most_fds_, 512u);
+  EXPECT_NE(log_text().find("open-file limit 512"), std::string::npos) << log_text();
+  EXPECT_NE(status().find("\"nodes_kept_as\":\"fds\""), std::string::npos) << status();
+  expect_next_mount_works();
+}
+
+// The same tree with nodes kept as file handles: no fd per node, nothing the kernel caches
+// needs dropping, and the limit is never approached.
+TEST_F(Faults, KeptAsFileHandlesATreeOfAnySizeCostsNoFdPerFile) {
+  const auto files = many_files();
   fd_limit = 512;
   mount(",unknown=allow");
-  EXPECT_NE(slurp("/proc/" + std::to_string(pid) + "/limits").find("Max open files            512"),
-            std::string::npos)
-      << "the daemon raised its limit: nothing here would be tested";
-  size_t served = 0, most_fds = 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& p : files) served += read_file(mnt / p).bytes == p.string();
-    most_fds = std::max(most_fds, open_fds(pid));
-  }
-  EXPECT_EQ(served, 2 * files.size()) << log_text();
-  EXPECT_LT(most_fds, 512u);
-  EXPECT_NE(log_text().find("open-file limit 512"), std::string::npos) << log_text();
+  ASSERT_NE(status().find("\"nodes_kept_as\":\"file handles\""), std::string::npos)
+      << status() << " (connectable file handles need Linux 6.13)";
+  EXPECT_EQ(serve_twice(files), 2 * files.size()) << log_text();
+  EXPECT_GE(status_number("nodes"), files.size()) << "every file stays known to the kernel";
+  EXPECT_LT(status_number("node_fds"), 16u);
+  EXPECT_LT(most_fds_, 128u);
+  EXPECT_EQ(log_text().find("open-file limit"), std::string::npos) << log_text();
   expect_next_mount_works();
 }
 

@@ -96,6 +96,20 @@ TEST_F(Mount, ASignedFileHardLinkedOverAnotherPathIsJudgedByThatPath) {
   EXPECT_EQ(read_file(mnt / "usr/bin/hello").error, 0);
 }
 
+// A file known to the kernel gains a link beneath the mount, in a place where unknown files
+// are allowed, and is changed through it: the packaged path is still judged as itself.
+TEST_F(Mount, AFileThatGainsALinkBeneathTheMountIsStillJudgedByItsOwnPath) {
+  mount(",unknown-allow=/usr/share/dfs/*");
+  EXPECT_EQ(read_file(mnt / "usr/bin/hello").error, 0);
+  std::filesystem::create_hard_link(root / "usr/bin/hello", root / "usr/share/dfs/alias");
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/alias", "tampered through a new link\n"));
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/alias").bytes, "tampered through a new link\n");
+  const ReadResult r = read_file(mnt / "usr/bin/hello");
+  EXPECT_EQ(r.error, EACCES);
+  EXPECT_TRUE(r.bytes.empty());
+  EXPECT_NE(log_text().find("DENY path=/usr/bin/hello"), std::string::npos) << log_text();
+}
+
 TEST_F(Mount, AChangeThroughOneHardLinkIsSeenThroughTheOther) {
   mount(",unknown=allow");
   std::filesystem::create_directories(mnt / "srv");

@@ -1,8 +1,13 @@
 // The FUSE layer's node table: one node per lower file (per path for hard-linked regular
-// files), looked-up counts, forgetting, and the least recently looked-up entries.
+// files), looked-up counts, forgetting, the least recently looked-up entries, and nodes kept
+// as file handles that cost no fd.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
 
 #include "fs/node_table.hpp"
 #include "tests/support/files.hpp"
@@ -18,15 +23,39 @@ class Nodes : public ::testing::Test {
     ASSERT_TRUE(write_text(dir.path() / "b", "b"));
     ASSERT_EQ(link((dir.path() / "b").c_str(), (dir.path() / "b2").c_str()), 0);
   }
-  fs::Node& look_up(const std::string& name) {
-    UniqueFd fd(openat(table.root().fd.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  fs::Node& look_up(const std::string& name) { return look_up_in(table, name); }
+  fs::Node& look_up_in(fs::NodeTable& t, const std::string& name) {
     struct stat st;
-    EXPECT_EQ(fstat(fd.get(), &st), 0);
-    return table.remember(std::move(fd), st, table.root(), name);
+    fs::Node* node = t.look_up(t.root(), t.root_fd(), name.c_str(), st);
+    EXPECT_NE(node, nullptr) << name << ": " << std::strerror(errno);
+    return node ? *node : t.root();
+  }
+  // The path an operation's fd of the node names, as path-bound checks read it.
+  std::string path_of(fs::Node& node) {
+    const fs::NodeFd fd = handles.path_fd(node);
+    if (!fd) return std::string("error: ") + std::strerror(errno);
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd.get()), ec);
+  }
+  // This kernel gives connectable handles (Linux 6.13) and the tests run as root: in CI the
+  // handle paths must be tested, elsewhere they may be missing.
+  bool handles_expected() {
+    if (handles.by_handle()) return true;
+    EXPECT_FALSE(running_in_ci()) << "no connectable file handles here";
+    return false;
   }
   TempDir dir;
-  fs::NodeTable table{UniqueFd(open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC))};
+  fs::NodeTable table{UniqueFd(open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)), false};
+  fs::NodeTable handles{UniqueFd(open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)), true};
 };
+
+TEST_F(Nodes, WithoutHandlesEveryNodeHoldsAnFd) {
+  EXPECT_FALSE(table.by_handle());
+  fs::Node& a = look_up("a");
+  EXPECT_FALSE(a.handle.has_value());
+  EXPECT_EQ(table.fds(), 1u);
+  EXPECT_TRUE(table.path_fd(a));
+}
 
 TEST_F(Nodes, OneNodePerFileAndOnePerPathForHardLinks) {
   fs::Node& a = look_up("a");
@@ -63,6 +92,54 @@ TEST_F(Nodes, TheLeastRecentEntriesAreNamedOnceEach) {
   ASSERT_EQ(next.size(), 1u) << "entries already named are not named again until looked up";
   EXPECT_EQ(next[0].name, "a");
   EXPECT_TRUE(table.parent_known(next[0]));
+}
+
+TEST_F(Nodes, FilesAreKeptAsHandlesThatCostNoFdAndOpenAtTheirPath) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  look_up_in(handles, "b");
+  look_up_in(handles, "b2");
+  EXPECT_TRUE(a.handle.has_value());
+  EXPECT_EQ(handles.fds(), 2u) << "only the hard-linked paths keep fds of their own";
+  EXPECT_EQ(path_of(a), (dir.path() / "a").string());
+  ASSERT_EQ(std::rename((dir.path() / "a").c_str(), (dir.path() / "a2").c_str()), 0);
+  EXPECT_EQ(path_of(a), (dir.path() / "a2").string()) << "the path is the file's real one";
+  UniqueFd read(handles.open(a, O_RDONLY));
+  ASSERT_TRUE(read) << std::strerror(errno);
+  char byte = 0;
+  EXPECT_EQ(pread(read.get(), &byte, 1, 0), 1);
+  EXPECT_EQ(byte, 'a');
+}
+
+TEST_F(Nodes, AFileRemovedWhileOpenStillAnswersThroughItsOpenHandle) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  UniqueFd open_handle(handles.open(a, O_RDONLY));
+  ASSERT_TRUE(open_handle);
+  handles.hold(a, open_handle.get());
+  ASSERT_EQ(unlink((dir.path() / "a").c_str()), 0);
+  {
+    struct stat st;
+    const fs::NodeFd fd = handles.path_fd(a);
+    ASSERT_TRUE(fd) << std::strerror(errno);
+    ASSERT_EQ(fstatat(fd.get(), "", &st, AT_EMPTY_PATH), 0);
+    EXPECT_EQ(st.st_nlink, 0u);
+  }
+  open_handle.reset();
+  handles.let_go(a);
+  EXPECT_FALSE(handles.path_fd(a));
+  EXPECT_EQ(errno, ESTALE) << "a removed file's handle no longer opens";
+}
+
+TEST_F(Nodes, AHandleOfAFileThatGainedALinkDoesNotNameItsPath) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  ASSERT_EQ(link((dir.path() / "a").c_str(), (dir.path() / "a-link").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(stat((dir.path() / "a").c_str(), &st), 0);
+  EXPECT_FALSE(handles.names_its_path(a, st));
+  EXPECT_TRUE(handles.names_its_path(look_up_in(handles, "b"), st))
+      << "a per-path node keeps its own fd";
 }
 
 }  // namespace
