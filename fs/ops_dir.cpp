@@ -21,12 +21,33 @@ struct DirStream {
   }
 };
 
-DirStream* stream(fuse_file_info* fi) { return reinterpret_cast<DirStream*>(fi->fh); }
+DirStream* stream(const fuse_file_info* fi) { return reinterpret_cast<DirStream*>(fi->fh); }
+
+std::unique_ptr<DirStream> open_stream(MountContext& ctx, fuse_ino_t ino) {
+  UniqueFd fd = ctx.nodes.open(ctx.nodes.node(ino), O_RDONLY | O_DIRECTORY);
+  if (!fd) return nullptr;
+  auto d = std::make_unique<DirStream>();
+  d->dir = fdopendir(fd.get());
+  if (!d->dir) return nullptr;
+  fd.release();  // the DIR stream owns it now
+  return d;
+}
 
 void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
               bool plus) {
   MountContext& ctx = context(req);
+  // Without opendir (see op_opendir) each read opens the directory for itself, and finds its
+  // place again from the offset, which the lower filesystem keeps stable across opens.
+  std::unique_ptr<DirStream> own;
   DirStream* d = stream(fi);
+  if (!d) {
+    own = open_stream(ctx, ino);
+    if (!own) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    d = own.get();
+  }
   std::vector<char> buf(size);
   size_t used = 0;
   if (offset != d->offset) {
@@ -89,27 +110,21 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
 
 }  // namespace
 
-int open_dir_fd(const fuse_file_info* fi) {
-  return dirfd(reinterpret_cast<DirStream*>(fi->fh)->dir);
-}
+int open_dir_fd(const fuse_file_info* fi) { return stream(fi) ? dirfd(stream(fi)->dir) : -1; }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   MountContext& ctx = context(req);
-  Node& node = ctx.nodes.node(ino);
-  UniqueFd fd = ctx.nodes.open(node, O_RDONLY | O_DIRECTORY);
-  if (!fd) {
+  // While the kernel may keep listings, it need not ask before it reads one: ENOSYS tells it
+  // that opening a directory takes no message (and that listings are kept) from now on.
+  if (ctx.cache_listings) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
+  std::unique_ptr<DirStream> d = open_stream(ctx, ino);
+  if (!d) {
     fuse_reply_err(req, errno);
     return;
   }
-  auto d = std::make_unique<DirStream>();
-  d->dir = fdopendir(fd.get());
-  if (!d->dir) {
-    fuse_reply_err(req, errno);
-    return;
-  }
-  fd.release();  // the DIR stream owns it now
-  fi->cache_readdir = ctx.cache_listings;
-  fi->keep_cache = ctx.cache_listings;
   fi->fh = reinterpret_cast<uint64_t>(d.release());
   fuse_reply_open(req, fi);
 }
@@ -127,9 +142,14 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  int fd = dirfd(stream(fi)->dir);
-  int rc = datasync ? fdatasync(fd) : fsync(fd);
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  UniqueFd own;
+  int fd = open_dir_fd(fi);
+  if (fd < 0) {
+    own = context(req).nodes.open(context(req).nodes.node(ino), O_RDONLY | O_DIRECTORY);
+    fd = own.get();
+  }
+  int rc = fd < 0 ? -1 : datasync ? fdatasync(fd) : fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 

@@ -241,13 +241,23 @@ void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 
 // The inode flags and extended attributes that lsattr and chattr use, passed through to the
 // lower filesystem where it has them.
-void op_ioctl(fuse_req_t req, fuse_ino_t, unsigned int cmd, void*, fuse_file_info* fi,
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info* fi,
               unsigned flags, const void* in, size_t in_size, size_t out_size) {
   if (flags & FUSE_IOCTL_COMPAT) {
     fuse_reply_err(req, ENOSYS);
     return;
   }
-  const int fd = (flags & FUSE_IOCTL_DIR) ? open_dir_fd(fi) : open_file_fd(fi);
+  UniqueFd own;  // a directory opened with no message has no stream of ours
+  int fd = (flags & FUSE_IOCTL_DIR) ? open_dir_fd(fi) : open_file_fd(fi);
+  if (fd < 0) {
+    MountContext& ctx = context(req);
+    own = ctx.nodes.open(ctx.nodes.node(ino), O_RDONLY | O_DIRECTORY);
+    if (!own) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    fd = own.get();
+  }
   auto pass = [&](auto value, bool get) {
     if (get ? out_size < sizeof value : in_size < sizeof value) {
       fuse_reply_err(req, EINVAL);

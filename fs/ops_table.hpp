@@ -5,7 +5,8 @@
 
 namespace digestfs::fs {
 
-// The lower fd behind an open file handle, and behind an open directory stream.
+// The lower fd behind an open file handle, and behind an open directory stream (-1 for a
+// directory opened with no message: see op_opendir).
 int open_file_fd(const fuse_file_info* fi);
 int open_dir_fd(const fuse_file_info* fi);
 
