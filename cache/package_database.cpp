@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "cache/rpm_library.hpp"
+#include "src/base/proc_path.hpp"
 
 namespace digestfs {
 namespace {
@@ -47,7 +48,7 @@ Result<PackageDatabase> PackageDatabase::open(const std::filesystem::path& root,
   rpmtsSetRootDir(ts.get(), "/");
   rpm::take_thread_log();
   {
-    rpm::ScopedDbPath scoped("/proc/self/fd/" + std::to_string(dir_fd.get()));
+    rpm::ScopedDbPath scoped(proc_path(dir_fd.get()));
     if (rpmtsOpenDB(ts.get(), O_RDONLY) != 0) {
       return Error{EIO, "cannot open rpm database " + dir.string() + ": " + rpm::take_thread_log()};
     }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "src/base/proc_path.hpp"
+
 namespace digestfs::fs {
 namespace {
 
@@ -35,7 +37,7 @@ std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes, const struct f
 Result<std::unique_ptr<LowerWatcher>> LowerWatcher::start(int source_fd, NodeTable& nodes,
                                                           fuse_session* session) {
   std::unique_ptr<LowerWatcher> w(new LowerWatcher(nodes, session));
-  const std::string source = "/proc/self/fd/" + std::to_string(source_fd);
+  const std::string source = proc_path(source_fd);
   w->source_.reset(open(source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!w->source_) return errno_error("the source's root");
   // FID records name the object, DFID_NAME its directory and name: both are needed to drop

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "src/base/proc_path.hpp"
+
 namespace digestfs::fs {
 
 NodeTable::NodeTable(UniqueFd root, bool by_handle)
@@ -125,7 +127,7 @@ UniqueFd NodeTable::open(Node& n, int flags) {
   if (n.handle) return open_handle(*n.handle, handles_root_.get(), flags);
   const NodeFd fd = path_fd(n);
   if (!fd) return UniqueFd();
-  return UniqueFd(::open(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), flags));
+  return UniqueFd(::open(proc_path(fd.get()).c_str(), flags));
 }
 
 bool NodeTable::names_its_path(Node& n, const struct stat& st) {

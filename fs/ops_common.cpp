@@ -7,8 +7,6 @@
 
 namespace digestfs::fs {
 
-std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
 namespace {
 
 // A thread's own umask: the daemon's threads share one filesystem context until each takes a

@@ -7,11 +7,9 @@
 #include <string>
 
 #include "fs/mount_context.hpp"
+#include "src/base/proc_path.hpp"
 
 namespace digestfs::fs {
-
-// "/proc/self/fd/N": how an O_PATH fd is reopened or used by calls that take no fd.
-std::string proc_path(int fd);
 
 // Files made through the mount belong to the calling user and group, not to the daemon, and
 // get the mode the caller's umask gives them (the kernel hands it over unapplied: the lower
