@@ -110,7 +110,12 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
 
 }  // namespace
 
-int open_dir_fd(const fuse_file_info* fi) { return stream(fi) ? dirfd(stream(fi)->dir) : -1; }
+int open_dir_fd(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi, UniqueFd& own) {
+  if (stream(fi)) return dirfd(stream(fi)->dir);
+  MountContext& ctx = context(req);
+  own = ctx.nodes.open(ctx.nodes.node(ino), O_RDONLY | O_DIRECTORY);
+  return own.get();
+}
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   MountContext& ctx = context(req);
@@ -144,11 +149,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   UniqueFd own;
-  int fd = open_dir_fd(fi);
-  if (fd < 0) {
-    own = context(req).nodes.open(context(req).nodes.node(ino), O_RDONLY | O_DIRECTORY);
-    fd = own.get();
-  }
+  const int fd = open_dir_fd(req, ino, fi, own);
   int rc = fd < 0 ? -1 : datasync ? fdatasync(fd) : fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }

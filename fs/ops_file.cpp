@@ -247,16 +247,11 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file
     fuse_reply_err(req, ENOSYS);
     return;
   }
-  UniqueFd own;  // a directory opened with no message has no stream of ours
-  int fd = (flags & FUSE_IOCTL_DIR) ? open_dir_fd(fi) : open_file_fd(fi);
+  UniqueFd own;
+  const int fd = (flags & FUSE_IOCTL_DIR) ? open_dir_fd(req, ino, fi, own) : open_file_fd(fi);
   if (fd < 0) {
-    MountContext& ctx = context(req);
-    own = ctx.nodes.open(ctx.nodes.node(ino), O_RDONLY | O_DIRECTORY);
-    if (!own) {
-      fuse_reply_err(req, errno);
-      return;
-    }
-    fd = own.get();
+    fuse_reply_err(req, errno);
+    return;
   }
   auto pass = [&](auto value, bool get) {
     if (get ? out_size < sizeof value : in_size < sizeof value) {

@@ -3,12 +3,15 @@
 
 #include <fuse_lowlevel.h>
 
+#include "src/base/unique_fd.hpp"
+
 namespace digestfs::fs {
 
-// The lower fd behind an open file handle, and behind an open directory stream (-1 for a
-// directory opened with no message: see op_opendir).
+// The lower fd behind an open file handle, and behind an open directory: its stream's, or for a
+// directory opened with no message (see op_opendir) the directory opened into `own`; -1 with
+// errno set when it cannot be opened.
 int open_file_fd(const fuse_file_info* fi);
-int open_dir_fd(const fuse_file_info* fi);
+int open_dir_fd(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi, UniqueFd& own);
 
 void op_lookup(fuse_req_t, fuse_ino_t, const char*);
 void op_forget(fuse_req_t, fuse_ino_t, uint64_t);
