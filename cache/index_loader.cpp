@@ -194,9 +194,8 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
                       " (allow weak digests to trust them)");
     return out;
   }
-  out.package =
-      PackageRecord{nevra, in.origin, assessment.signer, files->digest_algo, 0, key, region_sha256,
-                    in.instance, sha1 ? sha1 : ""};
+  out.package = PackageRecord{nevra, in.origin,     assessment.signer, files->digest_algo, 0,
+                              key,   region_sha256, in.instance,       sha1 ? sha1 : ""};
   out.files = std::move(files.value());
   return out;
 }
@@ -316,6 +315,21 @@ void reload_database(const PackageDatabase& db, const std::map<unsigned, std::st
   judging.run(package_files, [&](Judged& j) { add_judged(builder, j); });
 }
 
+// The Debian source, after the rpm ones; a sealed cache it had to set aside is reported
+// like a rejected header, so that it shows wherever rejections do.
+Result<void> add_debian(const TrustStore& trust, const SourceOptions& options,
+                        DigestIndex::Builder& builder) {
+  if (!options.debian.enabled()) return {};
+  auto stats = add_debian_packages(trust, options.root, options.debian, options.jobs, builder);
+  if (!stats) return stats.error();
+  if (!stats->cache_problem.empty()) {
+    builder.add_rejected(rejection("(cache)", options.debian.cache.string(),
+                                   HeaderVerdict::Corrupted,
+                                   "sealed cache set aside: " + stats->cache_problem));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const DigestIndex>> load_digest_index(
@@ -351,6 +365,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(
         builder.add_rejected(
             rejection("(unreadable)", db->origin(), HeaderVerdict::Malformed, damaged));
       }
+      if (auto debian = add_debian(trust, options, builder); !debian) return debian.error();
       return builder.build(generation);
     }
   }
@@ -367,6 +382,7 @@ Result<std::shared_ptr<const DigestIndex>> load_digest_index(
   }
   judging.run(inputs, [&](Judged& j) { add_judged(builder, j); });
   judging.run(package_files, [&](Judged& j) { add_judged(builder, j); });
+  if (auto debian = add_debian(trust, options, builder); !debian) return debian.error();
   return builder.build(generation);
 }
 

@@ -1,5 +1,5 @@
 // Loads the trusted DigestIndex from the configured sources: the rpm database of a root and
-// directories or lists of .rpm files. Every header is judged by HeaderVerifier; rejected ones
+// directories or lists of .rpm files, and the Debian source (installed .debs). Every header is judged by HeaderVerifier; rejected ones
 // are kept in the index's rejected() list with their reason, and never hide the others.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "cache/debian/debian_source.hpp"
 #include "cache/digest_index.hpp"
 #include "cache/trust_store.hpp"
 #include "src/base/result.hpp"
@@ -20,6 +21,7 @@ struct SourceOptions {
   // distribution layout is spelled out here rather than taken from rpm's macros.
   std::filesystem::path dbpath = "/var/lib/rpm";
   std::vector<std::filesystem::path> packages;  // directories of .rpm files, or .rpm files
+  DebianSourceOptions debian;  // installed .debs vouched for by apt's signed lists
   bool allow_weak_digests = false;
   unsigned jobs = 0;  // 0: every core
 };

@@ -31,6 +31,14 @@ std::vector<std::string> armored_blocks(const std::string& text) {
   return blocks;
 }
 
+// A binary keyring (Debian's /usr/share/keyrings/*.gpg) starts with a public-key packet:
+// tag 6 in the old packet format (0x98..0x9b) or the new one (0xc6).
+bool looks_binary(const std::string& text) {
+  if (text.empty()) return false;
+  auto first = static_cast<unsigned char>(text[0]);
+  return (first & 0xfc) == 0x98 || first == 0xc6;
+}
+
 TrustedKey describe(rpmPubkey key, const std::filesystem::path& file, bool subkey) {
   TrustedKey info{file, "", "", subkey};
   if (pgpDigParams params = rpmPubkeyPgpDigParams(key)) {
@@ -48,7 +56,12 @@ TrustStore::TrustStore(std::filesystem::path dir)
 void TrustStore::add_key_file(const std::filesystem::path& file, const std::string& text) {
   auto blocks = armored_blocks(text);
   if (blocks.empty()) {
-    problems_.push_back({file, "no ASCII-armored OpenPGP public key block"});
+    if (looks_binary(text)) {
+      add_binary_keyring(file, text);
+      return;
+    }
+    problems_.push_back(
+        {file, "no OpenPGP public key (neither ASCII-armored nor a binary keyring)"});
     return;
   }
   for (const auto& block : blocks) {
@@ -60,28 +73,47 @@ void TrustStore::add_key_file(const std::filesystem::path& file, const std::stri
       problems_.push_back({file, "malformed OpenPGP public key block"});
       continue;
     }
-    rpm::PubkeyPtr key(rpmPubkeyNew(packets.get(), raw_len));
-    if (!key) {
-      problems_.push_back({file, "librpm cannot use this public key"});
-      continue;
-    }
-    if (rpmKeyringAddKey(keyring_.get(), key.get()) < 0) {
-      problems_.push_back({file, "librpm cannot add this public key to the keyring"});
-      continue;
-    }
-    keys_.push_back(describe(key.get(), file, false));
-    int count = 0;
-    rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
-    for (int i = 0; i < count; ++i) {
-      rpm::PubkeyPtr subkey(subkeys[i]);
-      if (rpmKeyringAddKey(keyring_.get(), subkey.get()) < 0) {
-        problems_.push_back({file, "librpm cannot add a subkey to the keyring"});
-        continue;
-      }
-      keys_.push_back(describe(subkey.get(), file, true));
-    }
-    std::free(subkeys);
+    add_key(file, packets.get(), raw_len);
   }
+}
+
+void TrustStore::add_binary_keyring(const std::filesystem::path& file, const std::string& text) {
+  const auto* packets = reinterpret_cast<const uint8_t*>(text.data());
+  size_t left = text.size();
+  while (left > 0) {
+    size_t cert_len = 0;
+    if (pgpPubKeyCertLen(packets, left, &cert_len) != 0 || cert_len == 0 || cert_len > left) {
+      problems_.push_back({file, "malformed OpenPGP key in a binary keyring"});
+      return;
+    }
+    add_key(file, packets, cert_len);
+    packets += cert_len;
+    left -= cert_len;
+  }
+}
+
+void TrustStore::add_key(const std::filesystem::path& file, const uint8_t* packets, size_t len) {
+  rpm::PubkeyPtr key(rpmPubkeyNew(packets, len));
+  if (!key) {
+    problems_.push_back({file, "librpm cannot use this public key"});
+    return;
+  }
+  if (rpmKeyringAddKey(keyring_.get(), key.get()) < 0) {
+    problems_.push_back({file, "librpm cannot add this public key to the keyring"});
+    return;
+  }
+  keys_.push_back(describe(key.get(), file, false));
+  int count = 0;
+  rpmPubkey* subkeys = rpmGetSubkeys(key.get(), &count);
+  for (int i = 0; i < count; ++i) {
+    rpm::PubkeyPtr subkey(subkeys[i]);
+    if (rpmKeyringAddKey(keyring_.get(), subkey.get()) < 0) {
+      problems_.push_back({file, "librpm cannot add a subkey to the keyring"});
+      continue;
+    }
+    keys_.push_back(describe(subkey.get(), file, true));
+  }
+  std::free(subkeys);
 }
 
 Result<TrustStore> TrustStore::load(const std::filesystem::path& dir) {

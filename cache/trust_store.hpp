@@ -1,5 +1,6 @@
-// TrustStore: the OpenPGP public keys an administrator chose, read from a directory of
-// ASCII-armored key files (the RPM-GPG-KEY-* files distributions ship). Nothing else is
+// TrustStore: the OpenPGP public keys an administrator chose, read from a directory of key
+// files: ASCII-armored (the RPM-GPG-KEY-* files distributions ship, Debian's .asc keys) or
+// binary keyrings (Debian's /usr/share/keyrings/*.gpg). Nothing else is
 // trusted: never the gpg-pubkey headers of a database, never keys found in a protected tree.
 #pragma once
 
@@ -32,7 +33,8 @@ class TrustStore {
 
   // An empty store for the keys of `dir`; load() is how keys are normally read.
   explicit TrustStore(std::filesystem::path dir);
-  // Adds the keys of one key file's text (several armored blocks may follow each other);
+  // Adds the keys of one key file's text (several armored blocks, or binary keys, may follow
+  // each other);
   // what cannot be used is reported in problems() and does not stop the rest.
   void add_key_file(const std::filesystem::path& file, const std::string& text);
 
@@ -43,6 +45,9 @@ class TrustStore {
   rpmKeyring keyring() const { return keyring_.get(); }
 
  private:
+  void add_binary_keyring(const std::filesystem::path& file, const std::string& text);
+  void add_key(const std::filesystem::path& file, const uint8_t* packets, size_t len);
+
   std::filesystem::path dir_;
   std::vector<TrustedKey> keys_;
   std::vector<KeyFileProblem> problems_;

@@ -1,6 +1,6 @@
 // digestfs-rescan: an fsck-style offline scan of a tree against the signed digests, in
-// rpm -V's output format, for trees that are not mounted (images, rescue systems, nightly
-// checks). Same library as the mount; no FUSE.
+// rpm -V's output format (dpkg --verify's for a Debian root), for trees that are not mounted
+// (images, rescue systems, nightly checks). Same library as the mount; no FUSE.
 #include <fcntl.h>
 #include <rpm/rpmfiles.h>
 #include <sched.h>
@@ -46,6 +46,8 @@ constexpr const char* kUsageText =
     "against digests of packages whose header signature a key in DIR made. Output is rpm's:\n"
     "SM5DLUGTP columns ('.' passed, '?' could not check), the attribute marker and the path;\n"
     "'missing   PATH' for absent files. Packages rejected for their signature come first.\n"
+    "With --apt-lists (the Debian source: dpkg's status of R), the output is dpkg --verify's:\n"
+    "'\?\?5\?\?\?\?\?\?' for a file whose content differs.\n"
     "  --unknown     also list files in the tree that no accepted package claims\n"
     "  --json        one machine-readable report\n"
     "  --repair      restore damaged or missing regular files from the signed packages in\n"
@@ -62,14 +64,28 @@ bool under(const std::string& path, const std::vector<std::string>& scopes) {
   return false;
 }
 
-// rpm prints a line for a file with differences, and for a replaced file even without.
-std::string rpm_line(const FileEntry& e, const FileCheck& c) {
+// The report's lines: rpm -V's for the rpm sources, dpkg --verify's for the Debian source.
+enum class ReportFormat { Rpm, Dpkg };
+
+// dpkg --verify checks content only, and prints "??5??????" for a file whose content differs
+// (dpkg(1), --verify-format rpm). A size that differs is a content that does.
+std::string dpkg_columns(uint32_t result) {
+  return (result & (RPMVERIFY_FILEDIGEST | RPMVERIFY_FILESIZE)) ? "??5??????" : "";
+}
+
+// rpm prints a line for a file with differences, and for a replaced file even without;
+// both print "missing" with the marker for an absent file.
+std::string finding_line(const FileEntry& e, const FileCheck& c, ReportFormat format) {
   const char marker = attribute_marker(e.attrs());
   if (c.result & RPMVERIFY_LSTATFAIL) {
     if (e.attrs() & (RPMFILE_MISSINGOK | RPMFILE_GHOST)) return {};
     std::string line = std::string("missing   ") + marker + " " + e.path();
     if (c.lstat_errno != ENOENT) line += std::string(" (") + std::strerror(c.lstat_errno) + ")";
     return line;
+  }
+  if (format == ReportFormat::Dpkg) {
+    std::string columns = dpkg_columns(c.result);
+    return columns.empty() ? columns : columns + " " + marker + " " + e.path();
   }
   const bool replaced = e.state() == RPMFILE_STATE_REPLACED;
   if (c.result == 0 && !replaced) return {};
@@ -109,6 +125,7 @@ struct Request {
   std::vector<std::string> scopes;
   std::vector<std::filesystem::path> repair_sources;  // --packages, with --repair
   bool json = false, unknown = false;
+  ReportFormat format = ReportFormat::Rpm;
 };
 
 // The scan's outcome: the records checked, in path order, and each record's check.
@@ -167,7 +184,8 @@ Result<RepairOutcome> repair_damage(const TrustedIndex& trusted, Scan& scan, int
   std::vector<uint32_t> damaged;
   for (uint32_t i : scan.records) {
     const FileEntry e = index.entry(i);
-    if (S_ISREG(e.mode()) && !e.is_ghost() && !rpm_line(e, scan.checks[i]).empty()) {
+    if (S_ISREG(e.mode()) && !e.is_ghost() &&
+        !finding_line(e, scan.checks[i], ReportFormat::Rpm).empty()) {
       damaged.push_back(i);
     }
   }
@@ -183,7 +201,7 @@ Result<RepairOutcome> repair_damage(const TrustedIndex& trusted, Scan& scan, int
 // The report, as rpm -V's lines or as one JSON document: each section in its order.
 class RescanReport {
  public:
-  explicit RescanReport(bool json) : json_(json) {
+  RescanReport(bool json, ReportFormat format) : json_(json), format_(format) {
     if (json_) j_.begin_object();
   }
   void section(std::string_view name) {
@@ -209,7 +227,8 @@ class RescanReport {
     if (check.result & RPMVERIFY_LSTATFAIL)
       j_.key("missing").value(true);
     else
-      j_.key("columns").value(verify_columns(check.result));
+      j_.key("columns").value(format_ == ReportFormat::Dpkg ? dpkg_columns(check.result)
+                                                            : verify_columns(check.result));
     j_.key("marker").value(std::string(1, attribute_marker(e.attrs()))).end_object();
   }
   // A path after a word ("repaired", "unknown"); in JSON, the path alone.
@@ -234,6 +253,7 @@ class RescanReport {
 
  private:
   bool json_;
+  ReportFormat format_;
   bool in_section_ = false;
   JsonWriter j_;
 };
@@ -241,7 +261,7 @@ class RescanReport {
 // Writes the report; returns the exit status: problems counts what is still wrong.
 int report(const DigestIndex& index, const std::filesystem::path& root, const Scan& scan,
            const std::optional<RepairOutcome>& repairs, const Request& request) {
-  RescanReport out(request.json);
+  RescanReport out(request.json, request.format);
   size_t problems = index.rejected().size();
   out.section("rejected");
   for (const auto& r : index.rejected()) out.rejected(r);
@@ -249,7 +269,7 @@ int report(const DigestIndex& index, const std::filesystem::path& root, const Sc
   bool found = repairs && !repairs->repaired.empty();
   for (uint32_t i : scan.records) {
     const FileEntry e = index.entry(i);
-    const std::string line = rpm_line(e, scan.checks[i]);
+    const std::string line = finding_line(e, scan.checks[i], request.format);
     if (line.empty()) continue;
     ++problems;
     found = true;
@@ -305,7 +325,11 @@ std::variant<Request, int> parse_request(int argc, char** argv) {
   }
   request.settings = std::move(cl->settings);
   request.settings.sources.packages.clear();
-  request.settings.sources.read_rpmdb = true;
+  // The root's own package database is the index: dpkg's (with its report format) where the
+  // Debian source is given, else rpm's.
+  const auto& sources = request.settings.sources;
+  request.format = sources.debian.enabled() ? ReportFormat::Dpkg : ReportFormat::Rpm;
+  request.settings.sources.read_rpmdb = !sources.debian.enabled() || request.settings.dbpath_named;
   return request;
 }
 

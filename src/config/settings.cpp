@@ -70,7 +70,7 @@ OptionSpec policy_option(std::string_view name, std::string_view values, std::st
 // Where trust comes from: the keys, the database and package sources, how they are read.
 void add_source_options(std::vector<OptionSpec>& r) {
   r.push_back({"keys", "DIR",
-               "directory of ASCII-armored OpenPGP public keys to trust (default "
+               "directory of OpenPGP public keys to trust, armored or binary keyrings (default "
                "/etc/digestfs/keys.d); nothing else is trusted",
                [](Settings& s, std::string_view v) -> Result<void> {
                  if (v.empty()) return Error{EINVAL, "keys: needs a directory"};
@@ -92,6 +92,7 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  if (auto ok = need_absolute("dbpath", v); !ok) return ok;
                  s.sources.dbpath = v;
                  s.database_named = true;
+                 s.dbpath_named = true;
                  return {};
                },
                [](const Settings& s) { return one(s.sources.dbpath.string()); }});
@@ -108,6 +109,56 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  for (const auto& p : s.sources.packages) out.push_back(p.string());
                  return out;
                }});
+  r.push_back({"apt-lists", "DIR",
+               "apt's lists directory (/var/lib/apt/lists): trust the installed .debs its "
+               "signed Release files vouch for (the Debian source). Given without root or "
+               "dbpath, the rpm database is not read",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("apt-lists", v); !ok) return ok;
+                 s.sources.debian.lists = v;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.debian.lists.string()); }});
+  r.push_back({"debs", "DIR",
+               "directory of .deb files for the Debian source; may be repeated (default: the "
+               "root's /var/cache/apt/archives)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("debs", v); !ok) return ok;
+                 s.sources.debian.debs.emplace_back(v);
+                 return {};
+               },
+               [](const Settings& s) {
+                 std::vector<std::string> out;
+                 for (const auto& p : s.sources.debian.debs) out.push_back(p.string());
+                 return out;
+               }});
+  r.push_back({"dpkg-status", "FILE",
+               "dpkg's status file: which packages are installed (default: the root's "
+               "/var/lib/dpkg/status)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("dpkg-status", v); !ok) return ok;
+                 s.sources.debian.status = v;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.debian.status.string()); }});
+  r.push_back({"deb-cache", "FILE",
+               "sealed cache of the file lists read from .debs, so a later load reads no .deb "
+               "(sealed with deb-cache-key)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("deb-cache", v); !ok) return ok;
+                 s.sources.debian.cache = v;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.debian.cache.string()); }});
+  r.push_back({"deb-cache-key", "FILE",
+               "key that seals the .deb cache, readable by root only; made when missing "
+               "(default /etc/digestfs/deb-cache.key)",
+               [](Settings& s, std::string_view v) -> Result<void> {
+                 if (auto ok = need_absolute("deb-cache-key", v); !ok) return ok;
+                 s.sources.debian.cache_key = v;
+                 return {};
+               },
+               [](const Settings& s) { return one(s.sources.debian.cache_key.string()); }});
   r.push_back(flag_option(
       "allow-weak-digests",
       "also trust packages whose file digests are MD5 or SHA-1 (logged loudly)",
@@ -391,7 +442,11 @@ Result<Settings> settle(const GivenOptions& given) {
     if (name == "config-file") continue;
     if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
   }
-  settings.sources.read_rpmdb = settings.database_named || settings.sources.packages.empty();
+  // The Debian source reads the root too (dpkg's status, its apt cache): there, only a named
+  // dbpath asks for the rpm database as well.
+  settings.sources.read_rpmdb = settings.sources.debian.enabled()
+                                    ? settings.dbpath_named
+                                    : settings.database_named || settings.sources.packages.empty();
   return settings;
 }
 

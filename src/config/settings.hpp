@@ -32,6 +32,7 @@ struct Settings {
   SourceOptions sources;
   // Whether root or dbpath was given: with only packages given, the database is not read.
   bool database_named = false;
+  bool dbpath_named = false;
   // The mount's policy, and the absolute path the mounted tree stands for in the index
   // (empty: the source directory's own path).
   Policy policy;

@@ -65,6 +65,10 @@ IndexReloader::IndexReloader(Settings settings, TrustedIndex loaded, IntegrityCh
     database_ = settings_.sources.root / settings_.sources.dbpath.relative_path();
     if (!database_.has_filename()) database_ = database_.parent_path();
   }
+  if (const auto& debian = settings_.sources.debian; debian.enabled()) {
+    dpkg_status_ =
+        debian.status.empty() ? settings_.sources.root / "var/lib/dpkg/status" : debian.status;
+  }
   // The first snapshot was read a moment ago: what the sources look like now stands for it.
   loaded_from_ = sources_fingerprint();
 }
@@ -81,13 +85,28 @@ std::string IndexReloader::sources_fingerprint() const {
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_stat(out, f);
   }
-  for (const auto& p : settings_.sources.packages) {
+  if (const auto& debian = settings_.sources.debian; debian.enabled()) {
+    add_stat(out, dpkg_status_);
+    add_stat(out, dpkg_status_.parent_path() / "diversions");
+  }
+  for (const auto& p : watched_dirs()) {
     add_stat(out, p);
     if (!std::filesystem::is_directory(p, ec)) continue;
     std::vector<std::filesystem::path> files;
     for (const auto& e : std::filesystem::directory_iterator(p, ec)) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_stat(out, f);
+  }
+  return out;
+}
+
+std::vector<std::filesystem::path> IndexReloader::watched_dirs() const {
+  const auto& sources = settings_.sources;
+  std::vector<std::filesystem::path> out = sources.packages;
+  if (sources.debian.enabled()) {
+    out.push_back(sources.debian.lists);
+    if (sources.debian.debs.empty()) out.push_back(sources.root / "var/cache/apt/archives");
+    out.insert(out.end(), sources.debian.debs.begin(), sources.debian.debs.end());
   }
   return out;
 }
@@ -141,6 +160,10 @@ void IndexReloader::watch_database() {
 }
 
 bool IndexReloader::relevant(const inotify_event* ev) {
+  if (ev->wd == dpkg_wd_) {
+    std::string_view name = ev->len ? ev->name : "";
+    return name == dpkg_status_.filename().string() || name == "diversions";
+  }
   if (ev->wd == database_parent_wd_) {
     if (ev->len == 0 || database_.filename() != ev->name) return false;
     if (ev->mask & (IN_CREATE | IN_MOVED_TO)) watch_database();
@@ -164,9 +187,12 @@ Result<void> IndexReloader::start() {
     database_parent_wd_ = watch(database_.parent_path(), kParentMask);
     watch_database();
   }
-  for (const auto& p : settings_.sources.packages) {
+  for (const auto& p : watched_dirs()) {
     if (std::filesystem::is_directory(p)) watch(p, kWatchMask);
   }
+  // dpkg replaces its status by a rename in its own directory, beside lock and journal
+  // files that change on every run: only the status and the diversions count.
+  if (!dpkg_status_.empty()) dpkg_wd_ = watch(dpkg_status_.parent_path(), kWatchMask);
   thread_ = std::thread([this] { run(); });
   return {};
 }

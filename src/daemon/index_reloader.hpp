@@ -57,6 +57,8 @@ class IndexReloader {
   // Loads a new snapshot from the sources, which looked like `sources` just before.
   void reload(const std::string& sources);
   int watch(const std::filesystem::path& dir, uint32_t mask);
+  // Directories whose every file is a source: .rpm directories, apt's lists, .deb directories.
+  std::vector<std::filesystem::path> watched_dirs() const;
   void watch_database();
   // Whether one event says the packages may have changed; follows the database directory
   // when it is moved, deleted or brought back.
@@ -75,6 +77,8 @@ class IndexReloader {
   std::filesystem::path database_;
   int database_wd_ = -1;
   int database_parent_wd_ = -1;
+  std::filesystem::path dpkg_status_;  // the Debian source's status file, when it is given
+  int dpkg_wd_ = -1;
   UniqueFd wake_;  // eventfd: reload requests
   UniqueFd stop_;  // eventfd: shutdown
   std::thread thread_;

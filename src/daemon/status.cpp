@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cache/index_report.hpp"
@@ -35,17 +36,26 @@ class StatusSink {
     else
       text_ += std::string(name) + ": " + (v ? "yes" : "no") + "\n";
   }
+  // The first kShownRejections only: a Debian root may have hundreds of packages with no
+  // .deb at hand, and the status must fit in one xattr value (64 KiB). The whole list is
+  // in the log and in `digestfs-cache rejected`.
   void rejected(const std::vector<RejectedHeader>& list) {
+    constexpr size_t kShownRejections = 32;
+    size_t shown = std::min(list.size(), kShownRejections);
     if (json_) {
+      j_.key("packages_rejected_total").value(static_cast<uint64_t>(list.size()));
       j_.key("packages_rejected").begin_array();
-      for (const auto& r : list) rejected_json(j_, r, false);
+      for (size_t i = 0; i < shown; ++i) rejected_json(j_, list[i], false);
       j_.end_array();
       return;
     }
     text_ += "packages_rejected: " + std::to_string(list.size()) + "\n";
-    for (const auto& r : list) {
+    for (size_t i = 0; i < shown; ++i) {
+      const auto& r = list[i];
       text_ += "  " + r.nevra + " " + std::string(verdict_name(r.verdict)) + ": " + r.reason + "\n";
     }
+    if (shown < list.size())
+      text_ += "  (" + std::to_string(list.size() - shown) + " more: digestfs-cache rejected)\n";
   }
   void denials(const CheckerCounters& c) {
     if (json_) j_.key("denials_by_reason").begin_object();

@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 
 #include <cstdlib>
-#include <mutex>
 
 #include "tests/support/files.hpp"
 
@@ -46,27 +45,44 @@ CommandOutput run_captured(const std::string& command) {
   return {status, slurp(out), slurp(err)};
 }
 
-const std::filesystem::path& built_fixtures() {
-  static std::filesystem::path dir;
-  static std::once_flag once;
-  std::call_once(once, [] {
+namespace {
+
+// Runs a fixture script into a fresh directory once per process, removed at exit: the
+// fixtures are rebuilt by every test process.
+class BuiltOnce {
+ public:
+  explicit BuiltOnce(const char* script) {
     char tmpl[] = "/tmp/digestfs-fixtures-XXXXXX";
     if (!mkdtemp(tmpl)) return;
     std::filesystem::path out = tmpl;
-    std::string cmd =
-        (source_root() / "tests/fixtures/make-fixtures").string() + " " + out.string() + " >&2";
-    if (run_shell(cmd) == 0) {
-      dir = out;
-      // Removed at exit: the fixtures are rebuilt by every test process.
-      static struct Cleanup {
-        ~Cleanup() {
-          std::error_code ec;
-          if (!dir.empty()) std::filesystem::remove_all(dir, ec);
-        }
-      } cleanup;
+    std::string cmd = (source_root() / script).string() + " " + out.string() + " >&2";
+    if (run_shell(cmd) == 0)
+      dir_ = out;
+    else {
+      std::error_code ec;
+      std::filesystem::remove_all(out, ec);
     }
-  });
-  return dir;
+  }
+  ~BuiltOnce() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace
+
+const std::filesystem::path& built_fixtures() {
+  static BuiltOnce built("tests/fixtures/make-fixtures");
+  return built.dir();
+}
+
+const std::filesystem::path& built_debian_fixtures() {
+  static BuiltOnce built("tests/fixtures/make-debian-archive");
+  return built.dir();
 }
 
 TempDir::TempDir() {

@@ -25,6 +25,8 @@ struct CommandOutput {
 CommandOutput run_captured(const std::string& command);
 // Builds tests/fixtures/make-fixtures output once per process; empty path on failure.
 const std::filesystem::path& built_fixtures();
+// Builds tests/fixtures/make-debian-archive output once per process; empty path on failure.
+const std::filesystem::path& built_debian_fixtures();
 // A fresh directory under /tmp, removed by the caller's TempDir.
 class TempDir {
  public:

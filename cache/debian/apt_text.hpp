@@ -1,0 +1,26 @@
+// Small glue to libapt-pkg: its errors as our Error, and deb822 text already held in memory
+// (a verified signed text, a verified index) handed to its tag file parser without being
+// read from a path again, so what is parsed is exactly what was checked.
+#pragma once
+
+#include <apt-pkg/fileutl.h>
+#include <apt-pkg/tagfile.h>
+
+#include <functional>
+#include <string>
+
+#include "src/base/result.hpp"
+
+namespace digestfs {
+
+// Every message libapt-pkg queued (and clears them), "; "-joined.
+std::string apt_errors();
+
+// Calls `each` for every stanza of `text`; fails when libapt-pkg cannot parse it.
+Result<void> for_each_stanza(const std::string& text, const std::string& what,
+                             const std::function<void(const pkgTagSection&)>& each);
+
+// The whole (decompressed, by its name's extension) content of a file, through libapt-pkg.
+Result<std::string> read_apt_file(const std::string& path);
+
+}  // namespace digestfs
