@@ -315,8 +315,8 @@ void reload_database(const PackageDatabase& db, const std::map<unsigned, std::st
   judging.run(package_files, [&](Judged& j) { add_judged(builder, j); });
 }
 
-// The Debian source, after the rpm ones; a sealed cache it had to set aside is reported
-// like a rejected header, so that it shows wherever rejections do.
+// The Debian source, after the rpm ones; a sealed cache it had to set aside (or could not
+// write) is reported like a rejected header, so that it shows wherever rejections do.
 Result<void> add_debian(const TrustStore& trust, const SourceOptions& options,
                         DigestIndex::Builder& builder) {
   if (!options.debian.enabled()) return {};
@@ -325,7 +325,7 @@ Result<void> add_debian(const TrustStore& trust, const SourceOptions& options,
   if (!stats->cache_problem.empty()) {
     builder.add_rejected(rejection("(cache)", options.debian.cache.string(),
                                    HeaderVerdict::Corrupted,
-                                   "sealed cache set aside: " + stats->cache_problem));
+                                   "sealed cache " + stats->cache_problem));
   }
   return {};
 }

@@ -45,7 +45,7 @@ std::vector<std::pair<std::string, std::filesystem::path>> release_files(
       std::string prefix = name.substr(0, name.size() - 7);
       if (has(prefix + "InRelease")) continue;
       if (!has(name + ".gpg")) {
-        problems.push_back({lists / name,
+        problems.push_back({lists / name, HeaderVerdict::Unsigned,
                             "Release file without a signature (no InRelease, "
                             "no Release.gpg): nothing of it is trusted"});
         continue;
@@ -87,16 +87,17 @@ void read_index(const std::filesystem::path& file, const ListedIndex& listed,
                 const std::string& signer, ArchiveIndices& out) {
   auto text = read_apt_file(file.string());
   if (!text) {
-    out.problems.push_back({file, text.error().message});
+    out.problems.push_back({file, HeaderVerdict::Malformed, text.error().message});
     return;
   }
   auto hash = sha256_of(text->data(), text->size());
   std::string actual = hash ? to_hex(*hash) : "(none)";
   if (actual != listed.sha256 || text->size() != listed.size) {
-    out.problems.push_back({file, "index does not match its signed Release: SHA-256 " + actual +
-                                      ", size " + std::to_string(text->size()) +
-                                      "; the Release lists " + listed.sha256 + ", size " +
-                                      std::to_string(listed.size) + ". Nothing of it is trusted"});
+    out.problems.push_back({file, HeaderVerdict::Corrupted,
+                            "index does not match its signed Release: SHA-256 " + actual +
+                                ", size " + std::to_string(text->size()) + "; the Release lists " +
+                                listed.sha256 + ", size " + std::to_string(listed.size) +
+                                ". Nothing of it is trusted"});
     return;
   }
   auto parsed = for_each_stanza(*text, file.string(), [&](const pkgTagSection& s) {
@@ -108,7 +109,7 @@ void read_index(const std::filesystem::path& file, const ListedIndex& listed,
         {sha, s.FindULL("Size"), s.FindS("Filename"), signer});
   });
   if (!parsed) {
-    out.problems.push_back({file, parsed.error().message});
+    out.problems.push_back({file, HeaderVerdict::Malformed, parsed.error().message});
     return;
   }
   out.verified_indices.push_back(file);
@@ -137,7 +138,10 @@ Result<ArchiveIndices> read_archive_indices(const std::filesystem::path& lists,
     auto checked = inline_signed ? signatures.clearsigned(file)
                                  : signatures.detached(file, file.string() + ".gpg");
     if (!checked) {
-      out.problems.push_back({file, checked.error().message + ". Nothing it lists is trusted"});
+      out.problems.push_back({file,
+                              checked.error().code == EKEYREJECTED ? HeaderVerdict::UntrustedKey
+                                                                   : HeaderVerdict::BadSignature,
+                              checked.error().message + ". Nothing it lists is trusted"});
       continue;
     }
     std::map<std::string, ListedIndex> listed;
@@ -145,7 +149,7 @@ Result<ArchiveIndices> read_archive_indices(const std::filesystem::path& lists,
       if (listed.empty()) listed = listed_indices(s);
     });
     if (!parsed) {
-      out.problems.push_back({file, parsed.error().message});
+      out.problems.push_back({file, HeaderVerdict::Malformed, parsed.error().message});
       continue;
     }
     for (const auto& [path, entry] : listed) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/debian/archive_signature.hpp"
+#include "cache/header_verdict.hpp"
 
 namespace digestfs {
 
@@ -24,6 +25,7 @@ struct DebStanza {
 
 struct ListProblem {
   std::filesystem::path file;
+  HeaderVerdict verdict;  // what a package of that file would have been rejected as
   std::string reason;
 };
 

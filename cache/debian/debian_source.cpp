@@ -61,12 +61,6 @@ RejectedHeader rejected(std::string name, std::string origin, HeaderVerdict verd
   return {std::move(name), std::move(origin), verdict, std::move(reason)};
 }
 
-HeaderVerdict verdict_of(const ListProblem& p) {
-  if (p.reason.find("signature") != std::string::npos) return HeaderVerdict::UntrustedKey;
-  if (p.reason.find("does not match") != std::string::npos) return HeaderVerdict::Corrupted;
-  return HeaderVerdict::Malformed;
-}
-
 // One installed package on its way into the index.
 struct Candidate {
   InstalledPackage package;
@@ -139,7 +133,7 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
   auto indices = read_archive_indices(options.lists, *signatures);
   if (!indices) return indices.error();
   for (const auto& p : indices->problems)
-    builder.add_rejected(rejected("(index)", p.file.string(), verdict_of(p), p.reason));
+    builder.add_rejected(rejected("(index)", p.file.string(), p.verdict, p.reason));
 
   auto status = options.status.empty() ? under_root(root, "/var/lib/dpkg/status") : options.status;
   auto installed = read_installed_packages(status);
@@ -147,7 +141,6 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
   auto diversions = read_diversions(status.parent_path() / "diversions");
   if (!diversions) return diversions.error();
   auto aliases = merged_usr(root);
-  stats.installed = installed->size();
 
   std::vector<std::filesystem::path> dirs = options.debs;
   if (dirs.empty()) dirs.push_back(under_root(root, "/var/cache/apt/archives"));
@@ -164,7 +157,7 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
     auto opened = SealedDebCache::open(options.cache, options.cache_key);
     if (!opened) return opened.error();
     cache.emplace(std::move(*opened));
-    stats.cache_problem = cache->problem();
+    if (!cache->problem().empty()) stats.cache_problem = "set aside: " + cache->problem();
   }
 
   std::vector<Candidate> candidates;
@@ -221,8 +214,6 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
         continue;
       }
       c.contents = &c.read->value();
-    } else {
-      ++stats.from_cache;
     }
     auto stanza = matching_stanza(c, c.contents->sha256);
     if (!stanza) {
@@ -233,13 +224,13 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
       continue;
     }
     add_package(builder, c, *stanza, *c.contents, *diversions, aliases);
-    ++stats.indexed;
     used.push_back(c.contents->sha256);
     if (cache && c.read) cache->put(std::move(c.read->value()));
   }
   if (cache && (stats.debs_read > 0 || cache->size() != used.size())) {
     cache->keep_only(used);
-    if (auto saved = cache->save(); !saved) stats.cache_problem = saved.error().message;
+    if (auto saved = cache->save(); !saved)
+      stats.cache_problem = "not written: " + saved.error().message;
   }
   return stats;
 }

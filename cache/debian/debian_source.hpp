@@ -24,10 +24,11 @@ struct DebianSourceOptions {
   bool enabled() const { return !lists.empty(); }
 };
 
-// What a Debian load did, for logs and the status.
+// What a Debian load did beyond the index.
 struct DebianLoadStats {
-  size_t installed = 0, indexed = 0, from_cache = 0, debs_read = 0;
-  std::string cache_problem;  // why the sealed cache was set aside, if it was
+  size_t debs_read = 0;
+  // Why the sealed cache was set aside ("set aside: ...") or not written ("not written: ...").
+  std::string cache_problem;
 };
 
 // Adds every installed package the chain vouches for to `builder`, and every one it does

@@ -69,8 +69,11 @@ Result<std::string> key_of(const std::filesystem::path& key_file) {
       return Error{EIO, "no random bytes for the cache key"};
     UniqueFd out(::open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out) return errno_error("create cache key " + key_file.string());
-    if (::write(out.get(), key.data(), key.size()) != 32)
-      return errno_error("write cache key " + key_file.string());
+    if (::write(out.get(), key.data(), key.size()) != 32 || ::fsync(out.get()) != 0) {
+      Error e = errno_error("write cache key " + key_file.string());
+      ::unlink(key_file.c_str());  // a short key would only fail every later load
+      return e;
+    }
     return key;
   }
   if (!fd) return errno_error("cache key " + key_file.string());
@@ -181,13 +184,19 @@ Result<void> SealedDebCache::save() const {
   temp += ".new";
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return errno_error("create " + temp.string());
+  // On a full disk the old cache stays as it was, and the half-written new one goes.
+  auto failed = [&](const std::string& what) {
+    Error e = errno_error(what + " " + temp.string());
+    ::unlink(temp.c_str());
+    return e;
+  };
   for (size_t done = 0; done < out.size();) {
     ssize_t n = ::write(fd.get(), out.data() + done, out.size() - done);
-    if (n < 0) return errno_error("write " + temp.string());
+    if (n < 0) return failed("write");
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return errno_error("fsync " + temp.string());
-  if (::rename(temp.c_str(), file_.c_str()) != 0) return errno_error("rename " + temp.string());
+  if (::fsync(fd.get()) != 0) return failed("fsync");
+  if (::rename(temp.c_str(), file_.c_str()) != 0) return failed("rename");
   return {};
 }
 

@@ -17,6 +17,11 @@ Result<void> need_absolute(std::string_view name, std::string_view value) {
 
 std::vector<std::string> one(std::string_view v) { return {std::string(v)}; }
 
+// A path that is unset by default is not printed until it is set.
+std::vector<std::string> one_path(const std::filesystem::path& p) {
+  return p.empty() ? std::vector<std::string>{} : one(p.string());
+}
+
 // A flag: given alone (or as yes|true|1) it is on; as no|false|0 it is off.
 Result<bool> parse_flag(std::string_view name, std::string_view v) {
   if (v.empty() || v == "yes" || v == "true" || v == "1") return true;
@@ -118,7 +123,7 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  s.sources.debian.lists = v;
                  return {};
                },
-               [](const Settings& s) { return one(s.sources.debian.lists.string()); }});
+               [](const Settings& s) { return one_path(s.sources.debian.lists); }});
   r.push_back({"debs", "DIR",
                "directory of .deb files for the Debian source; may be repeated (default: the "
                "root's /var/cache/apt/archives)",
@@ -140,7 +145,7 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  s.sources.debian.status = v;
                  return {};
                },
-               [](const Settings& s) { return one(s.sources.debian.status.string()); }});
+               [](const Settings& s) { return one_path(s.sources.debian.status); }});
   r.push_back({"deb-cache", "FILE",
                "sealed cache of the file lists read from .debs, so a later load reads no .deb "
                "(sealed with deb-cache-key)",
@@ -149,7 +154,7 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  s.sources.debian.cache = v;
                  return {};
                },
-               [](const Settings& s) { return one(s.sources.debian.cache.string()); }});
+               [](const Settings& s) { return one_path(s.sources.debian.cache); }});
   r.push_back({"deb-cache-key", "FILE",
                "key that seals the .deb cache, readable by root only; made when missing "
                "(default /etc/digestfs/deb-cache.key)",
