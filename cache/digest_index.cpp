@@ -84,7 +84,7 @@ bool DigestIndex::same_content(uint32_t a, uint32_t b) const {
 }
 
 std::optional<uint32_t> DigestIndex::first_record(std::string_view dir,
-                                                   std::string_view name) const {
+                                                  std::string_view name) const {
   if (slots_.empty()) return std::nullopt;
   const size_t mask = slots_.size() - 1;
   for (size_t i = path_hash_of(hash_of(dir), name) & mask;; i = (i + 1) & mask) {
@@ -225,7 +225,8 @@ void DigestIndex::Builder::keep_from(std::shared_ptr<const DigestIndex> earlier,
   ix.extras_ = old.extras_;
   ix.compact_arena_bytes_ = old.compact_arena_bytes_;
   interning_->dirs.reserve(old.dirs_.size());
-  for (uint32_t d = 0; d < old.dirs_.size(); ++d) interning_->dirs.emplace(old.str(old.dirs_[d]), d);
+  for (uint32_t d = 0; d < old.dirs_.size(); ++d)
+    interning_->dirs.emplace(old.str(old.dirs_[d]), d);
   // Owners are few and every package names them: their strings are found again, not added.
   for (uint32_t o = 0; o < old.owners_.size(); ++o) {
     interning_->owners.emplace(uint64_t{old.owners_[o].user} << 32 | old.owners_[o].group, o);

@@ -1,6 +1,7 @@
 // Loads the trusted DigestIndex from the configured sources: the rpm database of a root and
-// directories or lists of .rpm files, and the Debian source (installed .debs). Every header is judged by HeaderVerifier; rejected ones
-// are kept in the index's rejected() list with their reason, and never hide the others.
+// directories or lists of .rpm files, and the Debian source (installed .debs). Every header is
+// judged by HeaderVerifier; rejected ones are kept in the index's rejected() list with their
+// reason, and never hide the others.
 #pragma once
 
 #include <filesystem>
@@ -21,7 +22,7 @@ struct SourceOptions {
   // distribution layout is spelled out here rather than taken from rpm's macros.
   std::filesystem::path dbpath = "/var/lib/rpm";
   std::vector<std::filesystem::path> packages;  // directories of .rpm files, or .rpm files
-  DebianSourceOptions debian;  // installed .debs vouched for by apt's signed lists
+  DebianSourceOptions debian;                   // installed .debs vouched for by apt's signed lists
   bool allow_weak_digests = false;
   unsigned jobs = 0;  // 0: every core
 };

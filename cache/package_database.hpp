@@ -44,7 +44,9 @@ class PackageDatabase {
 
  private:
   PackageDatabase(UniqueFd dir, rpm::TsPtr ts, std::string directory)
-      : dir_(std::move(dir)), ts_(std::move(ts)), directory_(std::move(directory)),
+      : dir_(std::move(dir)),
+        ts_(std::move(ts)),
+        directory_(std::move(directory)),
         origin_("rpmdb:" + directory_) {}
   // Held while the database is open: librpm opened it through this directory's fd, and
   // opens its journal files later through the same path.

@@ -1,6 +1,7 @@
 #include "cache/debian/archive_signature.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <system_error>
 
 #include "src/base/file_text.hpp"
@@ -69,6 +70,13 @@ Result<ArchiveSignatures> ArchiveSignatures::create(
   if (!::mkdtemp(pattern.data())) return errno_error("mkdtemp " + pattern);
   auto home = std::make_unique<Home>();
   home->dir = pattern;
+  // Public keys and signatures need no agent: without this, gpg starts a gpg-agent for the
+  // home, which would outlive the load.
+  {
+    std::ofstream conf(home->dir / "gpg.conf");
+    conf << "no-autostart\n";
+    if (!conf) return Error{EIO, "cannot write " + (home->dir / "gpg.conf").string()};
+  }
   gpgme_ctx_t raw = nullptr;
   if (gpgme_error_t e = gpgme_new(&raw))
     return Error{EIO, std::string("GPGME: ") + gpgme_strerror(e)};

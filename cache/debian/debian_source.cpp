@@ -154,10 +154,14 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
 
   std::optional<SealedDebCache> cache;
   if (!options.cache.empty()) {
-    auto opened = SealedDebCache::open(options.cache, options.cache_key);
-    if (!opened) return opened.error();
-    cache.emplace(std::move(*opened));
-    if (!cache->problem().empty()) stats.cache_problem = "set aside: " + cache->problem();
+    // Without its key the cache is of no use, but the .debs still are.
+    auto opened = SealedDebCache::open(options.cache, options.cache_key, options.tpm);
+    if (!opened) {
+      stats.cache_problem = "set aside: " + opened.error().message;
+    } else {
+      cache.emplace(std::move(*opened));
+      if (!cache->problem().empty()) stats.cache_problem = "set aside: " + cache->problem();
+    }
   }
 
   std::vector<Candidate> candidates;

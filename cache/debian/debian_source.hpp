@@ -20,6 +20,7 @@ struct DebianSourceOptions {
   // The sealed cache of file lists derived from .debs (empty: none), and its key.
   std::filesystem::path cache;
   std::filesystem::path cache_key = "/etc/digestfs/deb-cache.key";
+  std::string tpm;  // a TCTI: the cache key is sealed by that TPM (the mount's tpm= setting)
 
   bool enabled() const { return !lists.empty(); }
 };

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 
+#include "cache/tpm_sealed_secret.hpp"
 #include "src/base/file_text.hpp"
 #include "src/base/unique_fd.hpp"
 
@@ -61,7 +62,8 @@ struct Reader {
   }
 };
 
-Result<std::string> key_of(const std::filesystem::path& key_file) {
+Result<std::string> key_of(const std::filesystem::path& key_file, const std::string& tpm) {
+  if (!tpm.empty()) return tpm_sealed_secret(tpm, key_file);
   UniqueFd fd(::open(key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd && errno == ENOENT) {
     std::string key(32, '\0');
@@ -84,6 +86,8 @@ Result<std::string> key_of(const std::filesystem::path& key_file) {
                             " must be a regular file only its owner (root) can read or write"};
   auto key = read_file_text(key_file);
   if (!key) return key.error();
+  if (std::string_view(*key).starts_with(kTpmSealedMagic))
+    return Error{EINVAL, "cache key " + key_file.string() + " is sealed by a TPM: name it (tpm=)"};
   if (key->size() < 32) return Error{EINVAL, "cache key " + key_file.string() + " is too short"};
   return key;
 }
@@ -91,8 +95,9 @@ Result<std::string> key_of(const std::filesystem::path& key_file) {
 }  // namespace
 
 Result<SealedDebCache> SealedDebCache::open(const std::filesystem::path& file,
-                                            const std::filesystem::path& key_file) {
-  auto key = key_of(key_file);
+                                            const std::filesystem::path& key_file,
+                                            const std::string& tpm) {
+  auto key = key_of(key_file, tpm);
   if (!key) return key.error();
   SealedDebCache cache;
   cache.file_ = file;

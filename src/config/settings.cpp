@@ -315,7 +315,8 @@ void add_measurement_options(std::vector<OptionSpec>& r) {
   r.push_back(
       {"tpm", "TCTI",
        "extend every measurement into a TPM PCR through this tpm2-tss TCTI (for "
-       "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue",
+       "example device:/dev/tpmrm0 or swtpm:port=2321), in a background queue; it also seals "
+       "the deb-cache key",
        [](Settings& s, std::string_view v) -> Result<void> {
          if (v.empty()) return Error{EINVAL, "tpm: needs a TCTI configuration"};
          s.tpm = v;
@@ -447,6 +448,8 @@ Result<Settings> settle(const GivenOptions& given) {
     if (name == "config-file") continue;
     if (auto ok = apply_option(settings, name, value); !ok) return ok.error();
   }
+  // One TPM for the mount's measurements and for sealing the Debian source's cache key.
+  settings.sources.debian.tpm = settings.tpm;
   // The Debian source reads the root too (dpkg's status, its apt cache): there, only a named
   // dbpath asks for the rpm database as well.
   settings.sources.read_rpmdb = settings.sources.debian.enabled()

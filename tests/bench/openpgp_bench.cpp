@@ -54,8 +54,11 @@ void Gpgv(benchmark::State& state) {
   const std::string flags = keyring_flags();
   for (auto _ : state) {
     for (const auto& f : files) {
-      if (std::system(("gpgv" + flags + " " + f.string() + " >/dev/null 2>&1").c_str()) != 0)
-        return state.SkipWithError("gpgv: a signature failed");
+      // gpgv exits 2 when one of several signatures has no key here (Debian signs with
+      // more keys than one release's keyring holds); apt reads its status lines instead.
+      const std::string command =
+          "gpgv" + flags + " " + f.string() + " 2>&1 | grep -q 'Good signature'";
+      if (std::system(command.c_str()) != 0) return state.SkipWithError("gpgv: no good signature");
     }
   }
 }

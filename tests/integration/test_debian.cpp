@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tests/support/mount_fixture.hpp"
+#include "tests/support/swtpm.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -165,13 +166,44 @@ TEST_F(DebianSource, TheSealedCacheSparesTheDebsAndAChangedOneIsSetAside) {
       << "with no .deb and no usable cache, nothing is known: " << r.out;
   EXPECT_EQ(cache_tool(with_cache + " lookup /usr/bin/dfs-deb-hello").status, 1);
 
-  // A key others may read seals nothing.
+  // A key others may read seals nothing: the cache is set aside, and says why.
   std::filesystem::permissions(key, std::filesystem::perms::group_read,
                                std::filesystem::perm_options::add);
-  CommandOutput loose = cache_tool(with_cache + " stats");
-  EXPECT_NE(loose.status, 0);
-  EXPECT_NE(loose.err.find("only its owner (root) can read or write"), std::string::npos)
-      << loose.err;
+  CommandOutput loose = cache_tool(with_cache + " rejected");
+  EXPECT_EQ(loose.status, 0) << loose.err;
+  EXPECT_NE(loose.out.find("(cache) corrupted " + cache.string() +
+                           ": sealed cache set aside: "
+                           "cache key " +
+                           key.string() +
+                           " must be a regular file only its owner (root) can read or write"),
+            std::string::npos)
+      << loose.out;
+}
+
+// With a TPM configured, the cache's key is sealed by it: the key file is of no use without
+// that TPM, a second mount unseals it and loads from the cache with no .deb at hand, and a
+// command that does not name the TPM refuses the file rather than take it for a plain key.
+TEST_F(DebianSource, WithATpmTheCacheKeyIsSealedByIt) {
+  DIGESTFS_REQUIRE(installed({"swtpm"}), "swtpm");
+  std::filesystem::create_directories(work.path() / "tpm");
+  Swtpm tpm(work.path() / "tpm");
+  auto cache = work.path() / "deb-cache";
+  auto key = work.path() / "deb-cache.key";
+  const std::string options = ",apt-lists=" + lists.string() + ",deb-cache=" + cache.string() +
+                              ",deb-cache-key=" + key.string() + ",tpm=" + tpm.tcti();
+  mount(options);
+  unmount();
+  EXPECT_EQ(slurp(key).rfind("digestfs-tpm-sealed 1\n", 0), 0u) << "the sealed object, not a key";
+  std::filesystem::remove_all(root / "var/cache/apt/archives");
+  std::filesystem::create_directories(root / "var/cache/apt/archives");
+  mount(options);
+  EXPECT_EQ(slurp(mnt / "usr/bin/dfs-deb-hello"), "#!/bin/sh\necho hello from a deb\n")
+      << log_text();
+  EXPECT_EQ(status_number("packages_accepted"), 2u);
+  unmount();
+  CommandOutput plain = cache_tool(sources() + " --deb-cache " + cache.string() +
+                                   " --deb-cache-key " + key.string() + " rejected");
+  EXPECT_NE(plain.out.find("is sealed by a TPM: name it (tpm=)"), std::string::npos) << plain.out;
 }
 
 // dpkg run on the mounted root (as apt runs it): the mount reloads from the new status.
