@@ -17,8 +17,12 @@
 
 namespace digestfs {
 
+// What kind of package a record or a rejection came from: it names the package in
+// measurement logs and exported policies ("rpm:NEVRA", "deb:NAME_VERSION_ARCH").
+enum class PackageKind : uint8_t { Rpm, Deb };
+
 struct PackageRecord {
-  std::string nevra;
+  std::string nevra;   // for a .deb, NAME_VERSION_ARCH
   std::string origin;  // the database or .rpm file the header came from
   std::string signer;  // key id of the header signature
   uint8_t digest_algo = 0;
@@ -33,7 +37,13 @@ struct PackageRecord {
   // region, as the database's index lists it. What finds the header unchanged on reload.
   unsigned instance = 0;
   std::string sha1_header;
+  PackageKind kind = PackageKind::Rpm;
 };
+
+// The name a measurement log and a Keylime policy give the package.
+inline std::string measured_name(const PackageRecord& p) {
+  return (p.kind == PackageKind::Deb ? "deb:" : "rpm:") + p.nevra;
+}
 
 // The digest a package is measured by (its rpm:NEVRA entry): the signed region's SHA-256,
 // or for headers made before rpm recorded one, the SHA-256 of the header as read.
@@ -46,7 +56,14 @@ struct RejectedHeader {
   std::string origin;
   HeaderVerdict verdict;
   std::string reason;
+  PackageKind kind = PackageKind::Rpm;
 };
+
+// The name a measurement log gives the rejection: "rpm-rejected:NEVRA:VERDICT".
+inline std::string measured_name(const RejectedHeader& r) {
+  return std::string(r.kind == PackageKind::Deb ? "deb-rejected:" : "rpm-rejected:") + r.nevra +
+         ":" + std::string(verdict_name(r.verdict));
+}
 
 // One file as a package header describes it, before interning: views into whatever read the
 // header (or a test's own strings), valid until the file is added to a Builder.

@@ -323,9 +323,11 @@ Result<void> add_debian(const TrustStore& trust, const SourceOptions& options,
   auto stats = add_debian_packages(trust, options.root, options.debian, options.jobs, builder);
   if (!stats) return stats.error();
   if (!stats->cache_problem.empty()) {
-    builder.add_rejected(rejection("(cache)", options.debian.cache.string(),
-                                   HeaderVerdict::Corrupted,
-                                   "sealed cache " + stats->cache_problem));
+    RejectedHeader cache =
+        rejection("(cache)", options.debian.cache.string(), HeaderVerdict::Corrupted,
+                  "sealed cache " + stats->cache_problem);
+    cache.kind = PackageKind::Deb;
+    builder.add_rejected(std::move(cache));
   }
   return {};
 }

@@ -288,9 +288,10 @@ int cmd_replay(const std::string& file, bool json) {
 // The trusted index as a Keylime runtime policy (the schema of keylime.ima.ima, version 1):
 // each measurement name the log can carry for what was verified -> the hex digests that
 // pass there. Files by path (as the log names them: ima_event_name), packages as rpm:NEVRA
-// with the digest their entry carries, boot_aggregate with the values given. Refusals
-// ("refused:REASON:PATH") and rejected packages ("rpm-rejected:...") are never listed, so
-// they fail attestation unless the operator excludes them ("^refused:").
+// (deb:NAME_VERSION_ARCH) with the digest their entry carries, boot_aggregate with the values
+// given. Refusals ("refused:REASON:PATH") and rejected packages ("rpm-rejected:...",
+// "deb-rejected:...") are never listed, so they fail attestation unless the operator
+// excludes them ("^refused:").
 int cmd_export_keylime(const TrustedIndex& t, const std::vector<std::string>& boot_aggregates) {
   const DigestIndex& ix = *t.index;
   JsonWriter j;
@@ -304,7 +305,7 @@ int cmd_export_keylime(const TrustedIndex& t, const std::vector<std::string>& bo
     j.end_array();
   }
   for (const auto& p : ix.packages()) {
-    j.key(ima_event_name("rpm:" + p.nevra)).begin_array().value(to_hex(measured_digest(p)));
+    j.key(ima_event_name(measured_name(p))).begin_array().value(to_hex(measured_digest(p)));
     j.end_array();
   }
   for (size_t i = 0; i < ix.file_count();) {

@@ -56,9 +56,14 @@ std::vector<std::string> deb_names(const InstalledPackage& p, const DebStanza& s
   return out;
 }
 
+// How reports name a Debian package: as its .deb is named, with the version as dpkg has it.
+std::string package_name(const InstalledPackage& p) {
+  return p.name + "_" + p.version + "_" + p.architecture;
+}
+
 RejectedHeader rejected(std::string name, std::string origin, HeaderVerdict verdict,
                         std::string reason) {
-  return {std::move(name), std::move(origin), verdict, std::move(reason)};
+  return {std::move(name), std::move(origin), verdict, std::move(reason), PackageKind::Deb};
 }
 
 // One installed package on its way into the index.
@@ -81,7 +86,8 @@ void add_package(DigestIndex::Builder& builder, const Candidate& c, const DebSta
                  const DebContents& contents, const std::map<std::string, Diversion>& diversions,
                  const std::map<std::string, std::string>& aliases) {
   PackageRecord record;
-  record.nevra = c.package.name + "_" + c.package.version + "_" + c.package.architecture;
+  record.nevra = package_name(c.package);
+  record.kind = PackageKind::Deb;
   record.origin = c.deb.string();
   record.signer =
       stanza.signer.size() > 16 ? stanza.signer.substr(stanza.signer.size() - 16) : stanza.signer;
@@ -166,7 +172,7 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
 
   std::vector<Candidate> candidates;
   for (const auto& p : *installed) {
-    std::string name = p.name + "_" + p.version + "_" + p.architecture;
+    std::string name = package_name(p);
     auto it = indices->stanzas.find(stanza_key(p.name, p.version, p.architecture));
     if (it == indices->stanzas.end()) {
       builder.add_rejected(rejected(name, status.string(), HeaderVerdict::Unsigned,
@@ -209,7 +215,7 @@ Result<DebianLoadStats> add_debian_packages(const TrustStore& trust,
 
   std::vector<Sha256> used;
   for (auto& c : candidates) {
-    std::string name = c.package.name + "_" + c.package.version + "_" + c.package.architecture;
+    std::string name = package_name(c.package);
     if (c.read) {
       ++stats.debs_read;
       if (!*c.read) {

@@ -50,6 +50,17 @@ void add_stat(std::string& out, const std::filesystem::path& file) {
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "\n";
 }
 
+// A directory and every file in it, in name order.
+void add_stat_of_entries(std::string& out, const std::filesystem::path& dir) {
+  add_stat(out, dir);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) add_stat(out, f);
+}
+
 void drain(int fd) {
   uint64_t value;
   while (read(fd, &value, sizeof value) > 0) {
@@ -85,19 +96,22 @@ std::string IndexReloader::sources_fingerprint() const {
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_stat(out, f);
   }
+  for (const auto& p : settings_.sources.packages) add_stat_of_entries(out, p);
   if (const auto& debian = settings_.sources.debian; debian.enabled()) {
     add_stat(out, dpkg_status_);
     add_stat(out, dpkg_status_.parent_path() / "diversions");
-  }
-  for (const auto& p : watched_dirs()) {
-    add_stat(out, p);
-    if (!std::filesystem::is_directory(p, ec)) continue;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(p, ec)) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) add_stat(out, f);
+    add_stat_of_entries(out, debian.lists);
+    // apt renames each .deb it fetched into place, so a directory's own times tell of every
+    // new, removed or replaced one: a refused open pays one stat here, not one per .deb.
+    for (const auto& dir : deb_dirs()) add_stat(out, dir);
   }
   return out;
+}
+
+std::vector<std::filesystem::path> IndexReloader::deb_dirs() const {
+  const auto& debian = settings_.sources.debian;
+  if (!debian.debs.empty()) return debian.debs;
+  return {settings_.sources.root / "var/cache/apt/archives"};
 }
 
 std::vector<std::filesystem::path> IndexReloader::watched_dirs() const {
@@ -105,8 +119,7 @@ std::vector<std::filesystem::path> IndexReloader::watched_dirs() const {
   std::vector<std::filesystem::path> out = sources.packages;
   if (sources.debian.enabled()) {
     out.push_back(sources.debian.lists);
-    if (sources.debian.debs.empty()) out.push_back(sources.root / "var/cache/apt/archives");
-    out.insert(out.end(), sources.debian.debs.begin(), sources.debian.debs.end());
+    for (const auto& dir : deb_dirs()) out.push_back(dir);
   }
   return out;
 }

@@ -59,6 +59,7 @@ class IndexReloader {
   int watch(const std::filesystem::path& dir, uint32_t mask);
   // Directories whose every file is a source: .rpm directories, apt's lists, .deb directories.
   std::vector<std::filesystem::path> watched_dirs() const;
+  std::vector<std::filesystem::path> deb_dirs() const;  // the Debian source's .deb directories
   void watch_database();
   // Whether one event says the packages may have changed; follows the database directory
   // when it is moved, deleted or brought back.

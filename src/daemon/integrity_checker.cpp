@@ -53,7 +53,7 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
       const auto& digest = measured_digest(p);
       accepted.push_back(make_measurement(
           "sha256", std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
-          ima_event_name("rpm:" + p.nevra)));
+          ima_event_name(measured_name(p))));
     }
     std::sort(accepted.begin(), accepted.end(),
               [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
@@ -61,7 +61,7 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
     for (const auto& r : index->rejected()) {
       measurements_->add(make_measurement(
           "sha256", std::string(32, '\0'),
-          ima_event_name("rpm-rejected:" + r.nevra + ":" + std::string(verdict_name(r.verdict)))));
+          ima_event_name(measured_name(r))));
     }
   }
   index_.store(std::move(index));

@@ -86,6 +86,12 @@ TEST_F(DebianSource, IndexesEveryInstalledFileWithConffilesMarked) {
   EXPECT_NE(list.out.find("dfs-deb-extra_2:1.0-1_amd64"), std::string::npos);
   EXPECT_EQ(list.out.find("/bin/dfs-deb-merged"), list.out.find("/usr/bin/dfs-deb-merged") + 4)
       << "only at its merged-/usr path";
+  // Measured and exported by the .deb's own SHA-256, under a name that says it is one.
+  CommandOutput policy = cache_tool(sources() + " export --format keylime");
+  EXPECT_NE(policy.out.find("\"deb:dfs-deb-base_1.0-1_all\":[\"" +
+                            sha256_hex(slurp(deb / "pool/dfs-deb-base_1.0-1_all.deb")) + "\"]"),
+            std::string::npos)
+      << policy.out.substr(0, 400);
   CommandOutput stats = cache_tool(sources() + " stats");
   EXPECT_NE(stats.out.find("packages accepted: 2"), std::string::npos) << stats.out;
   EXPECT_NE(stats.out.find("packages rejected: 0"), std::string::npos) << stats.out;
