@@ -194,8 +194,9 @@ Judged judge(Worker& w, HeaderInput& in, bool allow_weak) {
                       " (allow weak digests to trust them)");
     return out;
   }
-  out.package = PackageRecord{nevra, in.origin,     assessment.signer, files->digest_algo, 0,
-                              key,   region_sha256, in.instance,       sha1 ? sha1 : ""};
+  out.package =
+      PackageRecord{nevra, in.origin, assessment.signer, files->digest_algo, 0, key, region_sha256,
+                    in.instance, sha1 ? sha1 : ""};
   out.files = std::move(files.value());
   return out;
 }

@@ -116,8 +116,8 @@ void add_source_options(std::vector<OptionSpec>& r) {
                }});
   r.push_back({"apt-lists", "DIR",
                "apt's lists directory (/var/lib/apt/lists): trust the installed .debs its "
-               "signed Release files vouch for (the Debian source). Given without root or "
-               "dbpath, the rpm database is not read",
+               "signed Release files vouch for (the Debian source). Given without dbpath, "
+               "the rpm database is not read",
                [](Settings& s, std::string_view v) -> Result<void> {
                  if (auto ok = need_absolute("apt-lists", v); !ok) return ok;
                  s.sources.debian.lists = v;

@@ -57,7 +57,8 @@ class IndexReloader {
   // Loads a new snapshot from the sources, which looked like `sources` just before.
   void reload(const std::string& sources);
   int watch(const std::filesystem::path& dir, uint32_t mask);
-  // Directories whose every file is a source: .rpm directories, apt's lists, .deb directories.
+  // Directories watched for sources that come, go or change: .rpm directories, apt's lists,
+  // .deb directories.
   std::vector<std::filesystem::path> watched_dirs() const;
   std::vector<std::filesystem::path> deb_dirs() const;  // the Debian source's .deb directories
   void watch_database();
