@@ -21,6 +21,22 @@ Error tss_error(const std::string& what, TSS2_RC rc) {
   return Error{EIO, "TPM " + what + ": " + Tss2_RC_Decode(rc)};
 }
 
+// What CreatePrimary and Create hand back beside the object itself, freed with its scope.
+struct CreatedOutputs {
+  TPM2B_PRIVATE* private_part = nullptr;  // Create only
+  TPM2B_PUBLIC* public_part = nullptr;
+  TPM2B_CREATION_DATA* creation = nullptr;
+  TPM2B_DIGEST* hash = nullptr;
+  TPMT_TK_CREATION* ticket = nullptr;
+  ~CreatedOutputs() {
+    Esys_Free(private_part);
+    Esys_Free(public_part);
+    Esys_Free(creation);
+    Esys_Free(hash);
+    Esys_Free(ticket);
+  }
+};
+
 // One connection to the TPM, and the primary storage key made on it.
 class TpmSession {
  public:
@@ -53,17 +69,11 @@ class TpmSession {
     TPM2B_SENSITIVE_CREATE sensitive{};
     TPM2B_DATA outside{};
     TPML_PCR_SELECTION pcrs{};
-    TPM2B_PUBLIC* out_public = nullptr;
-    TPM2B_CREATION_DATA* creation = nullptr;
-    TPM2B_DIGEST* hash = nullptr;
-    TPMT_TK_CREATION* ticket = nullptr;
-    TSS2_RC rc = Esys_CreatePrimary(esys_, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                    ESYS_TR_NONE, &sensitive, &in_public, &outside, &pcrs,
-                                    &primary_, &out_public, &creation, &hash, &ticket);
-    Esys_Free(out_public);
-    Esys_Free(creation);
-    Esys_Free(hash);
-    Esys_Free(ticket);
+    CreatedOutputs out;
+    TSS2_RC rc =
+        Esys_CreatePrimary(esys_, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                           &sensitive, &in_public, &outside, &pcrs, &primary_, &out.public_part,
+                           &out.creation, &out.hash, &out.ticket);
     if (rc != TSS2_RC_SUCCESS) return tss_error("primary key", rc);
     return {};
   }
@@ -80,30 +90,18 @@ class TpmSession {
     in_public.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
     TPM2B_DATA outside{};
     TPML_PCR_SELECTION pcrs{};
-    TPM2B_PRIVATE* out_private = nullptr;
-    TPM2B_PUBLIC* out_public = nullptr;
-    TPM2B_CREATION_DATA* creation = nullptr;
-    TPM2B_DIGEST* hash = nullptr;
-    TPMT_TK_CREATION* ticket = nullptr;
+    CreatedOutputs out;
     TSS2_RC rc = Esys_Create(esys_, primary_, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                             &sensitive, &in_public, &outside, &pcrs, &out_private, &out_public,
-                             &creation, &hash, &ticket);
-    std::string blob;
-    if (rc == TSS2_RC_SUCCESS) {
-      uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
-      size_t offset = 0;
-      rc = Tss2_MU_TPM2B_PUBLIC_Marshal(out_public, buf, sizeof buf, &offset);
-      if (rc == TSS2_RC_SUCCESS)
-        rc = Tss2_MU_TPM2B_PRIVATE_Marshal(out_private, buf, sizeof buf, &offset);
-      blob.assign(reinterpret_cast<char*>(buf), offset);
-    }
-    Esys_Free(out_private);
-    Esys_Free(out_public);
-    Esys_Free(creation);
-    Esys_Free(hash);
-    Esys_Free(ticket);
+                             &sensitive, &in_public, &outside, &pcrs, &out.private_part,
+                             &out.public_part, &out.creation, &out.hash, &out.ticket);
     if (rc != TSS2_RC_SUCCESS) return tss_error("seal", rc);
-    return blob;
+    uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+    size_t offset = 0;
+    rc = Tss2_MU_TPM2B_PUBLIC_Marshal(out.public_part, buf, sizeof buf, &offset);
+    if (rc == TSS2_RC_SUCCESS)
+      rc = Tss2_MU_TPM2B_PRIVATE_Marshal(out.private_part, buf, sizeof buf, &offset);
+    if (rc != TSS2_RC_SUCCESS) return tss_error("seal", rc);
+    return std::string(reinterpret_cast<char*>(buf), offset);
   }
 
   Result<std::string> unseal(std::string_view blob) {

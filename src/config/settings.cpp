@@ -72,6 +72,19 @@ OptionSpec policy_option(std::string_view name, std::string_view values, std::st
           [field](const Settings& s) { return one(to_string(s.policy.*field)); }};
 }
 
+// An absolute path of the Debian source's options; printed only once it is set.
+OptionSpec debian_path_option(std::string_view name, std::string_view value_name,
+                              std::string_view help,
+                              std::filesystem::path DebianSourceOptions::*field) {
+  return {name, value_name, help,
+          [name, field](Settings& s, std::string_view v) -> Result<void> {
+            if (auto ok = need_absolute(name, v); !ok) return ok;
+            s.sources.debian.*field = v;
+            return {};
+          },
+          [field](const Settings& s) { return one_path(s.sources.debian.*field); }};
+}
+
 // Where trust comes from: the keys, the database and package sources, how they are read.
 void add_source_options(std::vector<OptionSpec>& r) {
   r.push_back({"keys", "DIR",
@@ -114,16 +127,11 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  for (const auto& p : s.sources.packages) out.push_back(p.string());
                  return out;
                }});
-  r.push_back({"apt-lists", "DIR",
-               "apt's lists directory (/var/lib/apt/lists): trust the installed .debs its "
-               "signed Release files vouch for (the Debian source). Given without dbpath, "
-               "the rpm database is not read",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 if (auto ok = need_absolute("apt-lists", v); !ok) return ok;
-                 s.sources.debian.lists = v;
-                 return {};
-               },
-               [](const Settings& s) { return one_path(s.sources.debian.lists); }});
+  r.push_back(debian_path_option(
+      "apt-lists", "DIR",
+      "apt's lists directory (/var/lib/apt/lists): trust the installed .debs its signed Release "
+      "files vouch for (the Debian source). Given without dbpath, the rpm database is not read",
+      &DebianSourceOptions::lists));
   r.push_back({"debs", "DIR",
                "directory of .deb files for the Debian source; may be repeated (default: the "
                "root's /var/cache/apt/archives)",
@@ -137,33 +145,21 @@ void add_source_options(std::vector<OptionSpec>& r) {
                  for (const auto& p : s.sources.debian.debs) out.push_back(p.string());
                  return out;
                }});
-  r.push_back({"dpkg-status", "FILE",
-               "dpkg's status file: which packages are installed (default: the root's "
-               "/var/lib/dpkg/status)",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 if (auto ok = need_absolute("dpkg-status", v); !ok) return ok;
-                 s.sources.debian.status = v;
-                 return {};
-               },
-               [](const Settings& s) { return one_path(s.sources.debian.status); }});
-  r.push_back({"deb-cache", "FILE",
-               "sealed cache of the file lists read from .debs, so a later load reads no .deb "
-               "(sealed with deb-cache-key)",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 if (auto ok = need_absolute("deb-cache", v); !ok) return ok;
-                 s.sources.debian.cache = v;
-                 return {};
-               },
-               [](const Settings& s) { return one_path(s.sources.debian.cache); }});
-  r.push_back({"deb-cache-key", "FILE",
-               "key that seals the .deb cache, readable by root only; made when missing "
-               "(default /etc/digestfs/deb-cache.key)",
-               [](Settings& s, std::string_view v) -> Result<void> {
-                 if (auto ok = need_absolute("deb-cache-key", v); !ok) return ok;
-                 s.sources.debian.cache_key = v;
-                 return {};
-               },
-               [](const Settings& s) { return one(s.sources.debian.cache_key.string()); }});
+  r.push_back(
+      debian_path_option("dpkg-status", "FILE",
+                         "dpkg's status file: which packages are installed (default: the root's "
+                         "/var/lib/dpkg/status)",
+                         &DebianSourceOptions::status));
+  r.push_back(debian_path_option(
+      "deb-cache", "FILE",
+      "sealed cache of the file lists read from .debs, so a later load reads no .deb (sealed "
+      "with deb-cache-key)",
+      &DebianSourceOptions::cache));
+  r.push_back(debian_path_option(
+      "deb-cache-key", "FILE",
+      "key that seals the .deb cache, readable by root only; made when missing (default "
+      "/etc/digestfs/deb-cache.key)",
+      &DebianSourceOptions::cache_key));
   r.push_back(flag_option(
       "allow-weak-digests",
       "also trust packages whose file digests are MD5 or SHA-1 (logged loudly)",
