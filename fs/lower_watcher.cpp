@@ -51,7 +51,8 @@ Result<std::unique_ptr<LowerWatcher>> LowerWatcher::start(int source_fd, NodeTab
     return errno_error("fanotify_mark of the source's filesystem");
   }
   w->stop_.reset(eventfd(0, EFD_CLOEXEC));
-  if (!w->stop_) return errno_error("eventfd");
+  w->links_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!w->stop_ || !w->links_) return errno_error("eventfd");
   w->thread_ = std::thread([p = w.get()] { p->run(); });
   return w;
 }
@@ -71,14 +72,19 @@ LowerWatcher::~LowerWatcher() {
 void LowerWatcher::run() {
   alignas(fanotify_event_metadata) char buffer[64 * 1024];
   for (;;) {
-    pollfd fds[2] = {{fanotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    pollfd fds[3] = {
+        {fanotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}, {links_.get(), POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
       // Only EINTR or a short lack of memory: stopping here would leave the kernel caching
       // for a day with nobody to tell it of changes, so the watcher tries again.
       if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
     if (fds[1].revents) return;
+    uint64_t requests;
+    if (fds[2].revents && read(links_.get(), &requests, sizeof requests) == sizeof requests) {
+      drop_links();
+    }
     for (;;) {
       const ssize_t n = read(fanotify_.get(), buffer, sizeof buffer);
       if (n <= 0) break;
@@ -88,6 +94,19 @@ void LowerWatcher::run() {
         handle(reinterpret_cast<const char*>(m), m->event_len);
       }
     }
+  }
+}
+
+void LowerWatcher::drop_links_soon() {
+  const uint64_t one = 1;
+  // Cannot fail but by overflowing the counter, and then a drop is pending anyway.
+  [[maybe_unused]] const ssize_t written = write(links_.get(), &one, sizeof one);
+}
+
+void LowerWatcher::drop_links() {
+  for (const fuse_ino_t ino : nodes_.links()) {
+    fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+    ++invalidations_;
   }
 }
 

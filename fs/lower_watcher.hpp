@@ -29,6 +29,11 @@ class LowerWatcher {
   LowerWatcher(const LowerWatcher&) = delete;
   LowerWatcher& operator=(const LowerWatcher&) = delete;
 
+  // The index changed: every symlink target the kernel keeps (FUSE_CAP_CACHE_SYMLINKS) was
+  // judged by the old one. Drops them on the watcher's thread, so that the caller (a reload,
+  // which may hold what a readlink being answered waits for) never waits on the kernel.
+  void drop_links_soon();
+
   // Cache entries and inodes the kernel was told to drop.
   const std::atomic<uint64_t>& invalidations() const { return invalidations_; }
 
@@ -39,12 +44,14 @@ class LowerWatcher {
   void drop_entry(const struct file_handle* dir, const char* name);
   void drop_inode(const struct file_handle* object);
   void drop_everything();
+  void drop_links();
 
   UniqueFd source_;  // the source's root opened for reading: open_by_handle_at takes no O_PATH fd
   NodeTable& nodes_;
   fuse_session* session_;
   UniqueFd fanotify_;
-  UniqueFd stop_;  // an eventfd: written once to end the thread
+  UniqueFd stop_;   // an eventfd: written once to end the thread
+  UniqueFd links_;  // an eventfd: written when the symlink targets are to be dropped
   std::atomic<uint64_t> invalidations_{0};
   std::thread thread_;
 };

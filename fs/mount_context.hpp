@@ -18,6 +18,9 @@ struct MountContext {
   // Whether the kernel may keep directory listings across opens: only while a watcher tells
   // it of every entry made or removed behind the mount (listings have no expiry of their own).
   bool cache_listings = false;
+  // Whether the kernel may keep symlink targets: only under the same watcher, which also drops
+  // them whenever a new index is in force (a target is judged when it is read).
+  bool cache_links = false;
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
 };

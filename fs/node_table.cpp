@@ -69,7 +69,8 @@ Node* NodeTable::look_up(const Node& parent, int parent_fd, const char* name, st
 Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const struct stat& st,
                           const Node& parent, const std::string& name) {
   if (st.st_dev == root_.dev && st.st_ino == root_.ino) return root_;
-  const bool per_path = S_ISREG(st.st_mode) && st.st_nlink > 1;
+  // A symlink too: the kernel may keep its target, judged for the path it was read through.
+  const bool per_path = (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && st.st_nlink > 1;
   Key key{st.st_dev, st.st_ino, per_path ? parent.ino : 0, per_path ? name : std::string()};
   std::lock_guard lock(mutex_);
   auto& slot = nodes_[key];
@@ -83,6 +84,7 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
     }
     slot->dev = st.st_dev;
     slot->ino = st.st_ino;
+    slot->link = S_ISLNK(st.st_mode);
     slot->parent = id(parent);
     slot->parent_serial = parent.serial;
     slot->serial = ++serials_;
@@ -191,6 +193,15 @@ std::vector<fuse_ino_t> NodeTable::ids_of(dev_t dev, ino_t ino) {
   for (auto it = nodes_.lower_bound(Key{dev, ino, 0, std::string()});
        it != nodes_.end() && std::get<0>(it->first) == dev && std::get<1>(it->first) == ino; ++it) {
     out.push_back(id(*it->second));
+  }
+  return out;
+}
+
+std::vector<fuse_ino_t> NodeTable::links() {
+  std::lock_guard lock(mutex_);
+  std::vector<fuse_ino_t> out;
+  for (auto& [key, node] : nodes_) {
+    if (node->link) out.push_back(id(*node));
   }
   return out;
 }

@@ -2,9 +2,9 @@
 // relative to a node (the mount may hide its own source), reached through the node's file
 // handle where the filesystem has connectable ones, so that a tree of any size costs no fds;
 // else through an O_PATH fd the node owns.
-// A regular file with several hard links gets one node per path: integrity is path-bound, and
-// each such node keeps the O_PATH fd of the path it was looked up through (a handle names the
-// inode, and an fd opened from it could show any of its paths).
+// A regular file or symlink with several hard links gets one node per path: integrity is
+// path-bound, and each such node keeps the O_PATH fd of the path it was looked up through (a
+// handle names the inode, and an fd opened from it could show any of its paths).
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -38,6 +38,7 @@ struct Node {
   unsigned holds = 0;                  // guarded by fd_mutex: open handles standing in
   dev_t dev = 0;
   ino_t ino = 0;
+  bool link = false;  // a symlink, whose target the kernel may keep (see LowerWatcher)
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
   // Where the kernel first looked it up, so that it can be asked to drop the entry
   // (NodeReclaimer); and when it was last looked up, and asked, in NodeTable's lookup count.
@@ -117,6 +118,8 @@ class NodeTable {
   bool parent_known(const Entry& e);
   // The ids of the nodes of one lower inode (several for a hard-linked file, one per path).
   std::vector<fuse_ino_t> ids_of(dev_t dev, ino_t ino);
+  // The ids of the nodes that are symlinks.
+  std::vector<fuse_ino_t> links();
   // Every node's id and entry: what the kernel may cache, all of it.
   std::vector<std::pair<fuse_ino_t, Entry>> all();
 

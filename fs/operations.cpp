@@ -26,12 +26,16 @@ struct Guarded<Op, kAnswered> {
   }
 };
 
-void op_init(void*, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
+  const auto& ctx = *static_cast<const MountContext*>(userdata);
   // The caller's umask is applied where the file is made (see CallerIdentity), as the lower
   // filesystem applies it (or a default ACL instead); the kernel must not apply it first.
   if (conn->capable & FUSE_CAP_DONT_MASK) conn->want |= FUSE_CAP_DONT_MASK;
   // lsattr and chattr on directories too.
   if (conn->capable & FUSE_CAP_IOCTL_DIR) conn->want |= FUSE_CAP_IOCTL_DIR;
+  if (ctx.cache_links && (conn->capable & FUSE_CAP_CACHE_SYMLINKS)) {
+    conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  }
 }
 
 }  // namespace

@@ -208,6 +208,13 @@ int run(int argc, char** argv) {
   }
   ctx.timeout = watcher ? kWatchedCacheSeconds : kUnwatchedCacheSeconds;
   ctx.cache_listings = watcher != nullptr;
+  ctx.cache_links = watcher != nullptr;
+  if (watcher) services->on_new_index([&w = *watcher] { w.drop_links_soon(); });
+  // The services' reloader outlives the watcher (it was made first): stop telling it first.
+  struct StopTelling {
+    MountServices& services;
+    ~StopTelling() { services.on_new_index({}); }
+  } stop_telling{*services};
   services->set_kernel_cache(watcher ? "fanotify" : "timeout 1 s",
                              watcher ? &watcher->invalidations() : nullptr);
   services->set_nodes(ctx.nodes.by_handle() ? "file handles" : "fds", &ctx.nodes.size_counter(),

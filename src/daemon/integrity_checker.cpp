@@ -65,6 +65,13 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
     }
   }
   index_.store(std::move(index));
+  std::lock_guard lock(listener_mutex_);
+  if (index_listener_) index_listener_();
+}
+
+void IntegrityChecker::set_index_listener(std::function<void()> listener) {
+  std::lock_guard lock(listener_mutex_);
+  index_listener_ = std::move(listener);
 }
 
 void IntegrityChecker::measure(std::string_view path, const ContentDigest* actual,

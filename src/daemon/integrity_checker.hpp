@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -75,6 +76,10 @@ class IntegrityChecker {
   // Serves `index` from now on; with measurements on, its package headers are measured first.
   void set_index(std::shared_ptr<const DigestIndex> index);
   std::shared_ptr<const DigestIndex> index() const { return index_.load(); }
+  // Called after each new index is in force, on the thread that set it (so it must not
+  // block): a verdict kept outside the checker (a symlink target the kernel caches) is then
+  // to be judged again.
+  void set_index_listener(std::function<void()> listener);
 
   // fd is the lower file opened for reading; st its fstat; path its absolute index path.
   Decision judge_open(int fd, const struct stat& st, std::string_view path);
@@ -129,6 +134,8 @@ class IntegrityChecker {
   CheckerCounters counters_;
   MeasurementLog* measurements_ = nullptr;
   std::function<CatchUp()> catch_up_;
+  std::mutex listener_mutex_;  // the listener is set while reloads may already run
+  std::function<void()> index_listener_;  // guarded by listener_mutex_
 };
 
 }  // namespace digestfs

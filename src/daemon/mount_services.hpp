@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "src/base/result.hpp"
@@ -46,6 +47,11 @@ class MountServices : public MountCore {
     status_.nodes_kept_as = std::move(kept_as);
     status_.nodes = nodes;
     status_.node_fds = fds;
+  }
+  // `listener` runs after each new index is in force (see IntegrityChecker); with
+  // verification off no verdict ever changes.
+  void on_new_index(std::function<void()> listener) {
+    if (checker_) checker_->set_index_listener(std::move(listener));
   }
   // Null when the sources cannot be watched (reloads then come only on request).
   IndexReloader* reloader() { return reloader_.get(); }

@@ -3,8 +3,10 @@
 // (the watcher tells the kernel), and within the short timeout when nothing watches.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -94,6 +96,20 @@ TEST_F(KernelCache, WhileTheSourceIsWatchedEveryChangeBeneathShowsAtOnce) {
   // Names and attributes are cached for a day here: what shows within seconds was told.
   expect_every_change_seen(10s);
   EXPECT_GT(status_number("cache_invalidations"), 0u);
+}
+
+TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainByEveryNewIndex) {
+  mount();
+  const auto link = mnt / "usr/share/dfs/hello-link";
+  char buf[256];
+  // Read twice: the kernel keeps the target from the first read on.
+  for (int i = 0; i < 2; ++i) ASSERT_GT(readlink(link.c_str(), buf, sizeof buf), 0) << log_text();
+  // The link stays as it is beneath the mount: only the trust in it goes away.
+  ASSERT_TRUE(rpm_in_root(root, "-e --justdb --nodeps --noscripts dfs-base"));
+  EXPECT_TRUE(within(10s, [&] {
+    errno = 0;
+    return readlink(link.c_str(), buf, sizeof buf) == -1 && errno == EACCES;
+  })) << log_text();
 }
 
 TEST_F(KernelCache, UnwatchedTheKernelCachesForOneSecondOnly) {
