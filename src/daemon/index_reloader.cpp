@@ -21,7 +21,9 @@ constexpr auto kMaxDelay = std::chrono::milliseconds(1000);
 
 constexpr uint32_t kWatchMask =
     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY;
-constexpr uint32_t kDatabaseMask = kWatchMask | IN_DELETE_SELF | IN_MOVE_SELF;
+// A watch follows its directory's inode: one moved away or removed no longer watches the path.
+constexpr uint32_t kSelfMask = IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kDatabaseMask = kWatchMask | kSelfMask;
 constexpr uint32_t kParentMask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
 
 // What a reader does itself must not count as a change, or every reload would cause the next:
@@ -137,7 +139,24 @@ bool IndexReloader::wait_for(uint64_t ticket, Clock::time_point deadline) const 
   return finished_changed_.wait_until(lock, deadline, [&] { return finished_ >= ticket; });
 }
 
+uint64_t IndexReloader::changes_seen() const {
+  std::lock_guard lock(events_mutex_);
+  return changes_read_;
+}
+
+bool IndexReloader::quiet() const {
+  // Under the lock the reloader reads events with, so that an event it has taken from the
+  // queue and not yet counted is never missed.
+  std::lock_guard lock(events_mutex_);
+  if (!watches_hold_ || (!database_.empty() && database_wd_ < 0)) return false;
+  pollfd queue{inotify_.get(), POLLIN, 0};
+  if (poll(&queue, 1, 0) != 0) return false;
+  return changes_read_ == changes_loaded_;
+}
+
 CatchUp IndexReloader::catch_up(Clock::time_point deadline) {
+  // The common refusal, a file no package has, then costs no look at the sources.
+  if (quiet()) return CatchUp::Current;
   const std::string sources = sources_fingerprint();
   {
     // Nothing newer to wait for: the snapshot in force was read from these very sources, or
@@ -173,6 +192,13 @@ void IndexReloader::watch_database() {
 }
 
 bool IndexReloader::relevant(const inotify_event* ev) {
+  if ((ev->mask & (kSelfMask | IN_IGNORED)) &&
+      std::find(dir_wds_.begin(), dir_wds_.end(), ev->wd) != dir_wds_.end()) {
+    // The path is no longer watched (the reloader goes on without it, as before): from now on
+    // only a look at the sources themselves can tell that nothing changed.
+    watches_hold_ = false;
+    return true;
+  }
   if (ev->wd == dpkg_wd_) {
     std::string_view name = ev->len ? ev->name : "";
     return name == dpkg_status_.filename().string() || name == "diversions";
@@ -196,16 +222,25 @@ Result<void> IndexReloader::start() {
   wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   stop_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!inotify_ || !wake_ || !stop_) return errno_error("reloader");
+  bool all_watched = true;
   if (!database_.empty()) {
     database_parent_wd_ = watch(database_.parent_path(), kParentMask);
     watch_database();
+    all_watched = database_parent_wd_ >= 0;
   }
-  for (const auto& p : watched_dirs()) {
-    if (std::filesystem::is_directory(p)) watch(p, kWatchMask);
-  }
+  auto watch_dir = [&](const std::filesystem::path& dir) {
+    const int wd = std::filesystem::is_directory(dir) ? watch(dir, kWatchMask | kSelfMask) : -1;
+    if (wd >= 0) dir_wds_.push_back(wd);
+    all_watched &= wd >= 0;
+    return wd;
+  };
+  for (const auto& p : watched_dirs()) watch_dir(p);
   // dpkg replaces its status by a rename in its own directory, beside lock and journal
   // files that change on every run: only the status and the diversions count.
-  if (!dpkg_status_.empty()) dpkg_wd_ = watch(dpkg_status_.parent_path(), kWatchMask);
+  if (!dpkg_status_.empty()) dpkg_wd_ = watch_dir(dpkg_status_.parent_path());
+  watches_hold_ = all_watched;
+  // What changed between the load and the watches no event tells of.
+  if (sources_fingerprint() != loaded_from_) ++changes_read_;
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -243,6 +278,8 @@ void IndexReloader::run() {
       alignas(inotify_event) char buf[4096];
       ssize_t len;
       bool changed = false;
+      // Read and counted under one lock: see quiet().
+      std::lock_guard lock(events_mutex_);
       while ((len = read(inotify_.get(), buf, sizeof buf)) > 0) {
         for (char* p = buf; p < buf + len;) {
           auto* ev = reinterpret_cast<inotify_event*>(p);
@@ -250,6 +287,7 @@ void IndexReloader::run() {
           p += sizeof(inotify_event) + ev->len;
         }
       }
+      changes_read_ += changed;
       if (changed && !pending) {
         pending = true;
         first_change = Clock::now();
@@ -261,8 +299,13 @@ void IndexReloader::run() {
       pending = false;
       // Every ticket handed out by now is served by this reload.
       const uint64_t serving = requested_.load();
+      const uint64_t seen = changes_seen();
       const std::string sources = sources_fingerprint();
       reload(sources);
+      {
+        std::lock_guard lock(events_mutex_);
+        changes_loaded_ = seen;
+      }
       {
         std::lock_guard lock(stats_mutex_);
         finished_ = std::max(finished_, serving);

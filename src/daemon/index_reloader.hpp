@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "src/base/unique_fd.hpp"
 #include "src/config/settings.hpp"
@@ -65,6 +66,11 @@ class IndexReloader {
   // Whether one event says the packages may have changed; follows the database directory
   // when it is moved, deleted or brought back.
   bool relevant(const inotify_event* ev);
+  // Whether the sources cannot have changed since the snapshot in force (or the last failed
+  // reload) read them, known without a stat: every source directory is under a watch that
+  // still holds, no event waits to be read, and every relevant change read has had its reload.
+  bool quiet() const;
+  uint64_t changes_seen() const;  // changes_read_, under its lock
   // What the sources look like to stat: the database directory's files and the package
   // files, with size, mtime and inode; what a reader of them changes itself is left out.
   std::string sources_fingerprint() const;
@@ -81,6 +87,13 @@ class IndexReloader {
   int database_parent_wd_ = -1;
   std::filesystem::path dpkg_status_;  // the Debian source's status file, when it is given
   int dpkg_wd_ = -1;
+  std::vector<int> dir_wds_;  // the source directories' watches, the database's aside
+  // Guards what the watches have told (these, and database_wd_ once the thread runs): the
+  // reloader reads and counts events under it.
+  mutable std::mutex events_mutex_;
+  bool watches_hold_ = false;    // every source directory is watched, none moved or removed
+  uint64_t changes_read_ = 0;    // reads of the event queue that found a relevant change
+  uint64_t changes_loaded_ = 0;  // ... of those, how many a finished reload had seen
   UniqueFd wake_;  // eventfd: reload requests
   UniqueFd stop_;  // eventfd: shutdown
   std::thread thread_;

@@ -203,6 +203,22 @@ TEST_F(InstallAndRun, WithThePluginTheTransactionEndsOnceTheNewIndexIsInForce) {
   EXPECT_EQ(waits_for_installed, 0u) << status();
 }
 
+// A refusal asks the sources only when their watches cannot vouch that nothing changed: a
+// watched directory that is moved away leaves the path unwatched, and a package directory put
+// in its place is still seen by the next open.
+TEST_F(InstallAndRun, APackageDirectoryPutInPlaceOfTheWatchedOneIsSeenByTheNextOpen) {
+  const auto packages = work.path() / "extra-packages";
+  std::filesystem::create_directories(packages);
+  ASSERT_TRUE(write_text(root / "usr/share/dfs/other.txt", "other data\n"));
+  mount(",packages=" + packages.string());
+  ASSERT_EQ(read_file(mnt / "usr/share/dfs/other.txt").error, EACCES);
+  std::filesystem::rename(packages, work.path() / "extra-packages.old");
+  std::filesystem::create_directories(packages);
+  std::filesystem::copy_file(fx / "rpms/dfs-other-1.0-1.noarch.rpm",
+                             packages / "dfs-other-1.0-1.noarch.rpm");
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/other.txt").bytes, "other data\n") << log_text();
+}
+
 // A reload that hangs (here on a package file that is a FIFO nobody writes): an open waiting
 // for it gives up after reload-wait, says so, and everything else is served meanwhile.
 TEST_F(InstallAndRun, AStuckReloadMakesAWaitingOpenGiveUpAfterTheBound) {
