@@ -119,28 +119,36 @@ void LowerWatcher::handle(const char* event, size_t len) {
   }
   // What this daemon does itself (writes, creates through the mount) the kernel saw happen.
   if (m->pid == getpid()) return;
+  bool known_parent = false;
   for (size_t at = m->metadata_len; at + sizeof(fanotify_event_info_header) <= len;) {
     const auto* info = reinterpret_cast<const fanotify_event_info_fid*>(event + at);
     if (info->hdr.len == 0 || at + info->hdr.len > len) break;
     const auto* handle = reinterpret_cast<const struct file_handle*>(info->handle);
     if (info->hdr.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
       const char* name = reinterpret_cast<const char*>(handle->f_handle) + handle->handle_bytes;
-      drop_entry(handle, name);
+      known_parent |= drop_entry(handle, name);
     } else if (info->hdr.info_type == FAN_EVENT_INFO_TYPE_FID) {
       drop_inode(handle);
     }
     at += info->hdr.len;
   }
+  // A directory the mount knows moved: the symlinks beneath it, whose targets the kernel may
+  // keep (it may keep their inodes too), were judged at paths they no longer have.
+  if (known_parent && (m->mask & FAN_ONDIR) && (m->mask & (FAN_MOVED_FROM | FAN_MOVED_TO))) {
+    drop_links();
+  }
 }
 
-void LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
-  for (const fuse_ino_t parent : nodes_of(source_.get(), nodes_, dir)) {
+bool LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
+  const std::vector<fuse_ino_t> parents = nodes_of(source_.get(), nodes_, dir);
+  for (const fuse_ino_t parent : parents) {
     // The directory itself changed too: its times, its link count and the listing the
     // kernel keeps (dropping the entry alone drops nothing for a name it never looked up).
     fuse_lowlevel_notify_inval_inode(session_, parent, 0, 0);
     fuse_lowlevel_notify_inval_entry(session_, parent, name, std::strlen(name));
     ++invalidations_;
   }
+  return !parents.empty();
 }
 
 void LowerWatcher::drop_inode(const struct file_handle* object) {

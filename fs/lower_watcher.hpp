@@ -41,7 +41,8 @@ class LowerWatcher {
   LowerWatcher(NodeTable& nodes, fuse_session* session) : nodes_(nodes), session_(session) {}
   void run();
   void handle(const char* event, size_t len);
-  void drop_entry(const struct file_handle* dir, const char* name);
+  // Whether the directory is one the mount knows.
+  bool drop_entry(const struct file_handle* dir, const char* name);
   void drop_inode(const struct file_handle* object);
   void drop_everything();
   void drop_links();

@@ -4,6 +4,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "fs/lower_watcher.hpp"
 #include "fs/node_reclaimer.hpp"
 #include "fs/node_table.hpp"
 #include "src/daemon/mount_core.hpp"
@@ -23,6 +24,7 @@ struct MountContext {
   bool cache_links = false;
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
+  LowerWatcher* watcher = nullptr;  // set while the source is watched
 };
 
 inline MountContext& context(fuse_req_t req) {

@@ -158,12 +158,39 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_reply_err(req, !dir ? errno : ok_or_errno(unlinkat(dir.get(), name, AT_REMOVEDIR)));
 }
 
+// A symlink target the kernel keeps was judged at the path it was read through: what a
+// rename moves (a symlink, or a directory with symlinks beneath) is judged again at its new
+// path. A symlink's pages are dropped before the rename is answered (they are never dirty, so
+// this never blocks); a directory's are all dropped by the watcher's thread, soon after.
+static void forget_judged_links(MountContext& ctx, const struct stat& moved) {
+  if (S_ISLNK(moved.st_mode)) {
+    for (const fuse_ino_t ino : ctx.nodes.ids_of(moved.st_dev, moved.st_ino)) {
+      fuse_lowlevel_notify_inval_inode(ctx.session, ino, 0, 0);
+    }
+  } else if (S_ISDIR(moved.st_mode)) {
+    ctx.watcher->drop_links_soon();
+  }
+}
+
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                const char* newname, unsigned int flags) {
+  MountContext& ctx = context(req);
   const NodeFd from = node_fd(req, parent);
   const NodeFd to = from ? node_fd(req, newparent) : NodeFd();
-  fuse_reply_err(req,
-                 !to ? errno : ok_or_errno(renameat2(from.get(), name, to.get(), newname, flags)));
+  if (!to) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  struct stat moved, exchanged;
+  const bool links_kept = ctx.cache_links && ctx.watcher;
+  const bool moved_known =
+      links_kept && fstatat(from.get(), name, &moved, AT_SYMLINK_NOFOLLOW) == 0;
+  const bool exchanged_known = links_kept && (flags & RENAME_EXCHANGE) &&
+                               fstatat(to.get(), newname, &exchanged, AT_SYMLINK_NOFOLLOW) == 0;
+  const int err = ok_or_errno(renameat2(from.get(), name, to.get(), newname, flags));
+  if (!err && moved_known) forget_judged_links(ctx, moved);
+  if (!err && exchanged_known) forget_judged_links(ctx, exchanged);
+  fuse_reply_err(req, err);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino) {

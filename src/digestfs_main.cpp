@@ -209,6 +209,7 @@ int run(int argc, char** argv) {
   ctx.timeout = watcher ? kWatchedCacheSeconds : kUnwatchedCacheSeconds;
   ctx.cache_listings = watcher != nullptr;
   ctx.cache_links = watcher != nullptr;
+  ctx.watcher = watcher.get();
   if (watcher) services->on_new_index([&w = *watcher] { w.drop_links_soon(); });
   // The services' reloader outlives the watcher (it was made first): stop telling it first.
   struct StopTelling {

@@ -1,16 +1,18 @@
 // The kernel caches names, attributes and missing names for a day while the source is
 // watched: every kind of change made beneath the mount must still show through it, at once
 // (the watcher tells the kernel), and within the short timeout when nothing watches.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 
+#include "src/base/unique_fd.hpp"
 #include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
@@ -110,6 +112,40 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainByEveryNewIndex) {
     errno = 0;
     return readlink(link.c_str(), buf, sizeof buf) == -1 && errno == EACCES;
   })) << log_text();
+}
+
+TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
+  mount();
+  const auto dfs = mnt / "usr/share/dfs";
+  char buf[256];
+  auto refused = [&](const std::filesystem::path& link) {
+    errno = 0;
+    return readlink(link.c_str(), buf, sizeof buf) == -1 && errno == EACCES;
+  };
+  auto kept = [&](const std::filesystem::path& link) {
+    for (int i = 0; i < 2; ++i) ASSERT_GT(readlink(link.c_str(), buf, sizeof buf), 0) << link;
+  };
+  // Renamed through the mount: no package has the new path, from the moment rename returns.
+  kept(dfs / "hello-link");
+  ASSERT_EQ(std::rename((dfs / "hello-link").c_str(), (dfs / "moved-link").c_str()), 0);
+  EXPECT_TRUE(refused(dfs / "moved-link"));
+  ASSERT_EQ(std::rename((dfs / "moved-link").c_str(), (dfs / "hello-link").c_str()), 0);
+  kept(dfs / "hello-link");
+  // Its directory renamed through the mount, then beneath it.
+  const auto moved = mnt / "usr/share/dfs-moved";
+  ASSERT_EQ(std::rename(dfs.c_str(), moved.c_str()), 0);
+  EXPECT_TRUE(within(10s, [&] { return refused(moved / "hello-link"); })) << log_text();
+  ASSERT_EQ(std::rename((root / "usr/share/dfs-moved").c_str(), (root / "usr/share/dfs").c_str()),
+            0);
+  ASSERT_TRUE(within(10s, [&] { return readlink((dfs / "hello-link").c_str(), buf, sizeof buf) > 0; }));
+  kept(dfs / "hello-link");
+  // Held open, the link's inode (and the target it keeps) outlives its old name's entry.
+  const UniqueFd held(open((dfs / "hello-link").c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(std::rename((root / "usr/share/dfs").c_str(), (root / "usr/share/dfs-beneath").c_str()),
+            0);
+  EXPECT_TRUE(within(10s, [&] { return refused(mnt / "usr/share/dfs-beneath/hello-link"); }))
+      << log_text();
 }
 
 TEST_F(KernelCache, UnwatchedTheKernelCachesForOneSecondOnly) {
