@@ -73,6 +73,7 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
   const bool per_path = (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && st.st_nlink > 1;
   Key key{st.st_dev, st.st_ino, per_path ? parent.ino : 0, per_path ? name : std::string()};
   std::lock_guard lock(mutex_);
+  if (handle) retire_if_gone(key, *handle);
   auto& slot = nodes_[key];
   if (!slot) {
     slot = std::make_unique<Node>();
@@ -108,6 +109,24 @@ UniqueFd open_handle(const FileHandle& handle, int mount_fd, int flags) {
 }
 
 }  // namespace
+
+void NodeTable::retire_if_gone(const Key& key, const FileHandle& handle) {
+  const auto found = nodes_.find(key);
+  if (found == nodes_.end() || !found->second->handle || *found->second->handle == handle) return;
+  // Another handle for the same inode number: the same file reached another way (a connectable
+  // handle names the parent too), or a new file given the number of one that is gone while the
+  // kernel still knew it (its forget on the way, or the old inode held open). The latter's
+  // node could only answer ESTALE, or the kernel would serve what it kept of the old file
+  // (a symlink's target) as the new one's: it keeps its stale handle under a key no lookup
+  // makes (no name holds a '/') until it is forgotten, and the new file gets a node of its own.
+  const UniqueFd old = open_handle(*found->second->handle, handles_root_.get(),
+                                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (old || errno != ESTALE) return;
+  Key retired{std::get<0>(key), std::get<1>(key), 0, "/" + std::to_string(found->second->serial)};
+  keys_[found->second.get()] = retired;
+  nodes_[retired] = std::move(found->second);
+  nodes_.erase(found);
+}
 
 NodeFd NodeTable::path_fd(Node& n) {
   {

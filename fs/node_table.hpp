@@ -128,6 +128,9 @@ class NodeTable {
   using Key = std::tuple<dev_t, ino_t, ino_t, std::string>;  // parent and name: links only
   Node& remember(UniqueFd fd, std::optional<FileHandle> handle, const struct stat& st,
                  const Node& parent, const std::string& name);
+  // With mutex_ held: moves the node at `key` aside when its file is gone and `handle` names
+  // the new file that has its inode number.
+  void retire_if_gone(const Key& key, const FileHandle& handle);
   Node root_;
   std::shared_ptr<const UniqueFd> root_fd_;
   UniqueFd handles_root_;  // the source's root opened for reading: handles open through it

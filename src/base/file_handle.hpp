@@ -25,6 +25,8 @@ class FileHandle {
   // Opens the file with `flags` through `mount_fd` (an fd, not O_PATH, on the same mount).
   UniqueFd open(int mount_fd, int flags) const;
 
+  bool operator==(const FileHandle&) const = default;
+
  private:
   std::vector<unsigned char> bytes_;  // a struct file_handle, its f_handle included
 };

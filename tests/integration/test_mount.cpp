@@ -5,16 +5,19 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "src/base/unique_fd.hpp"
 #include "tests/support/installed_header.hpp"
 #include "tests/support/mount_fixture.hpp"
 
@@ -94,6 +97,46 @@ TEST_F(Mount, ASignedFileHardLinkedOverAnotherPathIsJudgedByThatPath) {
   EXPECT_EQ(read_file(mnt / "usr/bin/hello").error, 0);
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, EACCES);
   EXPECT_EQ(read_file(mnt / "usr/bin/hello").error, 0);
+}
+
+// A file removed while the kernel still knows it (here held open by an O_PATH fd), and a new
+// one made at once that the lower filesystem gives the same inode number: the new one is
+// served as itself, never as what the kernel kept of the old one, nor as a stale handle.
+TEST_F(Mount, ANewFileGivenAGoneFilesInodeNumberIsServedAsItself) {
+  mount(",unknown-allow=/usr/share/dfs/*");
+  const auto link = mnt / "usr/share/dfs/reused-link";
+  const auto file = mnt / "usr/share/dfs/reused-file";
+  char buf[64];
+  auto ino = [&](const std::filesystem::path& p) {
+    struct stat st {};
+    lstat((root / std::filesystem::relative(p, mnt)).c_str(), &st);
+    return st.st_ino;
+  };
+  bool reused = false;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    ASSERT_EQ(symlink("old-target", link.c_str()), 0);
+    ASSERT_EQ(readlink(link.c_str(), buf, sizeof buf), 10);  // the kernel keeps the target
+    ASSERT_TRUE(write_text(file, "old\n"));
+    ASSERT_EQ(read_file(file).bytes, "old\n");
+    const ino_t old_link = ino(link), old_file = ino(file);
+    const UniqueFd held_link(open(link.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    const UniqueFd held_file(open(file.c_str(), O_PATH | O_CLOEXEC));
+    ASSERT_TRUE(held_link.valid() && held_file.valid());
+    ASSERT_EQ(unlink(link.c_str()), 0);
+    ASSERT_EQ(unlink(file.c_str()), 0);
+    ASSERT_EQ(symlink("new-target", link.c_str()), 0);
+    ASSERT_TRUE(write_text(file, "new\n"));
+    reused |= ino(link) == old_link || ino(file) == old_file;
+    const ssize_t n = readlink(link.c_str(), buf, sizeof buf);
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "new-target");
+    const ReadResult r = read_file(file);
+    EXPECT_EQ(r.error, 0);
+    EXPECT_EQ(r.bytes, "new\n");
+    ASSERT_EQ(unlink(link.c_str()), 0);
+    ASSERT_EQ(unlink(file.c_str()), 0);
+  }
+  EXPECT_TRUE(reused) << "no inode number was given again: nothing was shown";
 }
 
 // A file known to the kernel gains a link beneath the mount, in a place where unknown files
