@@ -1,5 +1,7 @@
 #include "cache/block_tree.hpp"
 
+#include <tbb/parallel_invoke.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -9,6 +11,10 @@ namespace digestfs {
 namespace {
 
 constexpr size_t kHashesPerBlock = BlockTree::kBlockSize / sizeof(Sha256);
+// From this many blocks in one piece (256 KiB), the work on them takes two cores; tags are
+// taken 16 blocks at a time.
+constexpr size_t kBesideFrom = 64;
+constexpr size_t kTagsTaken = 16;
 
 // One level up: the hashes of `level` packed into zero-padded blocks, each block hashed.
 std::optional<std::vector<Sha256>> level_above(const std::vector<Sha256>& level) {
@@ -30,7 +36,7 @@ void put_le64(unsigned char* out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 
-const Error kNoHash{ENOMEM, "a block hash could not be computed"};
+const Error kNoHash{ENOMEM, "a block hash or tag could not be computed"};
 
 }  // namespace
 
@@ -41,27 +47,79 @@ std::optional<Sha256> BlockTree::hash_of_block(std::span<const unsigned char> by
   return sha256_of(padded.data(), padded.size());
 }
 
-void BlockTree::Builder::hash_block(const unsigned char* block) {
-  auto hash = sha256_of(block, kBlockSize);
-  failed_ |= !hash;
+void BlockTree::Builder::add_block(const unsigned char* block, size_t size) {
+  const auto hash = sha256_of(block, kBlockSize);
+  const auto tag = tagger_.tag(leaves_.size(), {block, size});
+  if (!hash || !tag) failed_ = true;
   leaves_.push_back(hash.value_or(Sha256{}));
+  tags_.push_back(tag.value_or(BlockTag{}));
 }
 
-void BlockTree::Builder::update(std::span<const unsigned char> data) {
+void BlockTree::Builder::add_blocks(std::span<const unsigned char> data,
+                                    const std::function<void()>& beside) {
+  const size_t first = leaves_.size();
+  const size_t count = data.size() / kBlockSize;
+  leaves_.resize(first + count);
+  tags_.resize(first + count);
+  const auto block = [&](size_t i) { return data.subspan(i * kBlockSize, kBlockSize); };
+  const auto hash = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const auto h = sha256_of(block(i).data(), kBlockSize);
+      if (!h) failed_ = true;
+      leaves_[first + i] = h.value_or(Sha256{});
+    }
+  };
+  const auto tag = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const auto t = tagger_.tag(first + i, block(i));
+      if (!t) failed_ = true;
+      tags_[first + i] = t.value_or(BlockTag{});
+    }
+  };
+  if (count < kBesideFrom) {
+    if (beside) beside();
+    hash(0, count);
+    tag(0, count);
+    return;
+  }
+  // Two tasks: what the caller does beside with the bytes (the file's flat digest, about as
+  // long as the hashes), and the hashes; each then takes tags, a few blocks at a time, until
+  // none are left, so that the core done first makes more of them.
+  std::atomic<size_t> untagged{0};
+  const auto take_tags = [&] {
+    for (size_t from; (from = untagged.fetch_add(kTagsTaken)) < count;) {
+      tag(from, std::min(count, from + kTagsTaken));
+    }
+  };
+  tbb::parallel_invoke(
+      [&] {
+        if (beside) beside();
+        take_tags();
+      },
+      [&] {
+        hash(0, count);
+        take_tags();
+      });
+}
+
+void BlockTree::Builder::update(std::span<const unsigned char> data,
+                                const std::function<void()>& beside) {
   size_ += data.size();
   if (partial_size_ > 0) {
     const size_t take = std::min(kBlockSize - partial_size_, data.size());
     std::memcpy(partial_.data() + partial_size_, data.data(), take);
     partial_size_ += take;
     data = data.subspan(take);
-    if (partial_size_ < kBlockSize) return;
-    hash_block(partial_.data());
+    if (partial_size_ < kBlockSize) {
+      if (beside) beside();
+      return;
+    }
+    add_block(partial_.data(), kBlockSize);
     partial_size_ = 0;
   }
-  const size_t whole = data.size() / kBlockSize;
-  leaves_.reserve(leaves_.size() + whole + 1);
-  for (size_t i = 0; i < whole; ++i) hash_block(data.data() + i * kBlockSize);
-  data = data.subspan(whole * kBlockSize);
+  const size_t whole = data.size() / kBlockSize * kBlockSize;
+  add_blocks(data.first(whole), beside);
+  data = data.subspan(whole);
   std::memcpy(partial_.data(), data.data(), data.size());
   partial_size_ = data.size();
 }
@@ -69,14 +127,17 @@ void BlockTree::Builder::update(std::span<const unsigned char> data) {
 Result<BlockTree> BlockTree::Builder::finish() {
   if (partial_size_ > 0) {
     std::memset(partial_.data() + partial_size_, 0, kBlockSize - partial_size_);
-    hash_block(partial_.data());
+    add_block(partial_.data(), partial_size_);
     partial_size_ = 0;
   }
   if (failed_) return kNoHash;
   BlockTree tree;
   tree.size_ = size_;
+  tree.tagger_ = tagger_;
   tree.leaves_ = std::move(leaves_);
   tree.leaves_.shrink_to_fit();
+  tree.tags_ = std::move(tags_);
+  tree.tags_.shrink_to_fit();
   // fs-verity: an empty file's root is all zeros; one block's root is that block's hash; else
   // levels are built until one block holds them all, and the root is that block's hash.
   if (tree.leaves_.size() == 1) {
@@ -111,8 +172,8 @@ std::optional<uint64_t> BlockTree::first_mismatch(uint64_t offset,
     if (block >= leaves_.size()) return block;
     const size_t expected_size =
         block + 1 == leaves_.size() ? size_ - block * kBlockSize : kBlockSize;
-    // A hash that cannot be computed is no match either.
-    if (piece.size() != expected_size || hash_of_block(piece) != leaves_[block]) return block;
+    // A tag that cannot be computed is no match either.
+    if (piece.size() != expected_size || tagger_.tag(block, piece) != tags_[block]) return block;
   }
   return std::nullopt;
 }

@@ -1,7 +1,6 @@
 #include "cache/file_hasher.hpp"
 
 #include <openssl/evp.h>
-#include <tbb/parallel_invoke.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
 
@@ -46,8 +45,6 @@ const EVP_MD* fetched(uint8_t algo) {
 }
 
 constexpr size_t kChunk = 1 << 20;
-// From this size on, a chunk's block hashes are worth a second core.
-constexpr size_t kTreeBesideFrom = 256 << 10;
 
 // A digest context per thread and use, started afresh each time: no allocation per file.
 // Files and buffers have one each: a buffer's hash (a block of a tree) may run on the thread
@@ -108,34 +105,45 @@ Result<Digest> DigestStream::finish() {
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree) {
   EVP_MD_CTX* ctx = file_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
-  // Aligned: the fd may have been opened with O_DIRECT.
-  thread_local AlignedBuffer aligned;
-  unsigned char* const buffer = aligned.get(kChunk);
-  ContentDigest out;
-  for (;;) {
-    ssize_t n = pread(fd, buffer, kChunk, static_cast<off_t>(out.bytes));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("read while hashing");
+  // Aligned: the fd may have been opened with O_DIRECT. Two, used in turn: with a tree, the
+  // next chunk is read while this one is hashed (see BlockTree::Builder::update).
+  thread_local AlignedBuffer aligned[2];
+  unsigned char* const buffers[2] = {aligned[0].get(kChunk), aligned[1].get(kChunk)};
+  struct Read {
+    ssize_t n = 0;
+    int error = 0;
+  };
+  const auto read_at = [fd](unsigned char* buffer, uint64_t offset) {
+    for (;;) {
+      const ssize_t n = pread(fd, buffer, kChunk, static_cast<off_t>(offset));
+      if (n >= 0 || errno != EINTR) return Read{n, n < 0 ? errno : 0};
     }
-    if (n == 0) break;
-    const std::span<const unsigned char> read(buffer, static_cast<size_t>(n));
+  };
+  ContentDigest out;
+  Read next = read_at(buffers[0], 0);
+  for (int current = 0;; current ^= 1) {
+    if (next.n < 0) return errno_error("read while hashing", next.error);
+    if (next.n == 0) break;
+    const std::span<const unsigned char> read(buffers[current], static_cast<size_t>(next.n));
+    const bool last = read.size() < kChunk && out.bytes + read.size() == known_size;
+    const auto read_next = [&] {
+      next = last ? Read{} : read_at(buffers[current ^ 1], out.bytes + read.size());
+    };
     bool updated = false;
-    if (tree && read.size() >= kTreeBesideFrom) {
+    const auto flat = [&] {
+      updated = EVP_DigestUpdate(ctx, read.data(), read.size()) == 1;
+      read_next();
+    };
+    if (tree) {
       // Isolated: while it waits, this thread takes no other task (say, another file of the
       // primer's) that would start a hash on its own file context.
-      tbb::this_task_arena::isolate([&] {
-        tbb::parallel_invoke(
-            [&] { updated = EVP_DigestUpdate(ctx, read.data(), read.size()) == 1; },
-            [&] { tree->update(read); });
-      });
+      tbb::this_task_arena::isolate([&] { tree->update(read, flat); });
     } else {
-      updated = EVP_DigestUpdate(ctx, read.data(), read.size()) == 1;
-      if (tree) tree->update(read);
+      flat();
     }
     if (!updated) return kUpdateFailed;
-    out.bytes += static_cast<uint64_t>(n);
-    if (static_cast<size_t>(n) < kChunk && out.bytes == known_size) break;
+    out.bytes += read.size();
+    if (last) break;
   }
   auto digest = finish_digest(ctx, algo);
   if (!digest) return digest.error();

@@ -256,7 +256,7 @@ void add_mount_options(std::vector<OptionSpec>& r) {
       [](Settings& s, bool on) { s.block_checks.on = on; }));
   r.push_back(
       {"block-check-memory", "MIB",
-       "memory the block trees may take (32 bytes per 4 KiB of verified file; default "
+       "memory the block trees may take (48 bytes per 4 KiB of verified file; default "
        "256): past it, the trees used least recently are dropped and their files are "
        "hashed again at their next open",
        [](Settings& s, std::string_view v) -> Result<void> {

@@ -1,6 +1,7 @@
 // Block trees: their fs-verity digests against `fsverity digest` (Debian's fsverity, the peer)
 // for files at and around every size that changes the tree's shape, built the way the mount
-// builds them (in hash_fd's pass); and which block a changed read is caught at.
+// builds them (in hash_fd's pass); which block a changed read is caught at, in pieces of any
+// size (large ones are hashed and tagged on several tasks); and what a block's tag binds.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -85,6 +86,53 @@ TEST(BlockTree, AChangedReadIsCaughtAtItsBlock) {
   EXPECT_EQ(tree.first_mismatch(0, bytes), 3u);
   bytes.resize(4 * kBlock + 1);
   EXPECT_EQ(tree.first_mismatch(3 * kBlock, std::span(bytes).subspan(3 * kBlock)), 3u);
+}
+
+TEST(BlockTree, EveryBlockOfALargePieceIsCheckedAtItsOwnPlace) {
+  // 1 MiB + 1 in one piece: the hashes and tags of 256 blocks made side by side.
+  const std::string content = pattern(256 * kBlock + 1);
+  const auto* p = reinterpret_cast<const unsigned char*>(content.data());
+  BlockTree::Builder whole;
+  whole.update({p, content.size()});
+  const BlockTree tree = std::move(whole.finish().value());
+  BlockTree::Builder by_block;
+  for (size_t at = 0; at < content.size(); at += kBlock) {
+    by_block.update({p + at, std::min(kBlock, content.size() - at)});
+  }
+  EXPECT_EQ(tree.root_hash(), by_block.finish()->root_hash());
+  std::vector<unsigned char> bytes(content.begin(), content.end());
+  EXPECT_EQ(tree.first_mismatch(0, bytes), std::nullopt);
+  for (const size_t block : {0u, 31u, 32u, 100u, 255u, 256u}) {
+    bytes[block * kBlock] ^= 0x80;
+    EXPECT_EQ(tree.first_mismatch(0, bytes), block);
+    bytes[block * kBlock] ^= 0x80;
+  }
+  // Two blocks swapped: each is right in content, wrong in place.
+  std::swap_ranges(bytes.begin() + 10 * kBlock, bytes.begin() + 11 * kBlock,
+                   bytes.begin() + 11 * kBlock);
+  EXPECT_EQ(tree.first_mismatch(0, bytes), 10u);
+}
+
+TEST(BlockTagger, ATagBindsTheContentItsLengthItsBlockAndItsTagger) {
+  const std::string content = pattern(kBlock);
+  const std::span<const unsigned char> block(reinterpret_cast<const unsigned char*>(content.data()),
+                                             content.size());
+  const BlockTagger one;
+  const BlockTagger other;
+  const auto tag = one.tag(7, block);
+  ASSERT_TRUE(tag.has_value());
+  EXPECT_EQ(one.tag(7, block), tag);
+  EXPECT_NE(one.tag(8, block), tag);
+  EXPECT_NE(other.tag(7, block), tag);
+  EXPECT_NE(one.tag(7, block.first(kBlock - 1)), tag);
+  std::string changed = content;
+  changed[kBlock - 1] ^= 1;
+  EXPECT_NE(one.tag(7, {reinterpret_cast<const unsigned char*>(changed.data()), changed.size()}),
+            tag);
+  // A short last block is tagged as it is: its zero padding is not part of it.
+  std::string padded = content.substr(0, 100) + std::string(kBlock - 100, '\0');
+  EXPECT_NE(one.tag(7, block.first(100)),
+            one.tag(7, {reinterpret_cast<const unsigned char*>(padded.data()), padded.size()}));
 }
 
 }  // namespace
