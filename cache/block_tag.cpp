@@ -1,5 +1,6 @@
 #include "cache/block_tag.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -79,6 +80,12 @@ std::optional<BlockTag> BlockTagger::tag(uint64_t block,
     return std::nullopt;
   }
   return out;
+}
+
+bool BlockTagger::matches(uint64_t block, std::span<const unsigned char> bytes,
+                          const BlockTag& expected) const {
+  const auto actual = tag(block, bytes);
+  return actual && CRYPTO_memcmp(actual->data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace digestfs

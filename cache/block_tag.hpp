@@ -29,6 +29,10 @@ class BlockTagger {
   // its length is part of what is tagged). Nothing when OpenSSL fails or no key could be made:
   // a block without a tag matches nothing.
   std::optional<BlockTag> tag(uint64_t block, std::span<const unsigned char> bytes) const;
+  // Whether `bytes` have the tag `expected` as block number `block`, compared in constant time
+  // (how long a refusal takes must not tell how much of a forged tag was right).
+  bool matches(uint64_t block, std::span<const unsigned char> bytes,
+               const BlockTag& expected) const;
 
  private:
   uint64_t prefix_;  // the nonce's first 40 bits; the block number is the other 56

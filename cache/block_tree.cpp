@@ -173,7 +173,7 @@ std::optional<uint64_t> BlockTree::first_mismatch(uint64_t offset,
     const size_t expected_size =
         block + 1 == leaves_.size() ? size_ - block * kBlockSize : kBlockSize;
     // A tag that cannot be computed is no match either.
-    if (piece.size() != expected_size || tagger_.tag(block, piece) != tags_[block]) return block;
+    if (piece.size() != expected_size || !tagger_.matches(block, piece, tags_[block])) return block;
   }
   return std::nullopt;
 }

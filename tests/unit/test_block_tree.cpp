@@ -122,6 +122,11 @@ TEST(BlockTagger, ATagBindsTheContentItsLengthItsBlockAndItsTagger) {
   const auto tag = one.tag(7, block);
   ASSERT_TRUE(tag.has_value());
   EXPECT_EQ(one.tag(7, block), tag);
+  EXPECT_TRUE(one.matches(7, block, *tag));
+  BlockTag last_bit_off = *tag;
+  last_bit_off.back() ^= 1;
+  EXPECT_FALSE(one.matches(7, block, last_bit_off));
+  EXPECT_FALSE(one.matches(8, block, *tag));
   EXPECT_NE(one.tag(8, block), tag);
   EXPECT_NE(other.tag(7, block), tag);
   EXPECT_NE(one.tag(7, block.first(kBlock - 1)), tag);
