@@ -47,12 +47,24 @@ std::optional<Sha256> BlockTree::hash_of_block(std::span<const unsigned char> by
   return sha256_of(padded.data(), padded.size());
 }
 
-void BlockTree::Builder::add_block(const unsigned char* block, size_t size) {
+void BlockTree::Builder::hash_into(size_t i, const unsigned char* block) {
   const auto hash = sha256_of(block, kBlockSize);
-  const auto tag = tagger_.tag(leaves_.size(), {block, size});
-  if (!hash || !tag) failed_ = true;
-  leaves_.push_back(hash.value_or(Sha256{}));
-  tags_.push_back(tag.value_or(BlockTag{}));
+  if (!hash) failed_ = true;
+  leaves_[i] = hash.value_or(Sha256{});
+}
+
+void BlockTree::Builder::tag_into(size_t i, std::span<const unsigned char> content) {
+  const auto tag = tagger_.tag(i, content);
+  if (!tag) failed_ = true;
+  tags_[i] = tag.value_or(BlockTag{});
+}
+
+void BlockTree::Builder::add_block(const unsigned char* block, size_t size) {
+  const size_t i = leaves_.size();
+  leaves_.resize(i + 1);
+  tags_.resize(i + 1);
+  hash_into(i, block);
+  tag_into(i, {block, size});
 }
 
 void BlockTree::Builder::add_blocks(std::span<const unsigned char> data,
@@ -61,19 +73,12 @@ void BlockTree::Builder::add_blocks(std::span<const unsigned char> data,
   const size_t count = data.size() / kBlockSize;
   leaves_.resize(first + count);
   tags_.resize(first + count);
-  const auto block = [&](size_t i) { return data.subspan(i * kBlockSize, kBlockSize); };
   const auto hash = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-      const auto h = sha256_of(block(i).data(), kBlockSize);
-      if (!h) failed_ = true;
-      leaves_[first + i] = h.value_or(Sha256{});
-    }
+    for (size_t i = from; i < to; ++i) hash_into(first + i, data.data() + i * kBlockSize);
   };
   const auto tag = [&](size_t from, size_t to) {
     for (size_t i = from; i < to; ++i) {
-      const auto t = tagger_.tag(first + i, block(i));
-      if (!t) failed_ = true;
-      tags_[first + i] = t.value_or(BlockTag{});
+      tag_into(first + i, data.subspan(i * kBlockSize, kBlockSize));
     }
   };
   if (count < kBesideFrom) {

@@ -43,6 +43,9 @@ class BlockTree {
     void add_blocks(std::span<const unsigned char> data, const std::function<void()>& beside);
     // Of a block zero-padded to kBlockSize, `size` bytes are content.
     void add_block(const unsigned char* block, size_t size);
+    // The hash of a whole (or zero-padded) block, and the tag of its content, at block `i`.
+    void hash_into(size_t i, const unsigned char* block);
+    void tag_into(size_t i, std::span<const unsigned char> content);
     BlockTagger tagger_;
     std::vector<Sha256> leaves_;
     std::vector<BlockTag> tags_;

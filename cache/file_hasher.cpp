@@ -105,10 +105,12 @@ Result<Digest> DigestStream::finish() {
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree) {
   EVP_MD_CTX* ctx = file_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
-  // Aligned: the fd may have been opened with O_DIRECT. Two, used in turn: with a tree, the
-  // next chunk is read while this one is hashed (see BlockTree::Builder::update).
+  // Aligned: the fd may have been opened with O_DIRECT. With a tree, two used in turn: the
+  // next chunk is read while this one is hashed (see BlockTree::Builder::update); without,
+  // it is read after, into the same one.
   thread_local AlignedBuffer aligned[2];
-  unsigned char* const buffers[2] = {aligned[0].get(kChunk), aligned[1].get(kChunk)};
+  unsigned char* const first = aligned[0].get(kChunk);
+  unsigned char* const buffers[2] = {first, tree ? aligned[1].get(kChunk) : first};
   struct Read {
     ssize_t n = 0;
     int error = 0;
