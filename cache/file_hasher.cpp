@@ -7,9 +7,10 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
-#include "src/base/aligned_buffer.hpp"
+#include "src/base/buffer_pool.hpp"
 
 namespace digestfs {
 namespace {
@@ -108,9 +109,11 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTr
   // Aligned: the fd may have been opened with O_DIRECT. With a tree, two used in turn: the
   // next chunk is read while this one is hashed (see BlockTree::Builder::update); without,
   // it is read after, into the same one.
-  thread_local AlignedBuffer aligned[2];
-  unsigned char* const first = aligned[0].get(kChunk);
-  unsigned char* const buffers[2] = {first, tree ? aligned[1].get(kChunk) : first};
+  auto lease = io_buffers().lend();
+  std::optional<BufferPool::Lease> next_lease;
+  if (tree) next_lease.emplace(io_buffers().lend());
+  unsigned char* const first = lease.get(kChunk);
+  unsigned char* const buffers[2] = {first, next_lease ? next_lease->get(kChunk) : first};
   struct Read {
     ssize_t n = 0;
     int error = 0;

@@ -22,6 +22,9 @@ struct MountContext {
   // Whether the kernel may keep symlink targets: only under the same watcher, which also drops
   // them whenever a new index is in force (a target is judged when it is read).
   bool cache_links = false;
+  // The read-ahead asked for, in KiB (0: the kernel's). The kernel takes the smaller of the
+  // device's setting and what INIT's reply offers, so the reply must offer it too.
+  unsigned read_ahead_kib = 0;
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
   LowerWatcher* watcher = nullptr;  // set while the source is watched

@@ -33,6 +33,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_DONT_MASK) conn->want |= FUSE_CAP_DONT_MASK;
   // lsattr and chattr on directories too.
   if (conn->capable & FUSE_CAP_IOCTL_DIR) conn->want |= FUSE_CAP_IOCTL_DIR;
+  if (ctx.read_ahead_kib) conn->max_readahead = ctx.read_ahead_kib * 1024;
   if (ctx.cache_links && (conn->capable & FUSE_CAP_CACHE_SYMLINKS)) {
     conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   }

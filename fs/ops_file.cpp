@@ -12,7 +12,7 @@
 
 #include "fs/ops_common.hpp"
 #include "fs/ops_table.hpp"
-#include "src/base/aligned_buffer.hpp"
+#include "src/base/buffer_pool.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -157,8 +157,8 @@ void read_guarded(fuse_req_t req, OpenFile& file, size_t size, off_t offset) {
   const uint64_t block = file.guard->block_size();
   const uint64_t start = static_cast<uint64_t>(offset) / block * block;
   const uint64_t end = (static_cast<uint64_t>(offset) + size + block - 1) / block * block;
-  thread_local AlignedBuffer aligned;
-  unsigned char* const buf = aligned.get(end - start);
+  auto lease = io_buffers().lend();
+  unsigned char* const buf = lease.get(end - start);
   ssize_t n = pread(file.fd.get(), buf, end - start, static_cast<off_t>(start));
   if (n < 0) {
     fuse_reply_err(req, errno);
@@ -184,8 +184,8 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
     read_guarded(req, *file, size, offset);
     return;
   }
-  thread_local AlignedBuffer aligned;
-  unsigned char* const buf = aligned.get(size);
+  auto lease = io_buffers().lend();
+  unsigned char* const buf = lease.get(size);
   ssize_t n = pread(file->fd.get(), buf, size, offset);
   if (n < 0) {
     fuse_reply_err(req, errno);
@@ -202,17 +202,27 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
 }
 
-void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
-              fuse_file_info* fi) {
-  // With O_DIRECT, from memory the lower filesystem takes: libfuse's buffer is not aligned.
-  thread_local AlignedBuffer aligned;
-  if (fi->flags & O_DIRECT)
-    data = static_cast<const char*>(std::memcpy(aligned.get(size), data, size));
-  ssize_t n = pwrite(open_file(fi)->fd.get(), data, size, offset);
+namespace {
+void write_at(fuse_req_t req, int fd, const char* data, size_t size, off_t offset) {
+  ssize_t n = pwrite(fd, data, size, offset);
   if (n < 0)
     fuse_reply_err(req, errno);
   else
     fuse_reply_write(req, static_cast<size_t>(n));
+}
+}  // namespace
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
+              fuse_file_info* fi) {
+  const int fd = open_file(fi)->fd.get();
+  if (!(fi->flags & O_DIRECT)) {
+    write_at(req, fd, data, size, offset);
+    return;
+  }
+  // With O_DIRECT, from memory the lower filesystem takes: libfuse's buffer is not aligned.
+  auto lease = io_buffers().lend();
+  write_at(req, fd, static_cast<const char*>(std::memcpy(lease.get(size), data, size)), size,
+           offset);
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

@@ -227,9 +227,12 @@ int run(int argc, char** argv) {
   if (auto mounted = mount_session(se.get(), point, args); !mounted) {
     daemon.fail(mounted.error().message, 1);
   }
+  // Set before the loop answers INIT, whose reply offers the same (see MountContext).
   if (!point.device().empty() && args.settings.read_ahead_kib) {
     if (auto set = set_read_ahead(point.device(), args.settings.read_ahead_kib); !set) {
       log.notice(LOG_WARNING, "read-ahead left as the kernel has it: " + set.error().message);
+    } else {
+      ctx.read_ahead_kib = args.settings.read_ahead_kib;
     }
   }
   log.notice(LOG_INFO, "mounted " + point.source_named() + " on " + point.path() +

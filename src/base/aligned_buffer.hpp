@@ -6,12 +6,22 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <utility>
 
 namespace digestfs {
 
 class AlignedBuffer {
  public:
   static constexpr size_t kAlignment = 4096;
+
+  AlignedBuffer() = default;
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : data_(std::move(other.data_)), capacity_(std::exchange(other.capacity_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    data_ = std::move(other.data_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
 
   // At least `size` bytes; what was in it before is not kept.
   unsigned char* get(size_t size) {
@@ -23,6 +33,8 @@ class AlignedBuffer {
     }
     return data_.get();
   }
+
+  size_t capacity() const { return capacity_; }
 
  private:
   struct Free {

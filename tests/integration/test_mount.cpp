@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -180,6 +181,21 @@ TEST_F(Mount, ARepointedPackagedSymlinkIsRefused) {
     return readlink((mnt / "usr/share/dfs/hello-link").c_str(), buf, sizeof buf) == -1 &&
            errno == EACCES;
   }));
+}
+
+// The kernel reads ahead the smaller of the mount's device setting and what the daemon's
+// reply to INIT offered: both must say what was asked, or a sequential reader waits for the
+// round trip of every 128 KiB.
+TEST_F(Mount, TheKernelReadsAheadAsFarAsTheMountAsks) {
+  for (const std::string kib : {"4096", "1024"}) {
+    mount(kib == "4096" ? "" : ",read-ahead=" + kib);
+    struct stat st;
+    ASSERT_EQ(stat(mnt.c_str(), &st), 0);
+    const std::filesystem::path device = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) +
+                                         ":" + std::to_string(minor(st.st_dev));
+    EXPECT_EQ(slurp(device / "read_ahead_kb"), kib + "\n");
+    unmount();
+  }
 }
 
 TEST_F(Mount, UnknownFilesFollowTheUnknownPolicy) {

@@ -1,12 +1,61 @@
 // The base layer: hex both ways, the one digest comparison, the JSON writer.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "src/base/buffer_pool.hpp"
 #include "src/base/digest.hpp"
 #include "src/base/hex.hpp"
 #include "src/base/json_writer.hpp"
 
 namespace digestfs::test {
 namespace {
+
+TEST(AlignedBuffer, IsAlignedForDirectIoAndKeptForSmallerRequests) {
+  AlignedBuffer buffer;
+  unsigned char* data = buffer.get((1 << 20) - 1);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % AlignedBuffer::kAlignment, 0u);
+  EXPECT_EQ(buffer.capacity(), size_t{1} << 20);
+  EXPECT_EQ(buffer.get(4096), data) << "a smaller request must reuse the buffer";
+  AlignedBuffer moved = std::move(buffer);
+  EXPECT_EQ(moved.get(4096), data);
+  EXPECT_EQ(buffer.capacity(), 0u) << "a moved-from buffer holds nothing";
+  EXPECT_NE(buffer.get(4096), nullptr);
+}
+
+TEST(BufferPool, KeepsAtMostItsBoundAndLendsWhatItKeptAgain) {
+  BufferPool pool(2);
+  std::set<unsigned char*> lent;
+  {
+    std::vector<BufferPool::Lease> leases;
+    for (int i = 0; i < 3; ++i) {
+      leases.push_back(pool.lend());
+      unsigned char* data = leases.back().get(1 << 20);
+      std::memset(data, i, 1 << 20);
+      lent.insert(data);
+    }
+    EXPECT_EQ(lent.size(), 3u) << "buffers lent at once must be distinct";
+    EXPECT_EQ(pool.idle(), 0u);
+  }
+  EXPECT_EQ(pool.idle(), 2u) << "the third buffer given back is beyond the bound";
+  auto again = pool.lend();
+  EXPECT_TRUE(lent.count(again.get(1 << 20))) << "a kept buffer is lent again";
+  EXPECT_EQ(pool.idle(), 1u);
+}
+
+TEST(BufferPool, KeepsNoBufferThatWasNeverUsed) {
+  BufferPool pool(4);
+  { auto unused = pool.lend(); }
+  EXPECT_EQ(pool.idle(), 0u);
+  {
+    auto lease = pool.lend();
+    auto moved = std::move(lease);
+    moved.get(4096);
+  }
+  EXPECT_EQ(pool.idle(), 1u) << "a moved lease gives its buffer back once";
+}
 
 TEST(Hex, RoundTripsAndRefusesWhatIsNotHex) {
   const unsigned char bytes[] = {0x00, 0x7f, 0x80, 0xff};
