@@ -1,4 +1,5 @@
-// The base layer: hex both ways, the one digest comparison, the JSON writer.
+// The base layer: hex both ways, the one digest comparison, the JSON writer, the buffers
+// lent for reads and hashing.
 #include <gtest/gtest.h>
 
 #include <cstring>
