@@ -4,25 +4,18 @@
 
 #include "fs/mount_context.hpp"
 #include "fs/ops_table.hpp"
-#include "src/base/long_wait.hpp"
 
 namespace digestfs::fs {
 namespace {
 
-// Whether an op may wait long on the disk or on another thread: the request loop's reader
-// then hands reading on before it starts (fs/request_loop.hpp). Opens say so themselves,
-// and only when they must hash or wait (src/base/long_wait.hpp): a warm open does not.
-enum class Wait { Short, Long };
-
 // No exception reaches libfuse: an op that cannot allocate answers ENOMEM, anything else
 // thrown EIO, and the daemon goes on. (Every op replies last, after all it allocates.)
 // Forgets (kAnswered false) are never answered, not even with an error.
-template <auto Op, Wait kWait = Wait::Short, bool kAnswered = true>
+template <auto Op, bool kAnswered = true>
 struct Guarded;
-template <class... Args, void (*Op)(fuse_req_t, Args...), Wait kWait, bool kAnswered>
-struct Guarded<Op, kWait, kAnswered> {
+template <class... Args, void (*Op)(fuse_req_t, Args...), bool kAnswered>
+struct Guarded<Op, kAnswered> {
   static void call(fuse_req_t req, Args... args) noexcept {
-    if constexpr (kWait == Wait::Long) before_long_wait();
     try {
       Op(req, args...);
     } catch (const std::bad_alloc&) {
@@ -53,10 +46,10 @@ const fuse_lowlevel_ops& operations() {
     fuse_lowlevel_ops o{};
     o.init = op_init;
     o.lookup = Guarded<op_lookup>::call;
-    o.forget = Guarded<op_forget, Wait::Short, false>::call;
-    o.forget_multi = Guarded<op_forget_multi, Wait::Short, false>::call;
+    o.forget = Guarded<op_forget, false>::call;
+    o.forget_multi = Guarded<op_forget_multi, false>::call;
     o.getattr = Guarded<op_getattr>::call;
-    o.setattr = Guarded<op_setattr, Wait::Long>::call;
+    o.setattr = Guarded<op_setattr>::call;
     o.readlink = Guarded<op_readlink>::call;
     o.mknod = Guarded<op_mknod>::call;
     o.mkdir = Guarded<op_mkdir>::call;
@@ -75,15 +68,15 @@ const fuse_lowlevel_ops& operations() {
     o.readdir = Guarded<op_readdir>::call;
     o.readdirplus = Guarded<op_readdirplus>::call;
     o.releasedir = Guarded<op_releasedir>::call;
-    o.fsyncdir = Guarded<op_fsyncdir, Wait::Long>::call;
+    o.fsyncdir = Guarded<op_fsyncdir>::call;
     o.open = Guarded<op_open>::call;
     o.create = Guarded<op_create>::call;
-    o.read = Guarded<op_read, Wait::Long>::call;
-    o.write = Guarded<op_write, Wait::Long>::call;
-    o.flush = Guarded<op_flush, Wait::Long>::call;
+    o.read = Guarded<op_read>::call;
+    o.write = Guarded<op_write>::call;
+    o.flush = Guarded<op_flush>::call;
     o.release = Guarded<op_release>::call;
-    o.fsync = Guarded<op_fsync, Wait::Long>::call;
-    o.fallocate = Guarded<op_fallocate, Wait::Long>::call;
+    o.fsync = Guarded<op_fsync>::call;
+    o.fallocate = Guarded<op_fallocate>::call;
     o.ioctl = Guarded<op_ioctl>::call;
     return o;
   }();

@@ -14,7 +14,6 @@
 
 #include "fs/lower_watcher.hpp"
 #include "fs/mount_context.hpp"
-#include "fs/request_loop.hpp"
 #include "src/config/command_line.hpp"
 #include "src/daemon/daemon.hpp"
 #include "src/daemon/fd_limit.hpp"
@@ -32,9 +31,6 @@ namespace {
 // behind it are seen that soon.
 constexpr double kWatchedCacheSeconds = 86400;
 constexpr double kUnwatchedCacheSeconds = 1;
-// Threads of the request loop: as many as libfuse's own loop ran by default. With all of
-// them in long waits (hashing, reading the disk), new requests wait for one to answer.
-constexpr unsigned kMaxRequestThreads = 10;
 
 constexpr const char* kUsage =
     "usage: digestfs [-f] [-q] [-d] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
@@ -244,7 +240,10 @@ int run(int argc, char** argv) {
                            (args.settings.verify ? "" : ", verification off") + ")");
   daemon.ready();
   services->mounted();
-  const int rc = fs::RequestLoop(se.get(), kMaxRequestThreads).run();
+  fuse_loop_config config{};
+  config.clone_fd = 0;
+  config.max_idle_threads = 16;
+  const int rc = fuse_session_loop_mt(se.get(), &config);
   fuse_session_unmount(se.get());
   point.leave(ending());
   log.notice(LOG_INFO, "ended on " + point.path());

@@ -11,8 +11,6 @@
 #include <cstring>
 #include <vector>
 
-#include "src/base/long_wait.hpp"
-
 namespace digestfs {
 namespace {
 
@@ -138,7 +136,6 @@ uint64_t IndexReloader::request() {
 
 bool IndexReloader::wait_for(uint64_t ticket, Clock::time_point deadline) const {
   std::unique_lock lock(stats_mutex_);
-  if (finished_ < ticket) before_long_wait();
   return finished_changed_.wait_until(lock, deadline, [&] { return finished_ >= ticket; });
 }
 

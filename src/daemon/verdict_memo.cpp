@@ -5,8 +5,6 @@
 #include <chrono>
 #include <thread>
 
-#include "src/base/long_wait.hpp"
-
 namespace digestfs {
 namespace {
 
@@ -96,7 +94,6 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
                                         bool want_tree) {
   std::shared_ptr<Slot> s = slot({stamp.dev, stamp.ino});
   std::unique_lock lock(s->mutex);
-  if (s->hashing) before_long_wait();
   s->done.wait(lock, [&] { return !s->hashing; });
   if (s->stamp == stamp && (!want_tree || s->tree)) {
     for (const auto& d : s->digests) {
@@ -107,7 +104,6 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   }
   s->hashing = true;
   lock.unlock();
-  before_long_wait();
   wait_until_ctime_settles(stamp.ctime_ns);
   std::optional<BlockTree::Builder> builder;
   if (want_tree) builder.emplace();

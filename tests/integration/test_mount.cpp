@@ -393,21 +393,6 @@ TEST_F(Mount, ConcurrentFirstOpensHashOnce) {
   EXPECT_NE(doc.find("\"bytes_hashed\":268435456,"), std::string::npos) << doc;
 }
 
-// The thread that reads requests hands reading on before it hashes: the status, asked
-// through the mount, answers while the first open of the large file is still being hashed.
-TEST_F(Mount, AFileBeingHashedHoldsUpNoOtherRequest) {
-  install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
-  mount();
-  ReadResult large;
-  std::thread first_open([&] { large = read_file(mnt / "usr/share/dfslarge/large.bin"); });
-  EXPECT_TRUE(within(std::chrono::milliseconds(30000), [&] {
-    return status_number("hashing") == 1;
-  })) << status();
-  first_open.join();
-  EXPECT_EQ(large.error, 0);
-  EXPECT_EQ(large.bytes.size(), 268435456u);
-}
-
 TEST_F(Mount, AChangeWhileTheFileIsHashedNeverPasses) {
   install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
   mount();

@@ -1,17 +1,15 @@
 // The base layer: hex both ways, the one digest comparison, the JSON writer, the buffers
-// lent for reads and hashing, the announcement of long waits.
+// lent for reads and hashing.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "src/base/buffer_pool.hpp"
 #include "src/base/digest.hpp"
 #include "src/base/hex.hpp"
 #include "src/base/json_writer.hpp"
-#include "src/base/long_wait.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -26,24 +24,6 @@ TEST(AlignedBuffer, IsAlignedForDirectIoAndKeptForSmallerRequests) {
   EXPECT_EQ(moved.get(4096), data);
   EXPECT_EQ(buffer.capacity(), 0u) << "a moved-from buffer holds nothing";
   EXPECT_NE(buffer.get(4096), nullptr);
-}
-
-TEST(LongWait, TellsThisThreadsHandlerOnceAndNoOtherThreads) {
-  struct Counting final : LongWaitHandler {
-    int told = 0;
-    void before_long_wait() override { ++told; }
-  } handler;
-  before_long_wait();  // no handler yet: nothing to tell
-  handle_long_waits(&handler);
-  std::thread([] { before_long_wait(); }).join();
-  EXPECT_EQ(handler.told, 0) << "another thread's wait reached this thread's handler";
-  before_long_wait();
-  before_long_wait();
-  EXPECT_EQ(handler.told, 1) << "told once per registration";
-  handle_long_waits(&handler);
-  handle_long_waits(nullptr);
-  before_long_wait();
-  EXPECT_EQ(handler.told, 1);
 }
 
 TEST(BufferPool, KeepsAtMostItsBoundAndLendsWhatItKeptAgain) {

@@ -1,18 +1,15 @@
 // The memo: one hash per version and algorithm, a new version hashed afresh, failures never
 // remembered, concurrent first callers waiting for one hash, and hashing only once the
-// version's ctime can no longer be reused; hashing and waiting for a hash announced as long
-// waits.
+// version's ctime can no longer be reused.
 #include <gtest/gtest.h>
 #include <time.h>
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "src/base/long_wait.hpp"
 #include "src/daemon/verdict_memo.hpp"
 
 namespace digestfs::test {
@@ -91,57 +88,6 @@ TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
   waiter.join();
   EXPECT_EQ(hashes.load(), 1);
   EXPECT_EQ(second.source, VerdictMemo::Source::Remembered);
-}
-
-struct CountingHandler final : LongWaitHandler {
-  std::atomic<int> told{0};
-  void before_long_wait() override { ++told; }
-};
-
-// The FUSE loop's reading thread hands reading on when told: before it hashes, and before it
-// waits for another thread's hash. A remembered digest tells nothing.
-TEST(VerdictMemo, HashingAndWaitingForAHashAreAnnouncedAsLongWaits) {
-  VerdictMemo memo;
-  std::mutex m;
-  std::condition_variable cv;
-  bool release = false;
-  std::atomic<int> hashes{0};
-  auto slow = [&](BlockTree::Builder*) -> Result<ContentDigest> {
-    ++hashes;
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return release; });
-    return digest_of(digest_algo::kSha256, 7);
-  };
-  CountingHandler hasher, waiter;
-  std::thread first([&] {
-    handle_long_waits(&hasher);
-    memo.digest(stamp(1), digest_algo::kSha256, slow);
-  });
-  while (hashes.load() == 0) std::this_thread::yield();
-  EXPECT_EQ(hasher.told.load(), 1) << "told before the hash began";
-  std::thread second([&] {
-    handle_long_waits(&waiter);
-    memo.digest(stamp(1), digest_algo::kSha256, slow);
-  });
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (waiter.told.load() == 0 && std::chrono::steady_clock::now() < limit) {
-    std::this_thread::yield();
-  }
-  EXPECT_EQ(waiter.told.load(), 1) << "the wait for the first thread's hash was not announced";
-  {
-    std::lock_guard lock(m);
-    release = true;
-  }
-  cv.notify_all();
-  first.join();
-  second.join();
-  CountingHandler hit;
-  handle_long_waits(&hit);
-  EXPECT_EQ(memo.digest(stamp(1), digest_algo::kSha256, slow).source,
-            VerdictMemo::Source::Remembered);
-  handle_long_waits(nullptr);
-  EXPECT_EQ(hit.told.load(), 0);
-  EXPECT_EQ(hashes.load(), 1);
 }
 
 TEST(VerdictMemo, HashesOnlyOnceTheCtimeTickHasPassed) {
