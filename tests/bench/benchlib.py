@@ -94,11 +94,12 @@ def drop_caches():
         f.write("3\n")
 
 
-def warm(root, rel):
-    """Reads every file `rel` under `root` whole, in that order: the lower tree in the page
-    cache just before a variant runs. Once at the start is not enough on a host that pages out
-    memory left untouched for a while: the machine of docs/PERFORMANCE.md runs DAMON's pageout
-    scheme (pages idle for a minute, up to 128 MiB/s), so a later variant read from the disk."""
+def read_whole(root, rel):
+    """Reads every file `rel` under `root` whole, in that order, 1 MiB at a time. Before a
+    variant runs, this puts the lower tree in the page cache just then: once at the start is
+    not enough on a host that pages out memory left untouched for a while (the machine of
+    docs/PERFORMANCE.md runs DAMON's pageout scheme: pages idle for a minute, up to 128 MiB/s),
+    where a later variant read from the disk."""
     buf = bytearray(1 << 20)
     for r in rel:
         with open(os.path.join(root, r), "rb", buffering=0) as f:
