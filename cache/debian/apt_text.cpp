@@ -1,10 +1,9 @@
 #include "cache/debian/apt_text.hpp"
 
 #include <apt-pkg/error.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include <apt-pkg/fileutl.h>
 
-#include "src/base/unique_fd.hpp"
+#include <algorithm>
 
 namespace digestfs {
 
@@ -21,36 +20,49 @@ std::string apt_errors() {
 
 Result<void> for_each_stanza(const std::string& text, const std::string& what,
                              const std::function<void(const pkgTagSection&)>& each) {
-  UniqueFd memory(::memfd_create("digestfs-deb822", MFD_CLOEXEC));
-  if (!memory) return errno_error("memfd_create");
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(memory.get(), text.data() + done, text.size() - done);
-    if (n < 0) return errno_error("write " + what + " to memory");
-    done += static_cast<size_t>(n);
-  }
-  if (::lseek(memory.get(), 0, SEEK_SET) < 0) return errno_error("lseek");
-  FileFd fd;
-  if (!fd.OpenDescriptor(memory.release(), FileFd::ReadOnly, FileFd::None, true))
-    return Error{EIO, what + ": " + apt_errors()};
-  pkgTagFile tags(&fd);
+  // libapt-pkg's scanner over the text where it lies, stanza by stanza as pkgTagFile steps,
+  // so that an index of a hundred megabytes is not copied again into a file and a buffer.
   pkgTagSection section;
-  while (tags.Step(section)) each(section);
-  if (_error->PendingError()) return Error{EBADMSG, what + ": " + apt_errors()};
+  const char* at = text.data();
+  const char* const end = at + text.size();
+  while (at != end) {
+    if (!section.Scan(at, static_cast<unsigned long>(end - at))) {
+      // The last stanza may lack the blank line that ends the others: scanned from a copy
+      // that has it, as pkgTagFile adds one at the end of its file. It must then be the
+      // whole rest, so that nothing after a bad stanza goes unread.
+      std::string last(at, end);
+      last += "\n\n";
+      if (!section.Scan(last.data(), last.size()) || section.size() < last.size() - 2)
+        return Error{EBADMSG, what + ": unparsable stanza at byte " +
+                                  std::to_string(at - text.data()) + ": " + apt_errors()};
+      each(section);
+      return {};
+    }
+    if (section.size() == 0) return Error{EBADMSG, what + ": empty stanza scanned"};
+    each(section);
+    at += section.size();
+  }
   return {};
 }
 
-Result<std::string> read_apt_file(const std::string& path) {
+Result<std::string> read_apt_file(const std::string& path, size_t expected_size) {
   FileFd fd;
   if (!fd.Open(path, FileFd::ReadOnly, FileFd::Extension))
     return Error{ENOENT, path + ": " + apt_errors()};
-  std::string out;
-  char buf[1 << 16];
+  // Read straight into the result, sized for what the caller expects (an index's signed
+  // size), so that a large index is neither bounced through a buffer nor moved as it grows.
+  std::string out(std::clamp<size_t>(expected_size + 1, 1 << 16, size_t{1} << 30), '\0');
+  size_t have = 0;
   for (;;) {
+    if (have == out.size()) out.resize(out.size() * 2);
     unsigned long long got = 0;
-    if (!fd.Read(buf, sizeof buf, &got)) return Error{EIO, path + ": " + apt_errors()};
-    if (got == 0) return out;
-    out.append(buf, got);
+    if (!fd.Read(out.data() + have, out.size() - have, &got))
+      return Error{EIO, path + ": " + apt_errors()};
+    if (got == 0) break;
+    have += got;
   }
+  out.resize(have);
+  return out;
 }
 
 }  // namespace digestfs

@@ -1,9 +1,8 @@
 // Small glue to libapt-pkg: its errors as our Error, and deb822 text already held in memory
-// (a verified signed text, a verified index) handed to its tag file parser without being
-// read from a path again, so what is parsed is exactly what was checked.
+// (a verified signed text, a verified index) handed to its stanza scanner where it lies,
+// without being read from a path again, so what is parsed is exactly what was checked.
 #pragma once
 
-#include <apt-pkg/fileutl.h>
 #include <apt-pkg/tagfile.h>
 
 #include <functional>
@@ -20,7 +19,8 @@ std::string apt_errors();
 Result<void> for_each_stanza(const std::string& text, const std::string& what,
                              const std::function<void(const pkgTagSection&)>& each);
 
-// The whole (decompressed, by its name's extension) content of a file, through libapt-pkg.
-Result<std::string> read_apt_file(const std::string& path);
+// The whole (decompressed, by its name's extension) content of a file, through libapt-pkg;
+// `expected_size` (what a Release lists for it, say) only sizes the first read.
+Result<std::string> read_apt_file(const std::string& path, size_t expected_size = 0);
 
 }  // namespace digestfs

@@ -85,7 +85,7 @@ std::optional<std::filesystem::path> stored_index(const std::filesystem::path& l
 
 void read_index(const std::filesystem::path& file, const ListedIndex& listed,
                 const std::string& signer, ArchiveIndices& out) {
-  auto text = read_apt_file(file.string());
+  auto text = read_apt_file(file.string(), listed.size);
   if (!text) {
     out.problems.push_back({file, HeaderVerdict::Malformed, text.error().message});
     return;
