@@ -27,9 +27,9 @@ Result<void> for_each_stanza(const std::string& text, const std::string& what,
   const char* const end = at + text.size();
   while (at != end) {
     if (!section.Scan(at, static_cast<unsigned long>(end - at))) {
-      // The last stanza may lack the blank line that ends the others: scanned from a copy
-      // that has it, as pkgTagFile adds one at the end of its file. It must then be the
-      // whole rest, so that nothing after a bad stanza goes unread.
+      // The last stanza may lack the blank line that ends the others (pkgTagFile takes it
+      // all the same): scanned from a copy that has one. It must then be the whole rest,
+      // so that nothing after a bad stanza goes unread.
       std::string last(at, end);
       last += "\n\n";
       if (!section.Scan(last.data(), last.size()) || section.size() < last.size() - 2)
