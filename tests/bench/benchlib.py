@@ -105,3 +105,17 @@ def read_whole(root, rel):
         with open(os.path.join(root, r), "rb", buffering=0) as f:
             while f.readinto(buf):
                 pass
+
+
+def plot_histograms(script):
+    """Runs gnuplot on `script` (its outputs, titles and plot lines) after the style every
+    chart of the benchmarks shares: clustered bars, one colour per variant, 1000x520 PNG."""
+    style = """set terminal pngcairo size 1000,520
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid border -1
+set key top left
+set xtics nomirror
+set grid ytics
+"""
+    subprocess.run(["gnuplot"], input=style + script, text=True, check=True)
