@@ -24,12 +24,14 @@ constexpr uint64_t kChanges = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOV
                               FAN_ONDIR;
 
 // The nodes of the inode a file handle names; none when it is gone or not on our side.
-std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes, const struct file_handle* h) {
+// changed: the inode changed, and the fds kept for its nodes are dropped too.
+std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes, const struct file_handle* h,
+                                 bool changed = false) {
   UniqueFd fd(open_by_handle_at(source_fd, const_cast<struct file_handle*>(h),
                                 O_PATH | O_CLOEXEC | O_NOFOLLOW));
   struct stat st;
   if (!fd || fstat(fd.get(), &st) != 0) return {};
-  return nodes.ids_of(st.st_dev, st.st_ino);
+  return changed ? nodes.changed(st.st_dev, st.st_ino) : nodes.ids_of(st.st_dev, st.st_ino);
 }
 
 }  // namespace
@@ -134,9 +136,11 @@ void LowerWatcher::handle(const char* event, size_t len) {
   }
   // A directory the mount knows moved: the symlinks beneath it, whose targets the kernel may
   // keep (it may keep their inodes too), were judged at paths they no longer have.
-  if (known_parent && (m->mask & FAN_ONDIR) && (m->mask & (FAN_MOVED_FROM | FAN_MOVED_TO))) {
-    drop_links();
-  }
+  const bool moved = known_parent && (m->mask & (FAN_MOVED_FROM | FAN_MOVED_TO));
+  if (moved && (m->mask & FAN_ONDIR)) drop_links();
+  // A rename may give a path another file, or a directory's files other paths, with no
+  // change to any file's stamp: no kept fd may answer an open by what its path used to be.
+  if (moved) nodes_.warm().drop_all();
 }
 
 bool LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
@@ -152,13 +156,14 @@ bool LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
 }
 
 void LowerWatcher::drop_inode(const struct file_handle* object) {
-  for (const fuse_ino_t ino : nodes_of(source_.get(), nodes_, object)) {
+  for (const fuse_ino_t ino : nodes_of(source_.get(), nodes_, object, true)) {
     fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
     ++invalidations_;
   }
 }
 
 void LowerWatcher::drop_everything() {
+  nodes_.warm().drop_all();
   fuse_lowlevel_notify_inval_inode(session_, FUSE_ROOT_ID, 0, 0);
   for (const auto& [ino, entry] : nodes_.all()) {
     fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);

@@ -119,8 +119,8 @@ void NodeTable::retire_if_gone(const Key& key, const FileHandle& handle) {
   // node could only answer ESTALE, or the kernel would serve what it kept of the old file
   // (a symlink's target) as the new one's: it keeps its stale handle under a key no lookup
   // makes (no name holds a '/') until it is forgotten, and the new file gets a node of its own.
-  const UniqueFd old = open_handle(*found->second->handle, handles_root_.get(),
-                                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  const UniqueFd old =
+      open_handle(*found->second->handle, handles_root_.get(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (old || errno != ESTALE) return;
   Key retired{std::get<0>(key), std::get<1>(key), 0, "/" + std::to_string(found->second->serial)};
   keys_[found->second.get()] = retired;
@@ -155,12 +155,10 @@ bool NodeTable::names_its_path(Node& n, const struct stat& st) {
   return !n.handle || S_ISDIR(st.st_mode) || st.st_nlink <= 1;
 }
 
-void NodeTable::hold(Node& n, int open_fd) {
+void NodeTable::hold(Node& n, std::shared_ptr<const UniqueFd> open_fd) {
   if (!n.handle) return;
   std::lock_guard lock(n.fd_mutex);
-  if (n.holds++ == 0) {
-    n.fd = std::make_shared<const UniqueFd>(fcntl(open_fd, F_DUPFD_CLOEXEC, 0));
-  }
+  if (n.holds++ == 0) n.fd = std::move(open_fd);
 }
 
 void NodeTable::let_go(Node& n) {
@@ -205,12 +203,21 @@ std::vector<NodeTable::Entry> NodeTable::least_recent(size_t n) {
 }
 
 std::vector<fuse_ino_t> NodeTable::ids_of(dev_t dev, ino_t ino) {
+  return nodes_of(dev, ino, false);
+}
+
+std::vector<fuse_ino_t> NodeTable::changed(dev_t dev, ino_t ino) {
+  return nodes_of(dev, ino, true);
+}
+
+std::vector<fuse_ino_t> NodeTable::nodes_of(dev_t dev, ino_t ino, bool drop_kept) {
   std::vector<fuse_ino_t> out;
   if (dev == root_.dev && ino == root_.ino) out.push_back(FUSE_ROOT_ID);
   std::lock_guard lock(mutex_);
   // Keys order by device and inode first: one inode's nodes are adjacent.
   for (auto it = nodes_.lower_bound(Key{dev, ino, 0, std::string()});
        it != nodes_.end() && std::get<0>(it->first) == dev && std::get<1>(it->first) == ino; ++it) {
+    if (drop_kept) warm_.drop(*it->second);
     out.push_back(id(*it->second));
   }
   return out;
@@ -246,6 +253,7 @@ void NodeTable::forget(fuse_ino_t ino, uint64_t n) {
       if (!node->handle) fds_.fetch_sub(1, std::memory_order_relaxed);
       Key key = k->second;
       keys_.erase(k);
+      warm_.drop(*node);
       nodes_.erase(key);
       size_.store(nodes_.size(), std::memory_order_relaxed);
     }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "fs/warm_opens.hpp"
 #include "src/base/content_stamp.hpp"
 #include "src/base/file_handle.hpp"
 #include "src/base/unique_fd.hpp"
@@ -34,11 +36,15 @@ struct Node {
   // open through the mount, the fd of one open handle: a file removed while open has no handle
   // that still opens, and fstat of it must still answer.
   std::mutex fd_mutex;
-  std::shared_ptr<const UniqueFd> fd;  // guarded by fd_mutex
-  unsigned holds = 0;                  // guarded by fd_mutex: open handles standing in
+  std::shared_ptr<const UniqueFd> fd;    // guarded by fd_mutex
+  unsigned holds = 0;                    // guarded by fd_mutex: open handles standing in
+  std::shared_ptr<const WarmOpen> warm;  // guarded by fd_mutex: see WarmOpens
+  // Where the node is in WarmOpens' list, if it is: both guarded by WarmOpens' mutex.
+  std::list<Node*>::iterator warm_at;
+  bool warm_listed = false;
   dev_t dev = 0;
   ino_t ino = 0;
-  bool link = false;  // a symlink, whose target the kernel may keep (see LowerWatcher)
+  bool link = false;     // a symlink, whose target the kernel may keep (see LowerWatcher)
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
   // Where the kernel first looked it up, so that it can be asked to drop the entry
   // (NodeReclaimer); and when it was last looked up, and asked, in NodeTable's lookup count.
@@ -82,6 +88,8 @@ class NodeTable {
   fuse_ino_t id(const Node& n) const;
   // Whether nodes are kept as file handles (else each holds an fd).
   bool by_handle() const { return handles_root_.valid(); }
+  // The fds kept for reopening verified files; a node's is dropped before the node goes.
+  WarmOpens& warm() { return warm_; }
 
   // Looks `name` up under `parent` (parent_fd its NodeFd), fills st, and finds or adds its
   // node, counting one lookup; nullptr with errno set when there is no such file.
@@ -95,8 +103,8 @@ class NodeTable {
   // Whether an fd opened from the node names the path the node was looked up through: not when
   // a handle opened a file that has gained links since (the kernel may pick any of its paths).
   bool names_its_path(Node& n, const struct stat& st);
-  // While a handle of the node is open, that handle's fd (dup'ed) stands in for the node's.
-  void hold(Node& n, int open_fd);
+  // While a handle of the node is open, that handle's fd stands in for the node's.
+  void hold(Node& n, std::shared_ptr<const UniqueFd> open_fd);
   void let_go(Node& n);
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
@@ -118,6 +126,9 @@ class NodeTable {
   bool parent_known(const Entry& e);
   // The ids of the nodes of one lower inode (several for a hard-linked file, one per path).
   std::vector<fuse_ino_t> ids_of(dev_t dev, ino_t ino);
+  // The same, for an inode changed behind the mount: the fds kept for them are dropped (while
+  // they cannot be forgotten).
+  std::vector<fuse_ino_t> changed(dev_t dev, ino_t ino);
   // The ids of the nodes that are symlinks.
   std::vector<fuse_ino_t> links();
   // Every node's id and entry: what the kernel may cache, all of it.
@@ -131,17 +142,19 @@ class NodeTable {
   // With mutex_ held: moves the node at `key` aside when its file is gone and `handle` names
   // the new file that has its inode number.
   void retire_if_gone(const Key& key, const FileHandle& handle);
+  std::vector<fuse_ino_t> nodes_of(dev_t dev, ino_t ino, bool drop_kept);
   Node root_;
   std::shared_ptr<const UniqueFd> root_fd_;
   UniqueFd handles_root_;  // the source's root opened for reading: handles open through it
   int mount_id_ = -1;      // the source's mount: handles of other mounts are not kept
-  std::mutex mutex_;       // lock order: taken alone; never while holding a Node's served_mutex
+  std::mutex mutex_;       // lock order: before WarmOpens' own; never with a Node's mutex held
   std::map<Key, std::unique_ptr<Node>> nodes_;
   std::map<const Node*, Key> keys_;
   uint64_t lookups_ = 0;  // guarded by mutex_
   uint64_t serials_ = 0;  // guarded by mutex_
   std::atomic<size_t> size_{0};
   std::atomic<size_t> fds_{0};
+  WarmOpens warm_;
 };
 
 }  // namespace digestfs::fs

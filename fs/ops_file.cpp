@@ -18,7 +18,7 @@ namespace digestfs::fs {
 namespace {
 
 struct OpenFile {
-  UniqueFd fd;
+  std::shared_ptr<const UniqueFd> fd;  // shared with the node (and WarmOpens): reads use pread
   bool readable = true;   // false: the open was not judged for reading (write-only, create)
   bool verified = false;  // reads must come from the version that was verified
   bool cached_writer = false;
@@ -31,11 +31,16 @@ OpenFile* open_file(const fuse_file_info* fi) { return reinterpret_cast<OpenFile
 
 bool wants_read(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
 bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+// An open for reading that an fd kept from another such open answers as a new one would.
+bool plain_read(int flags) {
+  return (flags & O_ACCMODE) == O_RDONLY &&
+         !(flags & (O_TRUNC | O_APPEND | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC | O_PATH));
+}
 
 // Judges an fd opened for reading (by open or create), st its fstat: 0 when it may be read,
 // else the errno of the refusal.
 int admit(MountContext& ctx, OpenFile& file, const struct stat& st) {
-  const OpenDecision d = ctx.core->judge_open(file.fd.get(), st);
+  const OpenDecision d = ctx.core->judge_open(file.fd->get(), st);
   if (d.error) return d.error;
   file.verified = d.verified;
   file.stamp = d.stamp;
@@ -65,6 +70,41 @@ void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
   }
 }
 
+// Answers an open from the fd kept for the node: false when none is kept, or when the file,
+// its links or a verdict may have changed since it was verified.
+bool reopen_warm(MountContext& ctx, Node& node, OpenFile& file) {
+  const auto warm = ctx.nodes.warm().find(node);
+  if (!warm || warm->verdicts != ctx.core->verdict_epoch()) return false;
+  struct stat st;
+  if (fstat(warm->fd->get(), &st) != 0 || st.st_nlink != 1 || !(stamp_of(st) == warm->stamp)) {
+    return false;
+  }
+  ctx.core->reopened();
+  file.fd = warm->fd;
+  file.verified = true;
+  file.stamp = warm->stamp;
+  file.guard = warm->guard;
+  return true;
+}
+
+// Opens the node's lower file and, when it is opened for reading, judges it: 0 or the errno
+// to answer.
+int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file) {
+  UniqueFd fd = ctx.nodes.open(node, flags);
+  if (!fd) return errno;
+  file.fd = std::make_shared<const UniqueFd>(std::move(fd));
+  struct stat st;
+  if (fstat(file.fd->get(), &st) != 0) return errno;
+  // The name the kernel still caches was removed or replaced behind the mount (a package
+  // update renames new files over old ones): ESTALE has the kernel look the name up afresh
+  // and open whatever is there now, as an open on the lower filesystem would.
+  // So is a file opened by its handle that has gained a link behind the mount: its fd may
+  // show another of its paths, and the new lookup gives the name a node of its own.
+  if (st.st_nlink == 0 || !ctx.nodes.names_its_path(node, st)) return ESTALE;
+  file.readable = wants_read(flags);
+  return file.readable ? admit(ctx, file, st) : 0;
+}
+
 void forget_handle(const OpenFile& file) {
   std::lock_guard lock(file.node->served_mutex);
   file.node->cached_writers -= file.cached_writer;
@@ -73,7 +113,7 @@ void forget_handle(const OpenFile& file) {
 
 }  // namespace
 
-int open_file_fd(const fuse_file_info* fi) { return open_file(fi)->fd.get(); }
+int open_file_fd(const fuse_file_info* fi) { return open_file(fi)->fd->get(); }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   MountContext& ctx = context(req);
@@ -83,34 +123,21 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   Node& node = ctx.nodes.node(ino);
   auto file = std::make_unique<OpenFile>();
-  file->fd = ctx.nodes.open(node, fi->flags);
-  if (!file->fd) {
-    fuse_reply_err(req, errno);
-    return;
-  }
-  struct stat st;
-  if (fstat(file->fd.get(), &st) != 0) {
-    fuse_reply_err(req, errno);
-    return;
-  }
-  // The name the kernel still caches was removed or replaced behind the mount (a package
-  // update renames new files over old ones): ESTALE has the kernel look the name up afresh
-  // and open whatever is there now, as an open on the lower filesystem would.
-  // So is a file opened by its handle that has gained a link behind the mount: its fd may
-  // show another of its paths, and the new lookup gives the name a node of its own.
-  if (st.st_nlink == 0 || !ctx.nodes.names_its_path(node, st)) {
-    fuse_reply_err(req, ESTALE);
-    return;
-  }
-  file->readable = wants_read(fi->flags);
-  if (file->readable) {
-    if (int refused = admit(ctx, *file, st)) {
-      fuse_reply_err(req, refused);
+  const bool plain = plain_read(fi->flags);
+  if (!plain || !reopen_warm(ctx, node, *file)) {
+    // Taken first: a verdict judged before a change must not be kept past it.
+    const uint64_t verdicts = ctx.core->verdict_epoch();
+    const uint64_t renames = ctx.nodes.warm().renames();
+    if (int err = open_lower(ctx, node, fi->flags, *file)) {
+      fuse_reply_err(req, err);
       return;
+    }
+    if (plain && file->verified) {
+      ctx.nodes.warm().keep(node, WarmOpen{file->fd, file->stamp, file->guard, verdicts, renames});
     }
   }
   share_page_cache(node, *file, fi);
-  ctx.nodes.hold(node, file->fd.get());
+  ctx.nodes.hold(node, file->fd);
   // A handle that cannot have written has nothing to flush: close() then costs no round trip
   // (POSIX locks are the kernel's own here, as no lock op is implemented).
   fi->noflush = !wants_write(fi->flags);
@@ -127,14 +154,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, errno);
     return;
   }
-  auto file = std::make_unique<OpenFile>();
+  UniqueFd created;
   if (int err = as_caller(req, [&] {
-        file->fd.reset(openat(dir.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
-        return file->fd.get();
+        created.reset(openat(dir.get(), name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode));
+        return created.get();
       })) {
     fuse_reply_err(req, err);
     return;
   }
+  auto file = std::make_unique<OpenFile>();
+  file->fd = std::make_shared<const UniqueFd>(std::move(created));
   fuse_entry_param e;
   if (int err = lookup_entry(ctx, p, dir.get(), name, &e)) {
     fuse_reply_err(req, err);
@@ -144,9 +173,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   // though the create itself (and writing) succeeds.
   struct stat st;
   file->readable =
-      wants_read(fi->flags) && fstat(file->fd.get(), &st) == 0 && admit(ctx, *file, st) == 0;
+      wants_read(fi->flags) && fstat(file->fd->get(), &st) == 0 && admit(ctx, *file, st) == 0;
   share_page_cache(ctx.nodes.node(e.ino), *file, fi);
-  ctx.nodes.hold(ctx.nodes.node(e.ino), file->fd.get());
+  ctx.nodes.hold(ctx.nodes.node(e.ino), file->fd);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);
 }
@@ -159,7 +188,7 @@ void read_guarded(fuse_req_t req, OpenFile& file, size_t size, off_t offset) {
   const uint64_t end = (static_cast<uint64_t>(offset) + size + block - 1) / block * block;
   auto lease = io_buffers().lend();
   unsigned char* const buf = lease.get(end - start);
-  ssize_t n = pread(file.fd.get(), buf, end - start, static_cast<off_t>(start));
+  ssize_t n = pread(file.fd->get(), buf, end - start, static_cast<off_t>(start));
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -186,7 +215,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
   }
   auto lease = io_buffers().lend();
   unsigned char* const buf = lease.get(size);
-  ssize_t n = pread(file->fd.get(), buf, size, offset);
+  ssize_t n = pread(file->fd->get(), buf, size, offset);
   if (n < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -194,7 +223,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
   if (file->verified) {
     // Checked after the read: a change that reached these bytes changed ctime before it.
     struct stat st;
-    if (fstat(file->fd.get(), &st) != 0 || !(stamp_of(st) == file->stamp)) {
+    if (fstat(file->fd->get(), &st) != 0 || !(stamp_of(st) == file->stamp)) {
       fuse_reply_err(req, EIO);
       return;
     }
@@ -214,7 +243,7 @@ void write_at(fuse_req_t req, int fd, const char* data, size_t size, off_t offse
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t offset,
               fuse_file_info* fi) {
-  const int fd = open_file(fi)->fd.get();
+  const int fd = open_file(fi)->fd->get();
   if (!(fi->flags & O_DIRECT)) {
     write_at(req, fd, data, size, offset);
     return;
@@ -227,7 +256,7 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t o
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   // Closing a duplicate reports deferred write errors (NFS-style) without closing ours.
-  UniqueFd dup_fd(dup(open_file(fi)->fd.get()));
+  UniqueFd dup_fd(dup(open_file(fi)->fd->get()));
   if (!dup_fd) {
     fuse_reply_err(req, errno);
     return;
@@ -244,7 +273,7 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  int fd = open_file(fi)->fd.get();
+  int fd = open_file(fi)->fd->get();
   int rc = datasync ? fdatasync(fd) : fsync(fd);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
@@ -286,7 +315,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
                   fuse_file_info* fi) {
-  int rc = fallocate(open_file(fi)->fd.get(), mode, offset, length);
+  int rc = fallocate(open_file(fi)->fd->get(), mode, offset, length);
   fuse_reply_err(req, rc == 0 ? 0 : errno);
 }
 

@@ -188,6 +188,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   const bool exchanged_known = links_kept && (flags & RENAME_EXCHANGE) &&
                                fstatat(to.get(), newname, &exchanged, AT_SYMLINK_NOFOLLOW) == 0;
   const int err = ok_or_errno(renameat2(from.get(), name, to.get(), newname, flags));
+  // The watcher does not see the daemon's own renames (see WarmOpens).
+  if (!err) ctx.nodes.warm().drop_all();
   if (!err && moved_known) forget_judged_links(ctx, moved);
   if (!err && exchanged_known) forget_judged_links(ctx, exchanged);
   fuse_reply_err(req, err);

@@ -8,9 +8,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "fs/lower_watcher.hpp"
 #include "fs/mount_context.hpp"
@@ -75,6 +77,18 @@ size_t node_budget(EventLog& log, bool by_handle) {
                                 " files looked up, the kernel is asked to drop cached entries");
   }
   return budget;
+}
+
+// How many verified files may stay open for reopening (fs/warm_opens.hpp): as asked, within
+// half of what nodes kept as handles leave of the open-file limit; by default a quarter, and
+// one per 64 KiB of memory at most: each pins an inode and a dentry in the kernel (about
+// 1.5 KiB) that memory pressure cannot reclaim.
+size_t warm_capacity(const std::optional<unsigned>& asked, size_t node_budget) {
+  if (asked) return std::min<size_t>(*asked, node_budget / 2);
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  const size_t by_limit = node_budget / 4;
+  if (pages <= 0 || page_size <= 0) return by_limit;
+  return std::min(by_limit, static_cast<size_t>(pages) * static_cast<size_t>(page_size) / 65536);
 }
 
 SessionPtr new_session(const MountArgs& args, fs::MountContext& ctx, const char* argv0) {
@@ -210,6 +224,9 @@ int run(int argc, char** argv) {
   ctx.cache_listings = watcher != nullptr;
   ctx.cache_links = watcher != nullptr;
   ctx.watcher = watcher.get();
+  if (watcher && ctx.nodes.by_handle()) {
+    ctx.nodes.warm().set_capacity(warm_capacity(args.settings.keep_open, budget));
+  }
   if (watcher) services->on_new_index([&w = *watcher] { w.drop_links_soon(); });
   // The services' reloader outlives the watcher (it was made first): stop telling it first.
   struct StopTelling {
@@ -219,7 +236,7 @@ int run(int argc, char** argv) {
   services->set_kernel_cache(watcher ? "fanotify" : "timeout 1 s",
                              watcher ? &watcher->invalidations() : nullptr);
   services->set_nodes(ctx.nodes.by_handle() ? "file handles" : "fds", &ctx.nodes.size_counter(),
-                      &ctx.nodes.fds_counter());
+                      &ctx.nodes.fds_counter(), &ctx.nodes.warm().size_counter());
   fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), budget);
   ctx.reclaimer = &reclaimer;
   stop_on_signals(se.get());

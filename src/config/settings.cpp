@@ -277,6 +277,22 @@ void add_mount_options(std::vector<OptionSpec>& r) {
                  return {};
                },
                [](const Settings& s) { return one(std::to_string(s.reload_wait_ms)); }});
+  r.push_back(
+      {"keep-open", "COUNT",
+       "how many verified files stay open after their last close, so that reopening "
+       "one costs an fstat, not an open and a judgement (default auto: a quarter of "
+       "the open-file limit, at most one per 64 KiB of memory; 0 keeps none)",
+       [](Settings& s, std::string_view v) -> Result<void> {
+         if (v == "auto") {
+           s.keep_open.reset();
+           return {};
+         }
+         auto n = parse_number("keep-open", v, 0, 1 << 24);
+         if (!n) return n.error();
+         s.keep_open = *n;
+         return {};
+       },
+       [](const Settings& s) { return one(s.keep_open ? std::to_string(*s.keep_open) : "auto"); }});
   r.push_back({"read-ahead", "KIB",
                "how far the kernel reads ahead of a sequential reader of the mount (default "
                "4096; 0 leaves the kernel's 128): more requests in flight, each hashed on its own "

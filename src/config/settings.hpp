@@ -44,6 +44,9 @@ struct Settings {
   bool watch_source = true;
   // Nodes kept as file handles rather than an fd each, where the kernel gives them.
   bool file_handles = true;
+  // How many verified files stay open for reopening (fs/warm_opens.hpp); none: as many as a
+  // share of the open-file limit and of memory allows.
+  std::optional<unsigned> keep_open;
   BlockChecks block_checks;
   unsigned read_ahead_kib = 4096;     // 0: the kernel's own
   unsigned reload_wait_ms = 5000;     // how long a refusal waits for a reload under way

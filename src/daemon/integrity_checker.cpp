@@ -65,6 +65,7 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
     }
   }
   index_.store(std::move(index));
+  ++verdict_epoch_;
   std::lock_guard lock(listener_mutex_);
   if (index_listener_) index_listener_();
 }
@@ -263,6 +264,7 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
                                       uint64_t block, const Sha256& expected,
                                       const std::optional<Sha256>& actual) {
   memo_.forget(stamp);
+  ++verdict_epoch_;
   ++counters_.block_mismatches;
   const bool deny = policy_.mode == Mode::Enforce;
   if (deny) {

@@ -95,6 +95,15 @@ class IntegrityChecker {
   bool block_mismatch(std::string_view path, const ContentStamp& stamp, uint64_t block,
                       const Sha256& expected, const std::optional<Sha256>& actual);
 
+  // See MountCore::verdict_epoch; bumped after each change it stands for, so that a verdict
+  // judged before the change never carries the epoch after it.
+  uint64_t verdict_epoch() const { return verdict_epoch_.load(); }
+  // An open answered by a verdict reused (MountCore::reopened).
+  void reopened() {
+    ++counters_.opens;
+    ++counters_.memo_hits;
+  }
+
   const CheckerCounters& counters() const { return counters_; }
   const BlockChecks& block_checks() const { return blocks_; }
   TreeStats tree_stats() const { return memo_.tree_stats(); }
@@ -132,6 +141,7 @@ class IntegrityChecker {
   VerdictMemo memo_;
   std::atomic<std::shared_ptr<const DigestIndex>> index_;
   CheckerCounters counters_;
+  std::atomic<uint64_t> verdict_epoch_{0};
   MeasurementLog* measurements_ = nullptr;
   std::function<CatchUp()> catch_up_;
   std::mutex listener_mutex_;  // the listener is set while reloads may already run

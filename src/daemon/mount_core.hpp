@@ -39,6 +39,12 @@ class MountCore {
   virtual ~MountCore() = default;
   // fd is the lower file opened for reading, st its fstat.
   virtual OpenDecision judge_open(int fd, const struct stat& st) = 0;
+  // Changes whenever a verdict already given may no longer hold for content that has not
+  // changed (a new index in force, a version's digest forgotten): an open that reuses a
+  // verdict (see fs/warm_opens.hpp) must have been judged in the epoch still current.
+  virtual uint64_t verdict_epoch() const = 0;
+  // An open answered by a verdict reused: counted as an open judged from the memo.
+  virtual void reopened() = 0;
   // fd is the lower symlink (O_PATH), target what it points at: 0, or the errno of a refusal.
   virtual int judge_link(int fd, std::string_view target) = 0;
   // The value of one of the root's control attributes; nothing when `name` is none of them.

@@ -43,10 +43,11 @@ class MountServices : public MountCore {
   }
   // What status says of the FUSE layer's nodes (see StatusSources).
   void set_nodes(std::string kept_as, const std::atomic<size_t>* nodes,
-                 const std::atomic<size_t>* fds) {
+                 const std::atomic<size_t>* fds, const std::atomic<size_t>* warm_fds) {
     status_.nodes_kept_as = std::move(kept_as);
     status_.nodes = nodes;
     status_.node_fds = fds;
+    status_.warm_fds = warm_fds;
   }
   // `listener` runs after each new index is in force (see IntegrityChecker); with
   // verification off no verdict ever changes.
@@ -57,6 +58,10 @@ class MountServices : public MountCore {
   IndexReloader* reloader() { return reloader_.get(); }
 
   OpenDecision judge_open(int fd, const struct stat& st) override;
+  uint64_t verdict_epoch() const override { return checker_ ? checker_->verdict_epoch() : 0; }
+  void reopened() override {
+    if (checker_) checker_->reopened();
+  }
   int judge_link(int fd, std::string_view target) override;
   std::optional<std::string> read_control(std::string_view name) override;
   std::optional<int> write_control(std::string_view name, std::string_view value) override;

@@ -91,6 +91,7 @@ std::string render(const StatusSources& s, bool json) {
   if (!s.nodes_kept_as.empty()) out.field("nodes_kept_as", s.nodes_kept_as);
   if (s.nodes) out.field("nodes", static_cast<uint64_t>(s.nodes->load()));
   if (s.node_fds) out.field("node_fds", static_cast<uint64_t>(s.node_fds->load()));
+  if (s.warm_fds) out.field("warm_fds", static_cast<uint64_t>(s.warm_fds->load()));
   if (s.log) out.field("suppressed_events", s.log->suppressed());
   if (s.checker) {
     auto index = s.checker->index();

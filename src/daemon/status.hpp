@@ -28,10 +28,12 @@ struct StatusSources {
   std::string kernel_cache;
   const std::atomic<uint64_t>* cache_invalidations = nullptr;
   // How the FUSE layer keeps the files the kernel knows ("file handles" or "fds"), how many
-  // it knows and how many of them hold an open fd.
+  // it knows, how many of them hold an open fd, and how many verified files it keeps open
+  // for reopening (fs/warm_opens.hpp).
   std::string nodes_kept_as;
   const std::atomic<size_t>* nodes = nullptr;
   const std::atomic<size_t>* node_fds = nullptr;
+  const std::atomic<size_t>* warm_fds = nullptr;
 };
 
 std::string status_json(const StatusSources& s);

@@ -195,6 +195,7 @@ TEST_F(BlockChecks, ABlockRewrittenOnTheDeviceIsRefused) {
   UniqueFd fd(open((mnt / kBig).c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(fd) << log_text();
   ASSERT_EQ(read_at(fd.get(), kLiedAt, 4096).bytes, pristine.substr(kLiedAt, 4096));
+  ASSERT_EQ(status_number("warm_fds"), 1u) << "kept for reopening: " << status();
 
   // Where block 512 of the file lies on the device: filefrag's extents in 4 KiB blocks, once
   // the file has been written out (-s: before that, ext4 has not placed it yet).
@@ -232,6 +233,10 @@ TEST_F(BlockChecks, ABlockRewrittenOnTheDeviceIsRefused) {
   EXPECT_EQ(read_at(fd.get(), kLiedAt, 4096).error, EIO);
   fd.reset();
   EXPECT_NE(log_text().find("reason=block-mismatch block=512"), std::string::npos) << log_text();
+  // The version is forgotten, and with it the fd kept for reopening: the next open hashes
+  // the file again, and the change fails it whole.
+  EXPECT_EQ(read_file(mnt / kBig).error, EACCES) << log_text();
+  EXPECT_NE(log_text().find("reason=digest-mismatch"), std::string::npos) << log_text();
   unmount();
 }
 

@@ -148,10 +148,102 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
       << log_text();
 }
 
+// While watched, a verified file stays open in the daemon after its last close, and the next
+// open is answered from that fd: never for a path that now names something else, never after
+// the trust in it has gone, and never holding a removed file's space.
+class KeptFds : public KernelCache {
+ protected:
+  const std::filesystem::path data = "usr/share/dfs/data.txt";
+  const std::string v1 = "trusted data, version 1\n";
+
+  // Opens data.txt twice through the mount: the second open is answered by the kept fd.
+  void reopen_from_kept_fd() {
+    mount();
+    ASSERT_EQ(kernel_cache(), "fanotify") << status();
+    ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+    ASSERT_EQ(status_number("warm_fds"), 1u) << status();
+    const uint64_t opens = status_number("opens"), hits = status_number("memo_hits");
+    ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+    ASSERT_EQ(status_number("opens"), opens + 1) << status();
+    ASSERT_EQ(status_number("memo_hits"), hits + 1) << "counted as judged from the memo";
+    ASSERT_EQ(status_number("warm_fds"), 1u) << status();
+  }
+  // How many of the daemon's fds show `target` ("PATH", or "PATH (deleted)" once removed).
+  size_t daemon_fds_of(const std::string& target) {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      std::error_code link_ec;
+      n += std::filesystem::read_symlink(e.path(), link_ec).string() == target;
+    }
+    return n;
+  }
+};
+
+TEST_F(KeptFds, ARenameThroughTheMountEndsThemAtOnce) {
+  reopen_from_kept_fd();
+  const auto dfs = mnt / "usr/share/dfs", moved = mnt / "usr/share/dfs-moved";
+  ASSERT_EQ(std::rename(dfs.c_str(), moved.c_str()), 0);
+  EXPECT_EQ(read_file(moved / "data.txt").error, EACCES) << "no package has the new path";
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs-moved/data.txt reason=no-entry"),
+            std::string::npos)
+      << log_text();
+  ASSERT_EQ(std::rename(moved.c_str(), dfs.c_str()), 0);
+  EXPECT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+}
+
+TEST_F(KeptFds, ARenameBeneathTheMountEndsThem) {
+  reopen_from_kept_fd();
+  ASSERT_EQ(std::rename((root / "usr/share/dfs").c_str(), (root / "usr/share/dfs-moved").c_str()),
+            0);
+  const auto moved = mnt / "usr/share/dfs-moved/data.txt";
+  EXPECT_TRUE(within(10s, [&] { return read_file(moved).error == EACCES; })) << log_text();
+  EXPECT_EQ(status_number("warm_fds"), 0u) << status();
+}
+
+TEST_F(KeptFds, TheTrustGoneTheFileIsRefused) {
+  reopen_from_kept_fd();
+  // --justdb leaves the file as it was: only the trust in it goes away.
+  ASSERT_TRUE(rpm_in_root(root, "-e --justdb --nodeps --noscripts dfs-base"));
+  EXPECT_TRUE(within(10s, [&] { return read_file(mnt / data).error == EACCES; })) << log_text();
+}
+
+TEST_F(KeptFds, AFileRemovedBeneathTheMountIsNotKeptOpen) {
+  reopen_from_kept_fd();
+  const std::string path = (root / data).string();
+  ASSERT_EQ(daemon_fds_of(path), 1u) << "the kept fd";
+  ASSERT_TRUE(std::filesystem::remove(root / data));
+  EXPECT_TRUE(within(10s, [&] { return daemon_fds_of(path + " (deleted)") == 0; }))
+      << "the daemon still holds the removed file open";
+  EXPECT_EQ(read_file(mnt / data).error, ENOENT);
+}
+
+TEST_F(KeptFds, NoMoreThanKeepOpenAreKeptTheOldestClosedFirst) {
+  mount(",keep-open=1");
+  const auto big = std::filesystem::path("usr/share/dfs/big.bin");
+  ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+  ASSERT_EQ(daemon_fds_of((root / data).string()), 1u);
+  ASSERT_EQ(read_file(mnt / big).error, 0) << log_text();
+  EXPECT_EQ(status_number("warm_fds"), 1u) << status();
+  EXPECT_EQ(daemon_fds_of((root / data).string()), 0u) << "the oldest is closed";
+  EXPECT_EQ(daemon_fds_of((root / big).string()), 1u);
+}
+
+TEST_F(KeptFds, KeepOpenZeroKeepsNone) {
+  mount(",keep-open=0");
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+  EXPECT_EQ(status_number("warm_fds"), 0u) << status();
+  EXPECT_EQ(daemon_fds_of((root / data).string()), 0u);
+}
+
 TEST_F(KernelCache, UnwatchedTheKernelCachesForOneSecondOnly) {
   mount(",unknown-allow=/usr/share/dfs/*,watch-source=no");
   ASSERT_EQ(kernel_cache(), "timeout 1 s") << status();
   expect_every_change_seen(10s);
+  // Nothing would tell of a directory renamed above a kept file: none is kept.
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(read_file(mnt / "usr/share/dfs/data.txt").error, 0);
+  EXPECT_EQ(status_number("warm_fds"), 0u) << status();
 }
 
 }  // namespace

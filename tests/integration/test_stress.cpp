@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -43,7 +44,8 @@ std::map<std::string, std::string> packaged_sha256(const std::filesystem::path& 
 void write_at(const std::filesystem::path& p, const std::string& bytes) {
   int fd = open(p.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return;  // a reader-side rename may have it in flux: the next round retries
-  EXPECT_EQ(pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size())) << p;
+  EXPECT_EQ(pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()))
+      << p << ": " << std::strerror(errno);
   close(fd);
 }
 

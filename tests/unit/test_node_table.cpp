@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <set>
 
 #include "fs/node_table.hpp"
@@ -114,9 +115,9 @@ TEST_F(Nodes, FilesAreKeptAsHandlesThatCostNoFdAndOpenAtTheirPath) {
 TEST_F(Nodes, AFileRemovedWhileOpenStillAnswersThroughItsOpenHandle) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
   fs::Node& a = look_up_in(handles, "a");
-  UniqueFd open_handle(handles.open(a, O_RDONLY));
-  ASSERT_TRUE(open_handle);
-  handles.hold(a, open_handle.get());
+  auto open_handle = std::make_shared<const UniqueFd>(handles.open(a, O_RDONLY));
+  ASSERT_TRUE(open_handle->valid());
+  handles.hold(a, open_handle);
   ASSERT_EQ(unlink((dir.path() / "a").c_str()), 0);
   {
     struct stat st;
@@ -140,6 +141,60 @@ TEST_F(Nodes, AHandleOfAFileThatGainedALinkDoesNotNameItsPath) {
   EXPECT_FALSE(handles.names_its_path(a, st));
   EXPECT_TRUE(handles.names_its_path(look_up_in(handles, "b"), st))
       << "a per-path node keeps its own fd";
+}
+
+// The fds kept for reopening verified files (WarmOpens), as the open path uses them.
+class WarmNodes : public Nodes {
+ protected:
+  void SetUp() override {
+    Nodes::SetUp();
+    ASSERT_TRUE(write_text(dir.path() / "c", "c"));
+    handles.warm().set_capacity(1);
+  }
+  fs::WarmOpen opened(fs::Node& n, uint64_t renames) {
+    return fs::WarmOpen{
+        std::make_shared<const UniqueFd>(handles.open(n, O_RDONLY)), {}, nullptr, 0, renames};
+  }
+};
+
+TEST_F(WarmNodes, AVerdictJudgedBeforeARenameIsNotKept) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  const uint64_t before = handles.warm().renames();
+  handles.warm().drop_all();  // a rename seen while the open was being judged
+  handles.warm().keep(a, opened(a, before));
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+  handles.warm().keep(a, opened(a, handles.warm().renames()));
+  EXPECT_NE(handles.warm().find(a), nullptr);
+  handles.warm().drop_all();
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+  EXPECT_EQ(handles.warm().size_counter().load(), 0u);
+}
+
+TEST_F(WarmNodes, TheOldestIsDroppedPastTheCapacityAndAForgottenNodesAtOnce) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  fs::Node& c = look_up_in(handles, "c");
+  handles.warm().keep(a, opened(a, handles.warm().renames()));
+  const fs::WarmOpen kept_c = opened(c, handles.warm().renames());
+  handles.warm().keep(c, kept_c);
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+  ASSERT_NE(handles.warm().find(c), nullptr);
+  EXPECT_EQ(handles.warm().size_counter().load(), 1u);
+  handles.forget(handles.id(c), 1);
+  EXPECT_EQ(handles.warm().size_counter().load(), 0u);
+  EXPECT_EQ(kept_c.fd.use_count(), 1) << "the forgotten node's kept fd is closed";
+}
+
+TEST_F(WarmNodes, NodesWithoutHandlesKeepNone) {
+  table.warm().set_capacity(1);
+  fs::Node& a = look_up("a");
+  table.warm().keep(a, fs::WarmOpen{std::make_shared<const UniqueFd>(table.open(a, O_RDONLY)),
+                                    {},
+                                    nullptr,
+                                    0,
+                                    table.warm().renames()});
+  EXPECT_EQ(table.warm().find(a), nullptr);
 }
 
 }  // namespace
