@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,15 +24,13 @@ constexpr uint64_t kChanges = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOV
                               FAN_MODIFY | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF |
                               FAN_ONDIR;
 
-// The nodes of the inode a file handle names; none when it is gone or not on our side.
-// changed: the inode changed, and the fds kept for its nodes are dropped too.
-std::vector<fuse_ino_t> nodes_of(int source_fd, NodeTable& nodes, const struct file_handle* h,
-                                 bool changed = false) {
+// The inode a file handle names (its stat); none when it is gone or not on our side.
+std::optional<struct stat> inode_of(int source_fd, const struct file_handle* h) {
   UniqueFd fd(open_by_handle_at(source_fd, const_cast<struct file_handle*>(h),
                                 O_PATH | O_CLOEXEC | O_NOFOLLOW));
   struct stat st;
-  if (!fd || fstat(fd.get(), &st) != 0) return {};
-  return changed ? nodes.changed(st.st_dev, st.st_ino) : nodes.ids_of(st.st_dev, st.st_ino);
+  if (!fd || fstat(fd.get(), &st) != 0) return std::nullopt;
+  return st;
 }
 
 }  // namespace
@@ -144,7 +143,9 @@ void LowerWatcher::handle(const char* event, size_t len) {
 }
 
 bool LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
-  const std::vector<fuse_ino_t> parents = nodes_of(source_.get(), nodes_, dir);
+  const auto st = inode_of(source_.get(), dir);
+  const std::vector<fuse_ino_t> parents =
+      st ? nodes_.ids_of(st->st_dev, st->st_ino) : std::vector<fuse_ino_t>();
   for (const fuse_ino_t parent : parents) {
     // The directory itself changed too: its times, its link count and the listing the
     // kernel keeps (dropping the entry alone drops nothing for a name it never looked up).
@@ -156,7 +157,9 @@ bool LowerWatcher::drop_entry(const struct file_handle* dir, const char* name) {
 }
 
 void LowerWatcher::drop_inode(const struct file_handle* object) {
-  for (const fuse_ino_t ino : nodes_of(source_.get(), nodes_, object, true)) {
+  const auto st = inode_of(source_.get(), object);
+  if (!st) return;
+  for (const fuse_ino_t ino : nodes_.changed(st->st_dev, st->st_ino)) {
     fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
     ++invalidations_;
   }

@@ -119,8 +119,8 @@ void NodeTable::retire_if_gone(const Key& key, const FileHandle& handle) {
   // node could only answer ESTALE, or the kernel would serve what it kept of the old file
   // (a symlink's target) as the new one's: it keeps its stale handle under a key no lookup
   // makes (no name holds a '/') until it is forgotten, and the new file gets a node of its own.
-  const UniqueFd old =
-      open_handle(*found->second->handle, handles_root_.get(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  const UniqueFd old = open_handle(*found->second->handle, handles_root_.get(),
+                                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (old || errno != ESTALE) return;
   Key retired{std::get<0>(key), std::get<1>(key), 0, "/" + std::to_string(found->second->serial)};
   keys_[found->second.get()] = retired;

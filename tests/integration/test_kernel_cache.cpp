@@ -137,7 +137,8 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
   EXPECT_TRUE(within(10s, [&] { return refused(moved / "hello-link"); })) << log_text();
   ASSERT_EQ(std::rename((root / "usr/share/dfs-moved").c_str(), (root / "usr/share/dfs").c_str()),
             0);
-  ASSERT_TRUE(within(10s, [&] { return readlink((dfs / "hello-link").c_str(), buf, sizeof buf) > 0; }));
+  ASSERT_TRUE(
+      within(10s, [&] { return readlink((dfs / "hello-link").c_str(), buf, sizeof buf) > 0; }));
   kept(dfs / "hello-link");
   // Held open, the link's inode (and the target it keeps) outlives its old name's entry.
   const UniqueFd held(open((dfs / "hello-link").c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -167,17 +168,6 @@ class KeptFds : public KernelCache {
     ASSERT_EQ(status_number("opens"), opens + 1) << status();
     ASSERT_EQ(status_number("memo_hits"), hits + 1) << "counted as judged from the memo";
     ASSERT_EQ(status_number("warm_fds"), 1u) << status();
-  }
-  // How many of the daemon's fds show `target` ("PATH", or "PATH (deleted)" once removed).
-  size_t daemon_fds_of(const std::string& target) {
-    size_t n = 0;
-    std::error_code ec;
-    for (const auto& e :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
-      std::error_code link_ec;
-      n += std::filesystem::read_symlink(e.path(), link_ec).string() == target;
-    }
-    return n;
   }
 };
 
@@ -212,9 +202,9 @@ TEST_F(KeptFds, TheTrustGoneTheFileIsRefused) {
 TEST_F(KeptFds, AFileRemovedBeneathTheMountIsNotKeptOpen) {
   reopen_from_kept_fd();
   const std::string path = (root / data).string();
-  ASSERT_EQ(daemon_fds_of(path), 1u) << "the kept fd";
+  ASSERT_EQ(open_fds_of(pid, path), 1u) << "the kept fd";
   ASSERT_TRUE(std::filesystem::remove(root / data));
-  EXPECT_TRUE(within(10s, [&] { return daemon_fds_of(path + " (deleted)") == 0; }))
+  EXPECT_TRUE(within(10s, [&] { return open_fds_of(pid, path + " (deleted)") == 0; }))
       << "the daemon still holds the removed file open";
   EXPECT_EQ(read_file(mnt / data).error, ENOENT);
 }
@@ -223,18 +213,18 @@ TEST_F(KeptFds, NoMoreThanKeepOpenAreKeptTheOldestClosedFirst) {
   mount(",keep-open=1");
   const auto big = std::filesystem::path("usr/share/dfs/big.bin");
   ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
-  ASSERT_EQ(daemon_fds_of((root / data).string()), 1u);
+  ASSERT_EQ(open_fds_of(pid, (root / data).string()), 1u);
   ASSERT_EQ(read_file(mnt / big).error, 0) << log_text();
   EXPECT_EQ(status_number("warm_fds"), 1u) << status();
-  EXPECT_EQ(daemon_fds_of((root / data).string()), 0u) << "the oldest is closed";
-  EXPECT_EQ(daemon_fds_of((root / big).string()), 1u);
+  EXPECT_EQ(open_fds_of(pid, (root / data).string()), 0u) << "the oldest is closed";
+  EXPECT_EQ(open_fds_of(pid, (root / big).string()), 1u);
 }
 
 TEST_F(KeptFds, KeepOpenZeroKeepsNone) {
   mount(",keep-open=0");
   for (int i = 0; i < 2; ++i) ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
   EXPECT_EQ(status_number("warm_fds"), 0u) << status();
-  EXPECT_EQ(daemon_fds_of((root / data).string()), 0u);
+  EXPECT_EQ(open_fds_of(pid, (root / data).string()), 0u);
 }
 
 TEST_F(KernelCache, UnwatchedTheKernelCachesForOneSecondOnly) {

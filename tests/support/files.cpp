@@ -64,4 +64,15 @@ size_t open_fds(pid_t pid) {
   return n;
 }
 
+size_t open_fds_of(pid_t pid, const std::string& target) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    n += std::filesystem::read_symlink(e.path(), link_ec).string() == target;
+  }
+  return n;
+}
+
 }  // namespace digestfs::test

@@ -25,5 +25,7 @@ ReadResult read_file(const std::filesystem::path& p);
 
 // How many fds a process (this one by default) has open.
 size_t open_fds(pid_t pid = 0);
+// How many of them show `target` ("PATH", or "PATH (deleted)" once it is removed).
+size_t open_fds_of(pid_t pid, const std::string& target);
 
 }  // namespace digestfs::test

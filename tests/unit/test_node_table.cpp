@@ -151,20 +151,21 @@ class WarmNodes : public Nodes {
     ASSERT_TRUE(write_text(dir.path() / "c", "c"));
     handles.warm().set_capacity(1);
   }
-  fs::WarmOpen opened(fs::Node& n, uint64_t renames) {
+  // What the open path keeps for `n` after a verified open of it in `t`.
+  static fs::WarmOpen opened(fs::NodeTable& t, fs::Node& n) {
     return fs::WarmOpen{
-        std::make_shared<const UniqueFd>(handles.open(n, O_RDONLY)), {}, nullptr, 0, renames};
+        std::make_shared<const UniqueFd>(t.open(n, O_RDONLY)), {}, nullptr, 0, t.warm().renames()};
   }
 };
 
 TEST_F(WarmNodes, AVerdictJudgedBeforeARenameIsNotKept) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
   fs::Node& a = look_up_in(handles, "a");
-  const uint64_t before = handles.warm().renames();
+  const fs::WarmOpen judged_before = opened(handles, a);
   handles.warm().drop_all();  // a rename seen while the open was being judged
-  handles.warm().keep(a, opened(a, before));
+  handles.warm().keep(a, judged_before);
   EXPECT_EQ(handles.warm().find(a), nullptr);
-  handles.warm().keep(a, opened(a, handles.warm().renames()));
+  handles.warm().keep(a, opened(handles, a));
   EXPECT_NE(handles.warm().find(a), nullptr);
   handles.warm().drop_all();
   EXPECT_EQ(handles.warm().find(a), nullptr);
@@ -175,8 +176,8 @@ TEST_F(WarmNodes, TheOldestIsDroppedPastTheCapacityAndAForgottenNodesAtOnce) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
   fs::Node& a = look_up_in(handles, "a");
   fs::Node& c = look_up_in(handles, "c");
-  handles.warm().keep(a, opened(a, handles.warm().renames()));
-  const fs::WarmOpen kept_c = opened(c, handles.warm().renames());
+  handles.warm().keep(a, opened(handles, a));
+  const fs::WarmOpen kept_c = opened(handles, c);
   handles.warm().keep(c, kept_c);
   EXPECT_EQ(handles.warm().find(a), nullptr);
   ASSERT_NE(handles.warm().find(c), nullptr);
@@ -189,11 +190,7 @@ TEST_F(WarmNodes, TheOldestIsDroppedPastTheCapacityAndAForgottenNodesAtOnce) {
 TEST_F(WarmNodes, NodesWithoutHandlesKeepNone) {
   table.warm().set_capacity(1);
   fs::Node& a = look_up("a");
-  table.warm().keep(a, fs::WarmOpen{std::make_shared<const UniqueFd>(table.open(a, O_RDONLY)),
-                                    {},
-                                    nullptr,
-                                    0,
-                                    table.warm().renames()});
+  table.warm().keep(a, opened(table, a));
   EXPECT_EQ(table.warm().find(a), nullptr);
 }
 
