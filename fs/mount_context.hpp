@@ -7,6 +7,7 @@
 #include "fs/lower_watcher.hpp"
 #include "fs/node_reclaimer.hpp"
 #include "fs/node_table.hpp"
+#include "fs/request_loop.hpp"
 #include "src/daemon/mount_core.hpp"
 
 namespace digestfs::fs {
@@ -28,6 +29,7 @@ struct MountContext {
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
   LowerWatcher* watcher = nullptr;  // set while the source is watched
+  WaitingOps* waiting = nullptr;     // set while requests are served (see serve_requests)
 };
 
 inline MountContext& context(fuse_req_t req) {

@@ -1,28 +1,19 @@
 // The one registration table of FUSE ops. A read-only mount needs no second table: the
 // kernel refuses writes on it (MS_RDONLY), and open() refuses write access as well.
-#include <new>
-
 #include "fs/mount_context.hpp"
+#include "fs/ops_common.hpp"
 #include "fs/ops_table.hpp"
 
 namespace digestfs::fs {
 namespace {
 
-// No exception reaches libfuse: an op that cannot allocate answers ENOMEM, anything else
-// thrown EIO, and the daemon goes on. (Every op replies last, after all it allocates.)
-// Forgets (kAnswered false) are never answered, not even with an error.
+// Every op runs by run_op: no exception reaches libfuse.
 template <auto Op, bool kAnswered = true>
 struct Guarded;
 template <class... Args, void (*Op)(fuse_req_t, Args...), bool kAnswered>
 struct Guarded<Op, kAnswered> {
   static void call(fuse_req_t req, Args... args) noexcept {
-    try {
-      Op(req, args...);
-    } catch (const std::bad_alloc&) {
-      kAnswered ? void(fuse_reply_err(req, ENOMEM)) : fuse_reply_none(req);
-    } catch (...) {
-      kAnswered ? void(fuse_reply_err(req, EIO)) : fuse_reply_none(req);
-    }
+    run_op(req, [&] { Op(req, args...); }, kAnswered);
   }
 };
 

@@ -4,12 +4,35 @@
 #include <fuse_lowlevel.h>
 #include <sys/fsuid.h>
 
+#include <new>
 #include <string>
+#include <utility>
 
 #include "fs/mount_context.hpp"
 #include "src/base/proc_path.hpp"
 
 namespace digestfs::fs {
+
+// Runs an op so that no exception reaches libfuse: an op that cannot allocate answers ENOMEM,
+// anything else thrown EIO, and the daemon goes on (every op replies last, after all it
+// allocates). A forget (`answered` false) is never answered, not even with an error.
+template <class Op>
+void run_op(fuse_req_t req, Op&& op, bool answered = true) noexcept {
+  try {
+    op();
+  } catch (const std::bad_alloc&) {
+    answered ? void(fuse_reply_err(req, ENOMEM)) : fuse_reply_none(req);
+  } catch (...) {
+    answered ? void(fuse_reply_err(req, EIO)) : fuse_reply_none(req);
+  }
+}
+
+// Answers `req` on a thread that may wait (see fs/request_loop.hpp), not on the request loop.
+// `op` holds copies of all it reads of the request: the loop reuses its buffer at once.
+template <class Op>
+void answer_off_loop(fuse_req_t req, Op op) {
+  context(req).waiting->hand_over([req, op = std::move(op)]() mutable { run_op(req, op); });
+}
 
 // Files made through the mount belong to the calling user and group, not to the daemon, and
 // get the mode the caller's umask gives them (the kernel hands it over unapplied: the lower

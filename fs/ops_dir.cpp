@@ -148,10 +148,12 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-  UniqueFd own;
-  const int fd = open_dir_fd(req, ino, fi, own);
-  int rc = fd < 0 ? -1 : datasync ? fdatasync(fd) : fsync(fd);
-  fuse_reply_err(req, rc == 0 ? 0 : errno);
+  answer_off_loop(req, [req, ino, datasync, opened = *fi] {
+    UniqueFd own;
+    const int fd = open_dir_fd(req, ino, &opened, own);
+    int rc = fd < 0 ? -1 : datasync ? fdatasync(fd) : fsync(fd);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+  });
 }
 
 }  // namespace digestfs::fs

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "fs/ops_common.hpp"
@@ -37,10 +39,21 @@ bool plain_read(int flags) {
          !(flags & (O_TRUNC | O_APPEND | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC | O_PATH));
 }
 
+// How an open is judged: in full (it may hash, or wait for a reload), or on the request loop,
+// which must not wait, only by what the memo remembers.
+enum class Judging { Full, FromMemory };
+constexpr int kUndecided = -1;  // what FromMemory could not decide (never an errno)
+
 // Judges an fd opened for reading (by open or create), st its fstat: 0 when it may be read,
-// else the errno of the refusal.
-int admit(MountContext& ctx, OpenFile& file, const struct stat& st) {
-  const OpenDecision d = ctx.core->judge_open(file.fd->get(), st);
+// else the errno of the refusal, or kUndecided.
+int admit(MountContext& ctx, OpenFile& file, const struct stat& st,
+          Judging how = Judging::Full) {
+  std::optional<OpenDecision> known;
+  if (how == Judging::FromMemory) {
+    known = ctx.core->judge_remembered(file.fd->get(), st);
+    if (!known) return kUndecided;
+  }
+  const OpenDecision d = known ? std::move(*known) : ctx.core->judge_open(file.fd->get(), st);
   if (d.error) return d.error;
   file.verified = d.verified;
   file.stamp = d.stamp;
@@ -87,9 +100,9 @@ bool reopen_warm(MountContext& ctx, Node& node, OpenFile& file) {
   return true;
 }
 
-// Opens the node's lower file and, when it is opened for reading, judges it: 0 or the errno
-// to answer.
-int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file) {
+// Opens the node's lower file and, when it is opened for reading, judges it: 0, the errno to
+// answer, or kUndecided.
+int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file, Judging how) {
   UniqueFd fd = ctx.nodes.open(node, flags);
   if (!fd) return errno;
   file.fd = std::make_shared<const UniqueFd>(std::move(fd));
@@ -102,7 +115,7 @@ int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file) {
   // show another of its paths, and the new lookup gives the name a node of its own.
   if (st.st_nlink == 0 || !ctx.nodes.names_its_path(node, st)) return ESTALE;
   file.readable = wants_read(flags);
-  return file.readable ? admit(ctx, file, st) : 0;
+  return file.readable ? admit(ctx, file, st, how) : 0;
 }
 
 void forget_handle(const OpenFile& file) {
@@ -111,31 +124,10 @@ void forget_handle(const OpenFile& file) {
   file.node->verified_readers -= file.verified;
 }
 
-}  // namespace
-
-int open_file_fd(const fuse_file_info* fi) { return open_file(fi)->fd->get(); }
-
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// Answers an open that `file` now serves.
+void reply_opened(fuse_req_t req, Node& node, std::unique_ptr<OpenFile> file,
+                  fuse_file_info* fi) {
   MountContext& ctx = context(req);
-  if (ctx.read_only && wants_write(fi->flags)) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  Node& node = ctx.nodes.node(ino);
-  auto file = std::make_unique<OpenFile>();
-  const bool plain = plain_read(fi->flags);
-  if (!plain || !reopen_warm(ctx, node, *file)) {
-    // Taken first: a verdict judged before a change must not be kept past it.
-    const uint64_t verdicts = ctx.core->verdict_epoch();
-    const uint64_t renames = ctx.nodes.warm().renames();
-    if (int err = open_lower(ctx, node, fi->flags, *file)) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    if (plain && file->verified) {
-      ctx.nodes.warm().keep(node, WarmOpen{file->fd, file->stamp, file->guard, verdicts, renames});
-    }
-  }
   share_page_cache(node, *file, fi);
   ctx.nodes.hold(node, file->fd);
   // A handle that cannot have written has nothing to flush: close() then costs no round trip
@@ -145,8 +137,29 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-               fuse_file_info* fi) {
+// An open that no kept fd answers: the file is opened and judged, and the open answered.
+// False, with nothing answered, when judging FromMemory could not decide.
+bool open_judged(fuse_req_t req, Node& node, fuse_file_info* fi, Judging how) {
+  MountContext& ctx = context(req);
+  auto file = std::make_unique<OpenFile>();
+  // Taken first: a verdict judged before a change must not be kept past it.
+  const uint64_t verdicts = ctx.core->verdict_epoch();
+  const uint64_t renames = ctx.nodes.warm().renames();
+  if (int err = open_lower(ctx, node, fi->flags, *file, how)) {
+    if (err == kUndecided) return false;
+    fuse_reply_err(req, err);
+    return true;
+  }
+  if (plain_read(fi->flags) && file->verified) {
+    ctx.nodes.warm().keep(node, WarmOpen{file->fd, file->stamp, file->guard, verdicts, renames});
+  }
+  reply_opened(req, node, std::move(file), fi);
+  return true;
+}
+
+// Creates and judges the new file (see op_create).
+void create_judged(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                   fuse_file_info* fi) {
   MountContext& ctx = context(req);
   Node& p = ctx.nodes.node(parent);
   const NodeFd dir = ctx.nodes.path_fd(p);
@@ -180,6 +193,44 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   fuse_reply_create(req, &e, fi);
 }
 
+}  // namespace
+
+int open_file_fd(const fuse_file_info* fi) { return open_file(fi)->fd->get(); }
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  MountContext& ctx = context(req);
+  if (ctx.read_only && wants_write(fi->flags)) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  // The kernel holds the node's inode until the open is answered: no forget frees it first.
+  Node& node = ctx.nodes.node(ino);
+  if (plain_read(fi->flags)) {
+    auto file = std::make_unique<OpenFile>();
+    if (reopen_warm(ctx, node, *file)) {
+      reply_opened(req, node, std::move(file), fi);
+      return;
+    }
+    // A version the memo knows is judged here too; the rest may hash or wait. (An open for
+    // writing may truncate, or wait for the disk: never here.)
+    if (open_judged(req, node, fi, Judging::FromMemory)) return;
+  }
+  answer_off_loop(req, [req, &node, opened = *fi]() mutable {
+    open_judged(req, node, &opened, Judging::Full);
+  });
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  answer_off_loop(req, [req, parent, named = std::string(name), mode, opened = *fi]() mutable {
+    create_judged(req, parent, named.c_str(), mode, &opened);
+  });
+}
+
+// A checked read this large costs more to hash than a thread's wake-up (SHA-256 at about
+// 1 GB/s: 60 us against a few).
+constexpr size_t kCheckedOffTheLoop = 64 * 1024;
+
 // Reads through the guard: whole blocks from a block boundary, checked as read, and only then
 // the part asked for is served.
 void read_guarded(fuse_req_t req, OpenFile& file, size_t size, off_t offset) {
@@ -210,7 +261,14 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
     return;
   }
   if (file->guard) {
-    read_guarded(req, *file, size, offset);
+    // While the kernel's read-ahead has more reads queued, a large one is checked off the
+    // loop, so that their blocks are hashed on every core at once; a lone one is checked
+    // here, with no thread to wake. (The handle outlives the read: its release comes later.)
+    if (size >= kCheckedOffTheLoop && requests_queued(context(req).session)) {
+      answer_off_loop(req, [req, file, size, offset] { read_guarded(req, *file, size, offset); });
+    } else {
+      read_guarded(req, *file, size, offset);
+    }
     return;
   }
   auto lease = io_buffers().lend();
@@ -273,9 +331,10 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  int fd = open_file(fi)->fd->get();
-  int rc = datasync ? fdatasync(fd) : fsync(fd);
-  fuse_reply_err(req, rc == 0 ? 0 : errno);
+  answer_off_loop(req, [req, datasync, fd = open_file(fi)->fd] {
+    const int rc = datasync ? fdatasync(fd->get()) : fsync(fd->get());
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+  });
 }
 
 // The inode flags and extended attributes that lsattr and chattr use, passed through to the

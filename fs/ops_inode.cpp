@@ -104,21 +104,24 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
   op_getattr(req, ino, fi);
 }
 
+// A refused target may wait for a reload (see judged_up_to_date): off the request loop.
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  MountContext& ctx = context(req);
-  const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
-  char buf[PATH_MAX + 1];
-  ssize_t n = fd ? readlinkat(fd.get(), "", buf, sizeof buf - 1) : -1;
-  if (n < 0) {
-    fuse_reply_err(req, errno);
-    return;
-  }
-  buf[n] = '\0';
-  if (int refused = ctx.core->judge_link(fd.get(), std::string_view(buf, size_t(n)))) {
-    fuse_reply_err(req, refused);
-    return;
-  }
-  fuse_reply_readlink(req, buf);
+  answer_off_loop(req, [req, ino] {
+    MountContext& ctx = context(req);
+    const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
+    char buf[PATH_MAX + 1];
+    ssize_t n = fd ? readlinkat(fd.get(), "", buf, sizeof buf - 1) : -1;
+    if (n < 0) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    buf[n] = '\0';
+    if (int refused = ctx.core->judge_link(fd.get(), std::string_view(buf, size_t(n)))) {
+      fuse_reply_err(req, refused);
+      return;
+    }
+    fuse_reply_readlink(req, buf);
+  });
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -262,8 +265,8 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   reply_xattr_bytes(req, listxattr(path.c_str(), size ? buf.data() : nullptr, size), size, buf);
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
-                 int flags) {
+static void set_xattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                      size_t size, int flags) {
   if (ino == FUSE_ROOT_ID) {
     if (auto done = context(req).core->write_control(name, std::string_view(value, size))) {
       fuse_reply_err(req, *done);
@@ -274,6 +277,18 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
   fuse_reply_err(
       req,
       !fd ? errno : ok_or_errno(setxattr(proc_path(fd.get()).c_str(), name, value, size, flags)));
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+  if (ino != FUSE_ROOT_ID) {
+    set_xattr(req, ino, name, value, size, flags);
+    return;
+  }
+  // A control write may wait for the reload it asks for: the root's are set off the loop.
+  answer_off_loop(req, [req, named = std::string(name), bytes = std::string(value, size), flags] {
+    set_xattr(req, FUSE_ROOT_ID, named.c_str(), bytes.data(), bytes.size(), flags);
+  });
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {

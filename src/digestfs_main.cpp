@@ -16,6 +16,7 @@
 
 #include "fs/lower_watcher.hpp"
 #include "fs/mount_context.hpp"
+#include "fs/request_loop.hpp"
 #include "src/config/command_line.hpp"
 #include "src/daemon/daemon.hpp"
 #include "src/daemon/fd_limit.hpp"
@@ -257,10 +258,7 @@ int run(int argc, char** argv) {
                            (args.settings.verify ? "" : ", verification off") + ")");
   daemon.ready();
   services->mounted();
-  fuse_loop_config config{};
-  config.clone_fd = 0;
-  config.max_idle_threads = 16;
-  const int rc = fuse_session_loop_mt(se.get(), &config);
+  const int rc = fs::serve_requests(se.get(), ctx);
   fuse_session_unmount(se.get());
   point.leave(ending());
   log.notice(LOG_INFO, "ended on " + point.path());

@@ -165,11 +165,21 @@ Judgement IntegrityChecker::judged_up_to_date(Judge judge, std::string& note) {
 Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string_view path) {
   ++counters_.opens;
   std::string note;
-  Judgement j = judged_up_to_date([&] { return judge_content(fd, st, path); }, note);
+  Judgement j = judged_up_to_date([&] { return judge_content(fd, st, path, true); }, note);
   return conclude(std::move(j), path, fd, note);
 }
 
-Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::string_view path) {
+std::optional<Decision> IntegrityChecker::judge_remembered(int fd, const struct stat& st,
+                                                           std::string_view path) {
+  Judgement j = judge_content(fd, st, path, false);
+  if (!j.decision.allow) return std::nullopt;
+  ++counters_.opens;
+  if (j.decision.verified) ++counters_.memo_hits;
+  return std::move(j.decision);
+}
+
+Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::string_view path,
+                                          bool may_hash) {
   const auto index = index_.load();
   const EntryRange entries = index->lookup(path);
   Judgement j;
@@ -213,22 +223,30 @@ Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::st
   // Claims may use different algorithms; each is hashed at most once per version.
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
-    auto looked = content_digest(fd, d.stamp, e.algo(), blocks_.on);
-    ++(looked.source == VerdictMemo::Source::Remembered ? counters_.memo_hits
-                                                        : counters_.memo_misses);
-    if (!looked.digest) {
-      d.reason =
-          looked.digest.error().code == ESTALE ? Reason::ChangedWhileHashing : Reason::ReadError;
-      d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
-      j.detail = " error=\"" + looked.digest.error().message + "\"" + package_of(*first);
+    std::optional<VerdictMemo::Lookup> looked =
+        may_hash ? content_digest(fd, d.stamp, e.algo(), blocks_.on)
+                 : memo_.remembered(d.stamp, e.algo(), blocks_.on);
+    if (!looked) {  // not remembered, and not to be hashed now
+      d.error = EWOULDBLOCK;
       return j;
     }
-    if (looked.digest->digest.view() == e.digest()) {
-      d.tree = std::move(looked.tree);
+    if (may_hash) {
+      ++(looked->source == VerdictMemo::Source::Remembered ? counters_.memo_hits
+                                                           : counters_.memo_misses);
+    }
+    if (!looked->digest) {
+      d.reason =
+          looked->digest.error().code == ESTALE ? Reason::ChangedWhileHashing : Reason::ReadError;
+      d.error = d.reason == Reason::ChangedWhileHashing ? EACCES : EIO;
+      j.detail = " error=\"" + looked->digest.error().message + "\"" + package_of(*first);
+      return j;
+    }
+    if (looked->digest->digest.view() == e.digest()) {
+      d.tree = std::move(looked->tree);
       d = allowed(d, Reason::Verified, true);
       return j;
     }
-    j.actual = std::move(looked.digest.value());
+    j.actual = std::move(looked->digest.value());
   }
   d.reason = Reason::DigestMismatch;
   j.detail = " expected=" + first->digest().text() + " actual=" + j.actual->digest.text() +

@@ -83,6 +83,10 @@ class IntegrityChecker {
 
   // fd is the lower file opened for reading; st its fstat; path its absolute index path.
   Decision judge_open(int fd, const struct stat& st, std::string_view path);
+  // judge_open's decision when it needs no hashing and no waiting: the content is remembered
+  // to match (or the path needs no content check). Nothing otherwise, and nothing is logged,
+  // measured or counted: judge_open decides (it may hash, wait for a reload, log a refusal).
+  std::optional<Decision> judge_remembered(int fd, const struct stat& st, std::string_view path);
   // A symlink's target against the path's entries (no following).
   Decision judge_link(std::string_view path, std::string_view target);
   // Priming: remembers the content digest of fd for entry's algorithm; true when it matches.
@@ -115,7 +119,9 @@ class IntegrityChecker {
   const Policy& policy() const { return policy_; }
 
  private:
-  Judgement judge_content(int fd, const struct stat& st, std::string_view path);
+  // With `may_hash` false, content whose digest is not remembered is left undecided
+  // (error EWOULDBLOCK), and nothing is counted.
+  Judgement judge_content(int fd, const struct stat& st, std::string_view path, bool may_hash);
   Judgement judge_target(std::string_view path, std::string_view target);
   // `judge` again against a newer snapshot when the one in force may be behind the sources.
   template <class Judge>

@@ -129,6 +129,18 @@ OpenDecision MountServices::judge_open(int fd, const struct stat& st) {
   if (!checker_) return OpenDecision{0, false, stamp_of(st), nullptr};
   std::string path = index_path_of(fd, paths_);
   Decision d = checker_->judge_open(fd, st, path);
+  return decided(std::move(d), std::move(path));
+}
+
+std::optional<OpenDecision> MountServices::judge_remembered(int fd, const struct stat& st) {
+  if (!checker_) return OpenDecision{0, false, stamp_of(st), nullptr};
+  std::string path = index_path_of(fd, paths_);
+  std::optional<Decision> d = checker_->judge_remembered(fd, st, path);
+  if (!d) return std::nullopt;
+  return decided(std::move(*d), std::move(path));
+}
+
+OpenDecision MountServices::decided(Decision d, std::string path) {
   OpenDecision out{d.allow ? 0 : d.error, d.verified, d.stamp, nullptr};
   if (d.tree)
     out.guard =

@@ -58,6 +58,7 @@ class MountServices : public MountCore {
   IndexReloader* reloader() { return reloader_.get(); }
 
   OpenDecision judge_open(int fd, const struct stat& st) override;
+  std::optional<OpenDecision> judge_remembered(int fd, const struct stat& st) override;
   uint64_t verdict_epoch() const override { return checker_ ? checker_->verdict_epoch() : 0; }
   void reopened() override {
     if (checker_) checker_->reopened();
@@ -70,6 +71,8 @@ class MountServices : public MountCore {
   MountServices(PathMapping paths, EventLog& log) : paths_(std::move(paths)), log_(log) {}
   Result<void> start_verification(const Settings& settings, int source_fd);
   Result<void> start_measurements(const Settings& settings);
+  // What the FUSE layer is told of a decision on the file at index path `path`.
+  OpenDecision decided(Decision d, std::string path);
 
   PathMapping paths_;
   EventLog& log_;

@@ -95,13 +95,7 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   std::shared_ptr<Slot> s = slot({stamp.dev, stamp.ino});
   std::unique_lock lock(s->mutex);
   s->done.wait(lock, [&] { return !s->hashing; });
-  if (s->stamp == stamp && (!want_tree || s->tree)) {
-    for (const auto& d : s->digests) {
-      if (d.digest.algo() != algo) continue;
-      if (want_tree) touch(*s);
-      return {d, Source::Remembered, want_tree ? s->tree : nullptr};
-    }
-  }
+  if (auto known = known_in(*s, stamp, algo, want_tree)) return std::move(*known);
   s->hashing = true;
   lock.unlock();
   wait_until_ctime_settles(stamp.ctime_ns);
@@ -135,15 +129,36 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   return {std::move(result), Source::Hashed, std::move(tree)};
 }
 
-void VerdictMemo::forget(const ContentStamp& stamp) {
-  std::shared_ptr<Slot> s;
-  {
-    Shard& sh = shard({stamp.dev, stamp.ino});
-    std::lock_guard lock(sh.mutex);
-    auto it = sh.slots.find({stamp.dev, stamp.ino});
-    if (it == sh.slots.end()) return;
-    s = it->second;
+std::optional<VerdictMemo::Lookup> VerdictMemo::known_in(Slot& s, const ContentStamp& stamp,
+                                                         uint8_t algo, bool want_tree) {
+  if (!(s.stamp == stamp) || (want_tree && !s.tree)) return std::nullopt;
+  for (const auto& d : s.digests) {
+    if (d.digest.algo() != algo) continue;
+    if (want_tree) touch(s);
+    return Lookup{d, Source::Remembered, want_tree ? s.tree : nullptr};
   }
+  return std::nullopt;
+}
+
+std::shared_ptr<VerdictMemo::Slot> VerdictMemo::existing_slot(const Key& key) {
+  Shard& sh = shard(key);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.slots.find(key);
+  return it == sh.slots.end() ? nullptr : it->second;
+}
+
+std::optional<VerdictMemo::Lookup> VerdictMemo::remembered(const ContentStamp& stamp, uint8_t algo,
+                                                           bool want_tree) {
+  std::shared_ptr<Slot> s = existing_slot({stamp.dev, stamp.ino});
+  if (!s) return std::nullopt;
+  std::lock_guard lock(s->mutex);
+  if (s->hashing) return std::nullopt;
+  return known_in(*s, stamp, algo, want_tree);
+}
+
+void VerdictMemo::forget(const ContentStamp& stamp) {
+  std::shared_ptr<Slot> s = existing_slot({stamp.dev, stamp.ino});
+  if (!s) return;
   std::lock_guard lock(s->mutex);
   if (!(s->stamp == stamp)) return;
   s->stamp = ContentStamp{};

@@ -48,6 +48,9 @@ class VerdictMemo {
   using HashFn = std::function<Result<ContentDigest>(BlockTree::Builder*)>;
   Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash,
                 bool want_tree = false);
+  // What `digest` would answer without hashing or waiting: nothing when this version's digest
+  // in `algo` (and, with `want_tree`, its block tree) is not remembered, or is being hashed.
+  std::optional<Lookup> remembered(const ContentStamp& stamp, uint8_t algo, bool want_tree = false);
   // Forgets what it remembers of this version: what was read of it did not match its tree.
   void forget(const ContentStamp& stamp);
   TreeStats tree_stats() const;
@@ -84,6 +87,10 @@ class VerdictMemo {
     std::unordered_map<Key, std::shared_ptr<Slot>, KeyHash> slots;
   };
   std::shared_ptr<Slot> slot(const Key& key);
+  std::shared_ptr<Slot> existing_slot(const Key& key);  // null when there is none
+  // With s's mutex held: what s remembers of `stamp` in `algo` (see remembered).
+  std::optional<Lookup> known_in(Slot& s, const ContentStamp& stamp, uint8_t algo,
+                                 bool want_tree);
   Shard& shard(const Key& key) { return shards_[KeyHash()(key) % shards_.size()]; }
   // With s's mutex held: s keeps `tree` from now on; returns the trees to drop for the budget
   // (dropped by the caller once s's mutex is released).

@@ -2,7 +2,8 @@
 // FUSE server that lies (tests/lying_fs) and an ext4 image whose blocks are rewritten through
 // its loop device. The first open passes; later reads of the changed blocks fail with EIO, in
 // plain reads, after the page cache is dropped and through mmap, and no reader is ever given
-// a byte that is not the packaged one.
+// a byte that is not the packaged one. And a lower whose reads hang: that holds up only the
+// open that waits for it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -13,8 +14,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <future>
 #include <sstream>
+#include <thread>
 
 #include "src/base/content_stamp.hpp"
 #include "src/base/unique_fd.hpp"
@@ -90,12 +94,13 @@ class BlockChecks : public MountFixture {
     waitpid(lying_pid, nullptr, 0);
     lying_pid = -1;
   }
-  // From now on the lying server lies: its answer comes once the switch is made.
-  void start_lying() {
+  // Flips one of the lying server's switches (see tests/lying_fs): it answers once flipped.
+  void ask_lying_fs(const char* attribute) {
     char answer[16];
-    ASSERT_EQ(getxattr(lie.c_str(), "user.lying-fs.start", answer, sizeof answer), 5)
-        << std::strerror(errno);
+    ASSERT_EQ(getxattr(lie.c_str(), attribute, answer, sizeof answer), 4) << std::strerror(errno);
   }
+  // From now on the lying server lies.
+  void start_lying() { ask_lying_fs("user.lying-fs.start"); }
   void drop_page_caches() {
     sync();
     ASSERT_TRUE(write_text("/proc/sys/vm/drop_caches", "3\n"));
@@ -162,6 +167,52 @@ TEST_F(BlockChecks, WithoutThemTheLieIsServed) {
   EXPECT_EQ(r.error, 0);
   EXPECT_NE(r.bytes, pristine.substr(kLiedAt, 4096)) << "the lying server did not lie";
   EXPECT_NE(status().find("\"block_checks\":\"off\""), std::string::npos) << status();
+}
+
+// A lower file whose reads hang (a dead disk, a hung server) holds up its own open and nothing
+// else: the open waits off the request loop, while the status, lookups and another file's open
+// and reads are answered. Once the lower answers again, the open gets its verdict.
+class HungLower : public BlockChecks {};
+
+TEST_F(HungLower, HoldsUpOnlyTheOpenThatWaitsForIt) {
+  const std::string big = slurp(root / kBig);
+  const std::string data = slurp(root / "usr/share/dfs/data.txt");
+  start_lying_fs();
+  mount(",prefix=/", lie, mnt);
+  ask_lying_fs("user.lying-fs.stall");
+  std::atomic<bool> answered{false};
+  ReadResult held;
+  std::thread opener([&] {
+    held = read_file(mnt / kBig);
+    answered = true;
+  });
+  struct Seen {
+    bool hashing = false;  // the status said the open is hashing
+    ReadResult data;
+    int stat_rc = -1;
+    bool open_waiting = false;  // and the open was still not answered after all of it
+  };
+  auto others = std::async(std::launch::async, [&] {
+    Seen s;
+    s.hashing = within(30000ms, [&] { return status_number("hashing") == 1; }).has_value();
+    s.data = read_file(mnt / "usr/share/dfs/data.txt");
+    struct stat st;
+    s.stat_rc = stat((mnt / "usr/bin/hello").c_str(), &st);
+    s.open_waiting = !answered;
+    return s;
+  });
+  const bool in_time = others.wait_for(60s) == std::future_status::ready;
+  ask_lying_fs("user.lying-fs.resume");
+  opener.join();
+  ASSERT_TRUE(in_time) << "the other requests waited for the held open";
+  const Seen s = others.get();
+  EXPECT_TRUE(s.hashing) << status();
+  EXPECT_EQ(s.data.error, 0);
+  EXPECT_EQ(s.data.bytes, data);
+  EXPECT_EQ(s.stat_rc, 0) << std::strerror(errno);
+  EXPECT_TRUE(s.open_waiting) << "the lower's reads were not held";
+  EXPECT_EQ(held.error, 0) << log_text();
+  EXPECT_EQ(held.bytes, big);
 }
 
 // A real block device: an ext4 image on a loop device, a file verified through the mount,

@@ -1,10 +1,13 @@
-// A lower filesystem that lies, for the block-check tests only: a read-only passthrough of
-// BACKING at MOUNTPOINT that, once asked, serves other bytes for one file from byte LIE_FROM
-// on, while its size, mtime and ctime stay exactly what the backing file says. What a device
-// written underneath, a network filesystem or a hostile disk image can do.
+// A lower filesystem that misbehaves, for the tests of what a lower filesystem can do to the
+// daemon: a read-only passthrough of BACKING at MOUNTPOINT that, once asked, serves other
+// bytes for one file from byte LIE_FROM on, while its size, mtime and ctime stay exactly what
+// the backing file says (what a device written underneath, a network filesystem or a hostile
+// disk image can do); or holds every read of that file until told to go on (a hung disk or
+// server).
 // Usage: lying-fs BACKING MOUNTPOINT RELATIVE_PATH LIE_FROM
-// It is asked by reading the attribute user.lying-fs.start of any of its files: the answer
-// comes once every later read lies, so a test never races the switch (a signal would).
+// It is asked by reading an attribute of any of its files: user.lying-fs.start (lie from now
+// on), user.lying-fs.stall (hold reads from now on), user.lying-fs.resume (let them go). The
+// answer comes once the switch is made, so a test never races it (a signal would).
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -13,6 +16,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,7 +27,9 @@ namespace {
 std::string g_backing, g_lie_path;
 off_t g_lie_from = 0;
 std::atomic<bool> g_lying{false};
-constexpr const char* kStartAttribute = "user.lying-fs.start";
+std::mutex g_stall_mutex;
+std::condition_variable g_resumed;
+bool g_stalled = false;
 
 std::string backing(const char* path) { return g_backing + path; }
 
@@ -56,6 +63,10 @@ int lie_open(const char* path, fuse_file_info* fi) {
 }
 
 int lie_read(const char* path, char* buf, size_t size, off_t offset, fuse_file_info* fi) {
+  if (g_lie_path == path) {
+    std::unique_lock lock(g_stall_mutex);
+    g_resumed.wait(lock, [] { return !g_stalled; });
+  }
   ssize_t n = pread(static_cast<int>(fi->fh), buf, size, offset);
   if (n < 0) return -errno;
   if (g_lying && g_lie_path == path) {
@@ -67,9 +78,17 @@ int lie_read(const char* path, char* buf, size_t size, off_t offset, fuse_file_i
 }
 
 int lie_getxattr(const char*, const char* name, char* value, size_t size) {
-  if (std::strcmp(name, kStartAttribute) != 0) return -ENODATA;
-  g_lying = true;
-  constexpr char kAnswer[] = "lying";
+  const std::string asked = name;
+  if (asked == "user.lying-fs.start") {
+    g_lying = true;
+  } else if (asked == "user.lying-fs.stall" || asked == "user.lying-fs.resume") {
+    std::lock_guard lock(g_stall_mutex);
+    g_stalled = asked == "user.lying-fs.stall";
+    g_resumed.notify_all();
+  } else {
+    return -ENODATA;
+  }
+  constexpr char kAnswer[] = "done";
   if (size == 0) return sizeof kAnswer - 1;
   if (size < sizeof kAnswer - 1) return -ERANGE;
   std::memcpy(value, kAnswer, sizeof kAnswer - 1);
