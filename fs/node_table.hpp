@@ -38,10 +38,11 @@ struct Node {
   std::mutex fd_mutex;
   std::shared_ptr<const UniqueFd> fd;    // guarded by fd_mutex
   unsigned holds = 0;                    // guarded by fd_mutex: open handles standing in
-  std::shared_ptr<const WarmOpen> warm;  // guarded by fd_mutex: see WarmOpens
-  // Where the node is in WarmOpens' list, if it is: both guarded by WarmOpens' mutex.
+  // Guarded by fd_mutex, and changed with WarmOpens' mutex held too: see WarmOpens.
+  std::shared_ptr<const WarmOpen> warm;
+  // Which of WarmOpens' lists the node is in, and where: both guarded by WarmOpens' mutex.
   std::list<Node*>::iterator warm_at;
-  bool warm_listed = false;
+  WarmList warm_in = WarmList::None;
   dev_t dev = 0;
   ino_t ino = 0;
   bool link = false;     // a symlink, whose target the kernel may keep (see LowerWatcher)

@@ -83,20 +83,31 @@ void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
   }
 }
 
-// Answers an open from the fd kept for the node: false when none is kept, or when the file,
-// its links or a verdict may have changed since it was verified.
-bool reopen_warm(MountContext& ctx, Node& node, OpenFile& file) {
-  const auto warm = ctx.nodes.warm().find(node);
-  if (!warm || warm->verdicts != ctx.core->verdict_epoch()) return false;
-  struct stat st;
-  if (fstat(warm->fd->get(), &st) != 0 || st.st_nlink != 1 || !(stamp_of(st) == warm->stamp)) {
+// Judges `file` by what its node remembers, st being the fstat of the lower file: false when
+// the file, its links or a verdict may have changed since it was verified.
+bool judged_as_before(MountContext& ctx, const WarmOpen& warm, const struct stat& st,
+                      OpenFile& file) {
+  if (warm.verdicts != ctx.core->verdict_epoch() || st.st_nlink != 1 ||
+      !(stamp_of(st) == warm.stamp)) {
     return false;
   }
   ctx.core->reopened();
-  file.fd = warm->fd;
   file.verified = true;
-  file.stamp = warm->stamp;
-  file.guard = warm->guard;
+  file.stamp = warm.stamp;
+  file.guard = warm.guard;
+  return true;
+}
+
+// Answers an open from the fd kept for the node: false when none is kept, or when it cannot
+// be judged as before.
+bool reopen_warm(MountContext& ctx, Node& node, OpenFile& file) {
+  const auto warm = ctx.nodes.warm().find(node);
+  struct stat st;
+  if (!warm || !warm->fd || fstat(warm->fd->get(), &st) != 0 ||
+      !judged_as_before(ctx, *warm, st, file)) {
+    return false;
+  }
+  file.fd = warm->fd;
   return true;
 }
 
@@ -115,7 +126,10 @@ int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file, Judging
   // show another of its paths, and the new lookup gives the name a node of its own.
   if (st.st_nlink == 0 || !ctx.nodes.names_its_path(node, st)) return ESTALE;
   file.readable = wants_read(flags);
-  return file.readable ? admit(ctx, file, st, how) : 0;
+  if (!file.readable) return 0;
+  // A node whose kept fd was closed past the capacity still remembers its verdict.
+  const auto warm = ctx.nodes.warm().find(node);
+  return warm && judged_as_before(ctx, *warm, st, file) ? 0 : admit(ctx, file, st, how);
 }
 
 void forget_handle(const OpenFile& file) {

@@ -226,7 +226,9 @@ int run(int argc, char** argv) {
   ctx.cache_links = watcher != nullptr;
   ctx.watcher = watcher.get();
   if (watcher && ctx.nodes.by_handle()) {
-    ctx.nodes.warm().set_capacity(warm_capacity(args.settings.keep_open, budget));
+    // The verdicts past the kept fds hold block trees too: no more than the memo may.
+    ctx.nodes.warm().set_capacity(warm_capacity(args.settings.keep_open, budget),
+                                  args.settings.block_checks.memory_bytes);
   }
   if (watcher) services->on_new_index([&w = *watcher] { w.drop_links_soon(); });
   // The services' reloader outlives the watcher (it was made first): stop telling it first.

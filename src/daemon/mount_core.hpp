@@ -25,6 +25,8 @@ class ContentGuard {
   virtual size_t block_size() const = 0;
   // `bytes` read from `offset` (a multiple of block_size()): 0 to serve them, else the errno.
   virtual int check(uint64_t offset, std::span<const unsigned char> bytes) = 0;
+  // The memory it holds (a block tree), for a budget that keeps guards past their opens.
+  virtual size_t memory_bytes() const = 0;
 };
 
 struct OpenDecision {

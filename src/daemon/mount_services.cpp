@@ -17,6 +17,9 @@ class BlockGuard : public ContentGuard {
       : tree_(std::move(tree)), checker_(checker), path_(std::move(path)), stamp_(stamp) {}
 
   size_t block_size() const override { return BlockTree::kBlockSize; }
+  size_t memory_bytes() const override {
+    return sizeof(*this) + path_.capacity() + tree_->memory_bytes();
+  }
 
   int check(uint64_t offset, std::span<const unsigned char> bytes) override {
     const auto bad = tree_->first_mismatch(offset, bytes);

@@ -209,15 +209,47 @@ TEST_F(KeptFds, AFileRemovedBeneathTheMountIsNotKeptOpen) {
   EXPECT_EQ(read_file(mnt / data).error, ENOENT);
 }
 
-TEST_F(KeptFds, NoMoreThanKeepOpenAreKeptTheOldestClosedFirst) {
-  mount(",keep-open=1");
-  const auto big = std::filesystem::path("usr/share/dfs/big.bin");
+// With keep-open=1: data.txt verified, then its kept fd closed by opening another file.
+class PastKeepOpen : public KeptFds {
+ protected:
+  const std::filesystem::path big = "usr/share/dfs/big.bin";
+
+  void SetUp() override {
+    KeptFds::SetUp();
+    mount(",keep-open=1");
+    ASSERT_EQ(kernel_cache(), "fanotify") << status();
+    ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
+    ASSERT_EQ(open_fds_of(pid, (root / data).string()), 1u);
+    close_data_fd();
+  }
+  void close_data_fd() {
+    ASSERT_EQ(read_file(mnt / big).error, 0) << log_text();
+    ASSERT_EQ(status_number("warm_fds"), 1u) << status();
+    ASSERT_EQ(open_fds_of(pid, (root / data).string()), 0u) << "the oldest is closed";
+    ASSERT_EQ(open_fds_of(pid, (root / big).string()), 1u);
+  }
+};
+
+TEST_F(PastKeepOpen, TheVerdictStaysWithTheNodeUntilTheFileChanges) {
+  const uint64_t opens = status_number("opens"), hits = status_number("memo_hits");
   ASSERT_EQ(read_file(mnt / data).bytes, v1) << log_text();
-  ASSERT_EQ(open_fds_of(pid, (root / data).string()), 1u);
-  ASSERT_EQ(read_file(mnt / big).error, 0) << log_text();
-  EXPECT_EQ(status_number("warm_fds"), 1u) << status();
-  EXPECT_EQ(open_fds_of(pid, (root / data).string()), 0u) << "the oldest is closed";
-  EXPECT_EQ(open_fds_of(pid, (root / big).string()), 1u);
+  EXPECT_EQ(status_number("opens"), opens + 1) << status();
+  EXPECT_EQ(status_number("memo_hits"), hits + 1) << status();
+  EXPECT_EQ(open_fds_of(pid, (root / data).string()), 1u) << "kept again";
+  close_data_fd();
+  // The same size, other bytes: the version remembered is no longer there.
+  std::string v2 = v1;
+  v2[0] = 'T';
+  ASSERT_TRUE(write_text(root / data, v2));
+  EXPECT_TRUE(within(10s, [&] { return read_file(mnt / data).error == EACCES; })) << log_text();
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/data.txt reason=digest-mismatch"),
+            std::string::npos)
+      << log_text();
+}
+
+TEST_F(PastKeepOpen, TheTrustGoneTheFileIsRefused) {
+  ASSERT_TRUE(rpm_in_root(root, "-e --justdb --nodeps --noscripts dfs-base"));
+  EXPECT_TRUE(within(10s, [&] { return read_file(mnt / data).error == EACCES; })) << log_text();
 }
 
 TEST_F(KeptFds, KeepOpenZeroKeepsNone) {

@@ -172,19 +172,68 @@ TEST_F(WarmNodes, AVerdictJudgedBeforeARenameIsNotKept) {
   EXPECT_EQ(handles.warm().size_counter().load(), 0u);
 }
 
-TEST_F(WarmNodes, TheOldestIsDroppedPastTheCapacityAndAForgottenNodesAtOnce) {
+TEST_F(WarmNodes, TheOldestFdIsClosedPastTheCapacityAndAForgottenNodesAtOnce) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
   fs::Node& a = look_up_in(handles, "a");
   fs::Node& c = look_up_in(handles, "c");
-  handles.warm().keep(a, opened(handles, a));
+  const fs::WarmOpen kept_a = opened(handles, a);
+  handles.warm().keep(a, kept_a);
   const fs::WarmOpen kept_c = opened(handles, c);
   handles.warm().keep(c, kept_c);
-  EXPECT_EQ(handles.warm().find(a), nullptr);
+  EXPECT_EQ(kept_a.fd.use_count(), 1) << "the oldest fd is closed";
+  ASSERT_NE(handles.warm().find(a), nullptr) << "its verdict stays";
+  EXPECT_EQ(handles.warm().find(a)->fd, nullptr);
   ASSERT_NE(handles.warm().find(c), nullptr);
+  EXPECT_NE(handles.warm().find(c)->fd, nullptr);
   EXPECT_EQ(handles.warm().size_counter().load(), 1u);
   handles.forget(handles.id(c), 1);
   EXPECT_EQ(handles.warm().size_counter().load(), 0u);
   EXPECT_EQ(kept_c.fd.use_count(), 1) << "the forgotten node's kept fd is closed";
+}
+
+TEST_F(WarmNodes, AVerdictLeftWithoutItsFdEndsWithARenameOrAChange) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  fs::Node& c = look_up_in(handles, "c");
+  handles.warm().keep(a, opened(handles, a));
+  handles.warm().keep(c, opened(handles, c));
+  ASSERT_NE(handles.warm().find(a), nullptr);
+  handles.warm().drop(a);  // its file changed behind the mount
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+  handles.warm().keep(a, opened(handles, a));
+  ASSERT_NE(handles.warm().find(c), nullptr);
+  ASSERT_EQ(handles.warm().find(c)->fd, nullptr);
+  handles.warm().drop_all();
+  EXPECT_EQ(handles.warm().find(c), nullptr) << "a verdict judged before a rename";
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+}
+
+TEST_F(WarmNodes, TheVerdictsLeftTakeNoMoreThanTheirBudget) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  handles.warm().set_capacity(1, 0);
+  fs::Node& a = look_up_in(handles, "a");
+  fs::Node& c = look_up_in(handles, "c");
+  handles.warm().keep(a, opened(handles, a));
+  handles.warm().keep(c, opened(handles, c));
+  EXPECT_EQ(handles.warm().find(a), nullptr);
+  EXPECT_NE(handles.warm().find(c), nullptr);
+}
+
+TEST_F(WarmNodes, AForgottenNodesVerdictLeavesItsList) {
+  if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
+  fs::Node& a = look_up_in(handles, "a");
+  fs::Node& c = look_up_in(handles, "c");
+  handles.warm().keep(a, opened(handles, a));
+  handles.warm().keep(c, opened(handles, c));
+  handles.forget(handles.id(a), 1);
+  // Were the forgotten node still listed, these would touch it (ASan runs the unit tests).
+  fs::Node& again = look_up_in(handles, "a");
+  handles.warm().keep(again, opened(handles, again));
+  ASSERT_NE(handles.warm().find(c), nullptr);
+  EXPECT_EQ(handles.warm().find(c)->fd, nullptr);
+  handles.warm().drop_all();
+  handles.warm().keep(c, opened(handles, c));
+  EXPECT_NE(handles.warm().find(c), nullptr);
 }
 
 TEST_F(WarmNodes, NodesWithoutHandlesKeepNone) {
