@@ -44,6 +44,7 @@ void WarmOpens::keep(Node& n, WarmOpen w) {
     verdict_bytes_ += verdict_bytes(*verdict);
     oldest.warm_at = verdicts_.insert(verdicts_.end(), &oldest);
     oldest.warm_in = WarmList::Verdicts;
+    verdict_count_.store(verdicts_.size());
     dropped.push_back(std::exchange(oldest.warm, std::move(verdict)));
   }
   size_.store(kept_.size());
@@ -95,6 +96,7 @@ void WarmOpens::unlist(Node& n) {
     case WarmList::Verdicts:
       verdicts_.erase(n.warm_at);
       verdict_bytes_ -= verdict_bytes(*n.warm);
+      verdict_count_.store(verdicts_.size());
       break;
   }
   n.warm_in = WarmList::None;

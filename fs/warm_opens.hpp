@@ -62,8 +62,10 @@ class WarmOpens {
 
   // How many renames were seen: taken before an open, so that keep() can tell.
   uint64_t renames() const { return renames_.load(); }
-  // How many are kept, as status reads it while the mount runs.
+  // How many fds are kept, and how many verdicts without one, as status reads them while the
+  // mount runs.
   const std::atomic<size_t>& size_counter() const { return size_; }
+  const std::atomic<size_t>& verdict_counter() const { return verdict_count_; }
 
  private:
   // With mutex_ held: takes `n` out of the list it is in.
@@ -81,6 +83,7 @@ class WarmOpens {
   size_t verdict_bytes_ = 0;          // what verdicts_ hold; guarded by mutex_
   std::atomic<uint64_t> renames_{0};  // changed with mutex_ held
   std::atomic<size_t> size_{0};       // kept_.size(), changed with mutex_ held
+  std::atomic<size_t> verdict_count_{0};  // verdicts_.size(), changed with mutex_ held
 };
 
 }  // namespace digestfs::fs

@@ -239,7 +239,8 @@ int run(int argc, char** argv) {
   services->set_kernel_cache(watcher ? "fanotify" : "timeout 1 s",
                              watcher ? &watcher->invalidations() : nullptr);
   services->set_nodes(ctx.nodes.by_handle() ? "file handles" : "fds", &ctx.nodes.size_counter(),
-                      &ctx.nodes.fds_counter(), &ctx.nodes.warm().size_counter());
+                      &ctx.nodes.fds_counter(), &ctx.nodes.warm().size_counter(),
+                      &ctx.nodes.warm().verdict_counter());
   fs::NodeReclaimer reclaimer(ctx.nodes, se.get(), budget);
   ctx.reclaimer = &reclaimer;
   stop_on_signals(se.get());

@@ -43,11 +43,13 @@ class MountServices : public MountCore {
   }
   // What status says of the FUSE layer's nodes (see StatusSources).
   void set_nodes(std::string kept_as, const std::atomic<size_t>* nodes,
-                 const std::atomic<size_t>* fds, const std::atomic<size_t>* warm_fds) {
+                 const std::atomic<size_t>* fds, const std::atomic<size_t>* warm_fds,
+                 const std::atomic<size_t>* warm_verdicts) {
     status_.nodes_kept_as = std::move(kept_as);
     status_.nodes = nodes;
     status_.node_fds = fds;
     status_.warm_fds = warm_fds;
+    status_.warm_verdicts = warm_verdicts;
   }
   // `listener` runs after each new index is in force (see IntegrityChecker); with
   // verification off no verdict ever changes.

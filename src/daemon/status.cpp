@@ -92,6 +92,9 @@ std::string render(const StatusSources& s, bool json) {
   if (s.nodes) out.field("nodes", static_cast<uint64_t>(s.nodes->load()));
   if (s.node_fds) out.field("node_fds", static_cast<uint64_t>(s.node_fds->load()));
   if (s.warm_fds) out.field("warm_fds", static_cast<uint64_t>(s.warm_fds->load()));
+  if (s.warm_verdicts) {
+    out.field("warm_verdicts", static_cast<uint64_t>(s.warm_verdicts->load()));
+  }
   if (s.log) out.field("suppressed_events", s.log->suppressed());
   if (s.checker) {
     auto index = s.checker->index();

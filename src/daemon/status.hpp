@@ -34,6 +34,7 @@ struct StatusSources {
   const std::atomic<size_t>* nodes = nullptr;
   const std::atomic<size_t>* node_fds = nullptr;
   const std::atomic<size_t>* warm_fds = nullptr;
+  const std::atomic<size_t>* warm_verdicts = nullptr;
 };
 
 std::string status_json(const StatusSources& s);
