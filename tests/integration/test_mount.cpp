@@ -397,18 +397,21 @@ TEST_F(Mount, AChangeWhileTheFileIsHashedNeverPasses) {
   install({fx / "rpms/dfs-large-1.0-1.noarch.rpm"});
   mount();
   // Writes land on the lower file all through the first open's hashing (about 0.2 s for
-  // 256 MiB); every one of them restores the packaged byte, so only the timing is wrong.
+  // 256 MiB); every one of them restores the packaged byte, so only the timing is wrong. The
+  // open starts once the writer has written, and the writer stops only when the open is over.
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> writes{0};
   std::thread writer([&] {
     int fd = open((root / "usr/share/dfslarge/large.bin").c_str(), O_WRONLY | O_CLOEXEC);
     char zero = 0;
     while (!stop) {
       EXPECT_EQ(pwrite(fd, &zero, 1, 100 << 20), 1);
+      ++writes;
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     close(fd);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(within(std::chrono::milliseconds(10000), [&] { return writes > 0; }));
   auto r = read_file(mnt / "usr/share/dfslarge/large.bin");
   stop = true;
   writer.join();
@@ -418,7 +421,6 @@ TEST_F(Mount, AChangeWhileTheFileIsHashedNeverPasses) {
             std::string::npos)
       << log_text();
   // Once the writes stop, the (unchanged) content verifies again.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(read_file(mnt / "usr/share/dfslarge/large.bin").error, 0);
 }
 
