@@ -71,20 +71,19 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
     const bool dots = std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0;
     if (plus) {
       fuse_entry_param e{};
-      if (!dots) {
-        int lerr = lookup_entry(ctx, ctx.nodes.node(ino), dirfd(d->dir), entry->d_name, &e);
-        if (lerr) {
-          err = lerr;
-          break;
-        }
-      } else {
+      // An entry that cannot be looked up (removed since it was read, or a lower filesystem
+      // that lists what it cannot find) is listed as the lower lists it, without attributes
+      // (node 0: the kernel links no dentry); looking it up later gets the lower's answer.
+      // Failing the reply instead would fail the whole listing with that entry's error.
+      if (dots || lookup_entry(ctx, ctx.nodes.node(ino), dirfd(d->dir), entry->d_name, &e)) {
+        e = fuse_entry_param{};
         e.attr.st_ino = entry->d_ino;
         e.attr.st_mode = static_cast<mode_t>(entry->d_type) << 12;
       }
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, entry->d_name, &e,
                                     entry->d_off);
       if (need > size - used) {
-        if (!dots) ctx.nodes.forget(e.ino, 1);  // the kernel will not see this entry now
+        if (e.ino) ctx.nodes.forget(e.ino, 1);  // the kernel will not see this entry now
         d->pending = entry;
         break;
       }

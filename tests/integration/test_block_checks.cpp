@@ -11,7 +11,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,7 +21,7 @@
 
 #include "src/base/content_stamp.hpp"
 #include "src/base/unique_fd.hpp"
-#include "tests/support/mount_fixture.hpp"
+#include "tests/support/lying_fs_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -64,49 +63,15 @@ std::string mapped_read(int fd, off_t offset, size_t size, const std::string& ex
   return WEXITSTATUS(status) == 0 ? "packaged bytes" : "foreign bytes or no mapping";
 }
 
-class BlockChecks : public MountFixture {
+class BlockChecks : public LyingFsFixture {
  protected:
-  void TearDown() override {
-    MountFixture::TearDown();
-    stop_lying_fs();
-  }
-  // The lying server over the installed root, at work/lie.
-  void start_lying_fs() {
-    lie = work.path() / "lie";
-    std::filesystem::create_directories(lie);
-    struct stat outside;
-    ASSERT_EQ(stat(work.path().c_str(), &outside), 0);
-    lying_pid = fork();
-    if (lying_pid == 0) {
-      execl(DIGESTFS_LYING_FS, "lying-fs", root.c_str(), lie.c_str(), kBig,
-            std::to_string(kLieFrom).c_str(), nullptr);
-      _exit(127);
-    }
-    // Up when its mount point is a filesystem of its own.
-    ASSERT_TRUE(within(30000ms, [&] {
-      struct stat st;
-      return stat(lie.c_str(), &st) == 0 && st.st_dev != outside.st_dev;
-    }));
-  }
-  void stop_lying_fs() {
-    if (lying_pid <= 0) return;
-    run_shell("fusermount3 -u -z " + lie.string() + " 2>/dev/null");
-    waitpid(lying_pid, nullptr, 0);
-    lying_pid = -1;
-  }
-  // Flips one of the lying server's switches (see tests/lying_fs): it answers once flipped.
-  void ask_lying_fs(const char* attribute) {
-    char answer[16];
-    ASSERT_EQ(getxattr(lie.c_str(), attribute, answer, sizeof answer), 4) << std::strerror(errno);
-  }
+  void start_lying_fs() { LyingFsFixture::start_lying_fs(kBig, kLieFrom); }
   // From now on the lying server lies.
   void start_lying() { ask_lying_fs("user.lying-fs.start"); }
   void drop_page_caches() {
     sync();
     ASSERT_TRUE(write_text("/proc/sys/vm/drop_caches", "3\n"));
   }
-  std::filesystem::path lie;
-  pid_t lying_pid = -1;
 };
 
 TEST_F(BlockChecks, ALowerFilesystemThatLiesIsCaughtAtEveryReadPath) {

@@ -1,6 +1,7 @@
-// Faults: the lower filesystem changes or fails under the mount, the database disappears, the
-// daemon is killed. Every case fails closed with a message that names the path and the reason,
+// Faults: the lower filesystem changes or fails under the mount (or lists an entry it cannot
+// find), the database disappears, the daemon is killed. Every case fails closed with a message that names the path and the reason,
 // and the next mount (or reload) works.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,9 +10,10 @@
 
 #include <atomic>
 #include <cstring>
+#include <set>
 #include <thread>
 
-#include "tests/support/mount_fixture.hpp"
+#include "tests/support/lying_fs_fixture.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -231,6 +233,57 @@ TEST_F(Faults, AKilledDaemonFailsClosedAndTheNextMountReplacesIt) {
   EXPECT_NE(log_text().find("replaced the digestfs mount on"), std::string::npos) << log_text();
   unmount();
   EXPECT_FALSE(mounted(root / "usr")) << "both mounts are gone";
+}
+
+// The names a directory lists (without "." and ".."), and the errno its listing ended with.
+std::pair<std::set<std::string>, int> listed(const std::filesystem::path& dir) {
+  std::pair<std::set<std::string>, int> out{{}, 0};
+  DIR* d = opendir(dir.c_str());
+  if (!d) return {{}, errno};
+  for (;;) {
+    errno = 0;
+    const dirent* e = readdir(d);
+    if (!e) break;
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      out.first.insert(e->d_name);
+    }
+  }
+  out.second = errno;
+  closedir(d);
+  return out;
+}
+
+class LowerListings : public LyingFsFixture {};
+
+// What a listing read while its files are removed meets, made certain: a lower filesystem that
+// lists a name it then cannot find. The listing through the mount is the lower's, that name
+// too, and does not fail; looking the name up is the lower's ENOENT; the other entries have
+// their attributes.
+TEST_F(LowerListings, AnEntryTheLowerCannotFindIsListedAndTheListingGoesOn) {
+  start_lying_fs();
+  mount(",prefix=/", lie, mnt);
+  ask_lying_fs("user.lying-fs.ghost");
+  for (const char* dir : {"usr/share/dfs", "usr/bin"}) {
+    const auto lower = listed(lie / dir);
+    ASSERT_EQ(lower.second, 0);
+    ASSERT_EQ(lower.first.count("lying-fs-ghost"), 1u) << "the lying server lists no ghost";
+    const auto through = listed(mnt / dir);
+    EXPECT_EQ(through.second, 0) << std::strerror(through.second);
+    EXPECT_EQ(through.first, lower.first) << dir;
+    struct stat st;
+    EXPECT_EQ(lstat((mnt / dir / "lying-fs-ghost").c_str(), &st), -1);
+    EXPECT_EQ(errno, ENOENT);
+    for (const auto& name : lower.first) {
+      if (name == "lying-fs-ghost") continue;
+      struct stat theirs, ours;
+      ASSERT_EQ(lstat((root / dir / name).c_str(), &theirs), 0) << name;
+      ASSERT_EQ(lstat((mnt / dir / name).c_str(), &ours), 0) << name;
+      EXPECT_EQ(ours.st_size, theirs.st_size) << name;
+      EXPECT_EQ(ours.st_mode, theirs.st_mode) << name;
+    }
+  }
+  EXPECT_EQ(read_file(mnt / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n")
+      << log_text();
 }
 
 }  // namespace

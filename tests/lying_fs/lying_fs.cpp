@@ -3,10 +3,12 @@
 // bytes for one file from byte LIE_FROM on, while its size, mtime and ctime stay exactly what
 // the backing file says (what a device written underneath, a network filesystem or a hostile
 // disk image can do); or holds every read of that file until told to go on (a hung disk or
-// server).
+// server); or lists, in every directory, an entry it then cannot find (what a listing read
+// while its files are removed meets).
 // Usage: lying-fs BACKING MOUNTPOINT RELATIVE_PATH LIE_FROM
 // It is asked by reading an attribute of any of its files: user.lying-fs.start (lie from now
-// on), user.lying-fs.stall (hold reads from now on), user.lying-fs.resume (let them go). The
+// on), user.lying-fs.stall (hold reads from now on), user.lying-fs.resume (let them go),
+// user.lying-fs.ghost (list `kGhost` from now on; looking it up is ENOENT). The
 // answer comes once the switch is made, so a test never races it (a signal would).
 #include <dirent.h>
 #include <fcntl.h>
@@ -27,6 +29,8 @@ namespace {
 std::string g_backing, g_lie_path;
 off_t g_lie_from = 0;
 std::atomic<bool> g_lying{false};
+std::atomic<bool> g_ghost{false};
+constexpr char kGhost[] = "lying-fs-ghost";
 std::mutex g_stall_mutex;
 std::condition_variable g_resumed;
 bool g_stalled = false;
@@ -48,6 +52,8 @@ int lie_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, fuse_f
                 fuse_readdir_flags) {
   DIR* d = opendir(backing(path).c_str());
   if (!d) return -errno;
+  // First, so that every entry after it is listed only if it does not end the listing.
+  if (g_ghost) fill(buf, kGhost, nullptr, 0, fuse_fill_dir_flags{});
   while (dirent* e = readdir(d)) fill(buf, e->d_name, nullptr, 0, fuse_fill_dir_flags{});
   closedir(d);
   return 0;
@@ -81,6 +87,8 @@ int lie_getxattr(const char*, const char* name, char* value, size_t size) {
   const std::string asked = name;
   if (asked == "user.lying-fs.start") {
     g_lying = true;
+  } else if (asked == "user.lying-fs.ghost") {
+    g_ghost = true;
   } else if (asked == "user.lying-fs.stall" || asked == "user.lying-fs.resume") {
     std::lock_guard lock(g_stall_mutex);
     g_stalled = asked == "user.lying-fs.stall";
