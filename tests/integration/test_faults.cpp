@@ -1,6 +1,6 @@
 // Faults: the lower filesystem changes or fails under the mount (or lists an entry it cannot
-// find), the database disappears, the daemon is killed. Every case fails closed with a message that names the path and the reason,
-// and the next mount (or reload) works.
+// find), the database disappears, the daemon is killed. Every case fails closed with a message
+// that names the path and the reason, and the next mount (or reload) works.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -444,6 +445,71 @@ TEST_F(Posix, TheMountAnswersEverySyscallAsTheLowerFilesystemDoes) {
   }
   EXPECT_EQ(differences, "") << compared << " steps compared";
   EXPECT_GT(compared, 50);
+}
+
+// Listings of many replies (3,000 long names) are the lower's: read alone, two side by side
+// (one entry of each in turn), and with entries made and removed behind the mount midway,
+// where every entry left alone is listed exactly once. Watched (the kernel opens directories
+// without a message, so each READDIR opens the directory and seeks its offset) and not.
+TEST_F(Posix, ALongListingIsTheLowersAloneSideBySideAndWhileItChanges) {
+  const auto big = root / "srv/big";
+  std::filesystem::create_directories(big);
+  std::vector<std::string> names;
+  for (int i = 0; i < 3000; ++i) {
+    names.push_back("entry-" + std::to_string(i) + "-" + std::string(48, 'x'));
+    ASSERT_TRUE(write_text(big / names.back(), ""));
+  }
+  for (const char* options : {",unknown=allow", ",unknown=allow,watch-source=no"}) {
+    SCOPED_TRACE(options);
+    mount(options);
+    const auto seen = mnt / "srv/big";
+    EXPECT_EQ(listing(seen.string()), listing(big.string()));
+
+    DIR* one = opendir(seen.c_str());
+    DIR* two = opendir(seen.c_str());
+    ASSERT_TRUE(one && two);
+    std::map<std::string, int> times_one, times_two;
+    for (bool more = true; more;) {
+      more = false;
+      for (auto [d, times] : {std::pair{one, &times_one}, std::pair{two, &times_two}}) {
+        if (const dirent* e = readdir(d)) {
+          ++(*times)[e->d_name];
+          more = true;
+        }
+      }
+    }
+    closedir(one);
+    closedir(two);
+    EXPECT_EQ(times_one, times_two);
+    EXPECT_EQ(times_one.size(), names.size() + 2);
+
+    // Midway, 200 of the names are removed and 100 others made (listed or not, as the lower
+    // orders them); each of the other 2,800 is listed exactly once, and no name twice.
+    DIR* d = opendir(seen.c_str());
+    ASSERT_TRUE(d);
+    std::map<std::string, int> times;
+    for (int i = 0; i < 1500; ++i) {
+      if (const dirent* e = readdir(d)) ++times[e->d_name];
+    }
+    for (int i = 0; i < 100; ++i) {
+      std::filesystem::remove(big / names[i]);
+      std::filesystem::remove(big / names[2900 + i]);
+      ASSERT_TRUE(write_text(big / ("new-" + std::to_string(i)), ""));
+    }
+    while (const dirent* e = readdir(d)) ++times[e->d_name];
+    closedir(d);
+    std::string wrong;
+    for (int i = 100; i < 2900; ++i) {
+      if (times[names[i]] != 1) wrong += names[i] + " x" + std::to_string(times[names[i]]) + "\n";
+    }
+    EXPECT_EQ(wrong, "");
+    for (const auto& [name, n] : times) EXPECT_EQ(n, 1) << name;
+    for (int i = 0; i < 100; ++i) {
+      std::filesystem::rename(big / ("new-" + std::to_string(i)), big / names[i]);
+      ASSERT_TRUE(write_text(big / names[2900 + i], ""));
+    }
+    unmount();
+  }
 }
 
 }  // namespace
