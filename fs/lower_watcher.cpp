@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/base/proc_path.hpp"
+#include "src/base/thread_name.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -54,7 +55,7 @@ Result<std::unique_ptr<LowerWatcher>> LowerWatcher::start(int source_fd, NodeTab
   w->stop_.reset(eventfd(0, EFD_CLOEXEC));
   w->links_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!w->stop_ || !w->links_) return errno_error("eventfd");
-  w->thread_ = std::thread([p = w.get()] { p->run(); });
+  w->thread_ = named_thread("dfs-watcher", [p = w.get()] { p->run(); });
   return w;
 }
 

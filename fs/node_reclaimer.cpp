@@ -1,5 +1,7 @@
 #include "fs/node_reclaimer.hpp"
 
+#include "src/base/thread_name.hpp"
+
 namespace digestfs::fs {
 
 NodeReclaimer::NodeReclaimer(NodeTable& nodes, fuse_session* session, size_t budget)
@@ -7,7 +9,7 @@ NodeReclaimer::NodeReclaimer(NodeTable& nodes, fuse_session* session, size_t bud
       session_(session),
       high_water_(budget / 4 * 3),
       low_water_(budget / 2),
-      thread_([this] { run(); }) {}
+      thread_(named_thread("dfs-reclaimer", [this] { run(); })) {}
 
 NodeReclaimer::~NodeReclaimer() {
   {

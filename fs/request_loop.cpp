@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include "fs/mount_context.hpp"
+#include "src/base/thread_name.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -19,7 +20,7 @@ WaitingOps::WaitingOps(unsigned threads) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
     Worker& w = *workers_.emplace_back(std::make_unique<Worker>());
-    threads_.emplace_back([this, &w] { run(w); });
+    threads_.push_back(named_thread("dfs-waiting", [this, &w] { run(w); }));
   }
 }
 

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "src/base/thread_name.hpp"
+
 namespace digestfs {
 namespace {
 
@@ -241,7 +243,7 @@ Result<void> IndexReloader::start() {
   watches_hold_ = all_watched;
   // What changed between the load and the watches no event tells of.
   if (sources_fingerprint() != loaded_from_) ++changes_read_;
-  thread_ = std::thread([this] { run(); });
+  thread_ = named_thread("dfs-reloader", [this] { run(); });
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "cache/largest_first.hpp"
+#include "src/base/thread_name.hpp"
 #include "src/base/unique_fd.hpp"
 
 namespace digestfs {
@@ -61,7 +62,7 @@ Primer::~Primer() {
 }
 
 void Primer::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = named_thread("dfs-primer", [this] { run(); });
 }
 
 PrimeProgress Primer::progress() const {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cache/file_hasher.hpp"
+#include "src/base/thread_name.hpp"
 
 namespace digestfs {
 namespace {
@@ -96,7 +97,7 @@ Result<std::unique_ptr<TpmExtender>> TpmExtender::open(const std::string& tcti, 
   auto aggregate = sha256_of(boot_pcrs.data(), boot_pcrs.size());
   if (!aggregate) return Error{EIO, "cannot hash the TPM's PCRs 0-9 for boot_aggregate"};
   t->boot_aggregate_ = *aggregate;
-  t->thread_ = std::thread([p = t.get()] { p->run(); });
+  t->thread_ = named_thread("dfs-tpm", [p = t.get()] { p->run(); });
   return t;
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "src/base/unique_fd.hpp"
+#include "tests/support/held_thread.hpp"
 #include "tests/support/mount_fixture.hpp"
 
 namespace digestfs::test {
@@ -169,7 +170,28 @@ class KeptFds : public KernelCache {
     ASSERT_EQ(status_number("memo_hits"), hits + 1) << "counted as judged from the memo";
     ASSERT_EQ(status_number("warm_fds"), 1u) << status();
   }
+  // The same size, other bytes, written beneath while the watcher's thread is held: no report
+  // of the change has been read, and still the next open sees (by its fstat) that the version
+  // verified is gone.
+  void expect_a_change_not_yet_reported_refused() {
+    std::string v2 = v1;
+    v2[0] = 'T';
+    {
+      HeldThread watcher(pid, "dfs-watcher");
+      ASSERT_TRUE(watcher.held()) << "no thread dfs-watcher to hold in " << pid;
+      ASSERT_TRUE(write_text(root / data, v2));
+      EXPECT_EQ(read_file(mnt / data).error, EACCES) << log_text();
+    }
+    EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/data.txt reason=digest-mismatch"),
+              std::string::npos)
+        << log_text();
+  }
 };
+
+TEST_F(KeptFds, AChangeTheWatcherHasNotReportedIsSeenByTheNextOpen) {
+  reopen_from_kept_fd();
+  expect_a_change_not_yet_reported_refused();
+}
 
 TEST_F(KeptFds, ARenameThroughTheMountEndsThemAtOnce) {
   reopen_from_kept_fd();
@@ -248,6 +270,10 @@ TEST_F(PastKeepOpen, TheVerdictStaysWithTheNodeUntilTheFileChanges) {
   EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/data.txt reason=digest-mismatch"),
             std::string::npos)
       << log_text();
+}
+
+TEST_F(PastKeepOpen, AChangeTheWatcherHasNotReportedIsSeenByTheNextOpen) {
+  expect_a_change_not_yet_reported_refused();
 }
 
 TEST_F(PastKeepOpen, TheTrustGoneTheFileIsRefused) {
