@@ -1,6 +1,7 @@
 #include "cache/file_hasher.hpp"
 
 #include <openssl/evp.h>
+#include <sys/uio.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
 
@@ -103,7 +104,8 @@ Result<Digest> DigestStream::finish() {
   return finish_digest(ctx_.get(), algo_);
 }
 
-Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree) {
+Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTree::Builder* tree,
+                              bool cached_only) {
   EVP_MD_CTX* ctx = file_context();
   if (auto started = start_digest(ctx, algo); !started) return started.error();
   // Aligned: the fd may have been opened with O_DIRECT. With a tree, two used in turn: the
@@ -118,15 +120,23 @@ Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size, BlockTr
     ssize_t n = 0;
     int error = 0;
   };
-  const auto read_at = [fd](unsigned char* buffer, uint64_t offset) {
+  const auto read_at = [fd, cached_only](unsigned char* buffer, uint64_t offset) {
     for (;;) {
-      const ssize_t n = pread(fd, buffer, kChunk, static_cast<off_t>(offset));
-      if (n >= 0 || errno != EINTR) return Read{n, n < 0 ? errno : 0};
+      iovec into{buffer, kChunk};
+      const ssize_t n =
+          preadv2(fd, &into, 1, static_cast<off_t>(offset), cached_only ? RWF_NOWAIT : 0);
+      if (n >= 0 || errno != EINTR) {
+        const int error = n >= 0 ? 0 : cached_only && errno == EOPNOTSUPP ? EWOULDBLOCK : errno;
+        return Read{n, error};
+      }
     }
   };
   ContentDigest out;
   Read next = read_at(buffers[0], 0);
   for (int current = 0;; current ^= 1) {
+    if (next.n < 0 && cached_only && next.error == EWOULDBLOCK) {
+      return Error{EWOULDBLOCK, "not in the page cache"};
+    }
     if (next.n < 0) return errno_error("read while hashing", next.error);
     if (next.n == 0) break;
     const std::span<const unsigned char> read(buffers[current], static_cast<size_t>(next.n));

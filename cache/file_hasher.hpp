@@ -42,9 +42,11 @@ class DigestStream {
 // fresh fstat), a short read that ends exactly there is taken as the end: one read fewer
 // per small file. A file that grew since is hashed to its old size, as when read before.
 // With `tree`, the block tree of the very same bytes is built in the same pass (its block
-// hashes on a second core, for large reads).
+// hashes on a second core, for large reads). With `cached_only`, bytes are read only from the
+// page cache (RWF_NOWAIT): nothing waits on a disk, and a byte not cached (or a filesystem
+// that cannot tell) fails the hash with EWOULDBLOCK, which says nothing of the file.
 Result<ContentDigest> hash_fd(int fd, uint8_t algo, uint64_t known_size = UINT64_MAX,
-                              BlockTree::Builder* tree = nullptr);
+                              BlockTree::Builder* tree = nullptr, bool cached_only = false);
 
 // SHA-256 of a buffer, with a context kept per thread: no allocation per call. Nothing when
 // OpenSSL fails (it has no memory, or no SHA-256).

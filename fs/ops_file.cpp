@@ -40,17 +40,17 @@ bool plain_read(int flags) {
 }
 
 // How an open is judged: in full (it may hash, or wait for a reload), or on the request loop,
-// which must not wait, only by what the memo remembers.
-enum class Judging { Full, FromMemory };
-constexpr int kUndecided = -1;  // what FromMemory could not decide (never an errno)
+// which must not wait (see MountCore::judge_without_waiting).
+enum class Judging { Full, WithoutWaiting };
+constexpr int kUndecided = -1;  // what WithoutWaiting could not decide (never an errno)
 
 // Judges an fd opened for reading (by open or create), st its fstat: 0 when it may be read,
 // else the errno of the refusal, or kUndecided.
 int admit(MountContext& ctx, OpenFile& file, const struct stat& st,
           Judging how = Judging::Full) {
   std::optional<OpenDecision> known;
-  if (how == Judging::FromMemory) {
-    known = ctx.core->judge_remembered(file.fd->get(), st);
+  if (how == Judging::WithoutWaiting) {
+    known = ctx.core->judge_without_waiting(file.fd->get(), st);
     if (!known) return kUndecided;
   }
   const OpenDecision d = known ? std::move(*known) : ctx.core->judge_open(file.fd->get(), st);
@@ -152,7 +152,7 @@ void reply_opened(fuse_req_t req, Node& node, std::unique_ptr<OpenFile> file,
 }
 
 // An open that no kept fd answers: the file is opened and judged, and the open answered.
-// False, with nothing answered, when judging FromMemory could not decide.
+// False, with nothing answered, when judging WithoutWaiting could not decide.
 bool open_judged(fuse_req_t req, Node& node, fuse_file_info* fi, Judging how) {
   MountContext& ctx = context(req);
   auto file = std::make_unique<OpenFile>();
@@ -225,9 +225,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       reply_opened(req, node, std::move(file), fi);
       return;
     }
-    // A version the memo knows is judged here too; the rest may hash or wait. (An open for
-    // writing may truncate, or wait for the disk: never here.)
-    if (open_judged(req, node, fi, Judging::FromMemory)) return;
+    // A version the memo knows, or a small file all in the page cache, is judged here too;
+    // the rest may hash from the disk or wait. (An open for writing may truncate, or wait for
+    // the disk: never here.)
+    if (open_judged(req, node, fi, Judging::WithoutWaiting)) return;
   }
   answer_off_loop(req, [req, &node, opened = *fi]() mutable {
     open_judged(req, node, &opened, Judging::Full);

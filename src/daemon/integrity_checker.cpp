@@ -165,21 +165,21 @@ Judgement IntegrityChecker::judged_up_to_date(Judge judge, std::string& note) {
 Decision IntegrityChecker::judge_open(int fd, const struct stat& st, std::string_view path) {
   ++counters_.opens;
   std::string note;
-  Judgement j = judged_up_to_date([&] { return judge_content(fd, st, path, true); }, note);
+  Judgement j = judged_up_to_date([&] { return judge_content(fd, st, path, Hashing::Full); }, note);
   return conclude(std::move(j), path, fd, note);
 }
 
-std::optional<Decision> IntegrityChecker::judge_remembered(int fd, const struct stat& st,
-                                                           std::string_view path) {
-  Judgement j = judge_content(fd, st, path, false);
+std::optional<Decision> IntegrityChecker::judge_without_waiting(int fd, const struct stat& st,
+                                                                std::string_view path) {
+  Judgement j = judge_content(fd, st, path, Hashing::WithoutWaiting);
   if (!j.decision.allow) return std::nullopt;
   ++counters_.opens;
-  if (j.decision.verified) ++counters_.memo_hits;
+  if (j.decision.verified) ++(j.hashed ? counters_.memo_misses : counters_.memo_hits);
   return std::move(j.decision);
 }
 
 Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::string_view path,
-                                          bool may_hash) {
+                                          Hashing how) {
   const auto index = index_.load();
   const EntryRange entries = index->lookup(path);
   Judgement j;
@@ -223,14 +223,21 @@ Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::st
   // Claims may use different algorithms; each is hashed at most once per version.
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
-    std::optional<VerdictMemo::Lookup> looked =
-        may_hash ? content_digest(fd, d.stamp, e.algo(), blocks_.on)
-                 : memo_.remembered(d.stamp, e.algo(), blocks_.on);
+    std::optional<VerdictMemo::Lookup> looked;
+    if (how == Hashing::Full) {
+      looked = content_digest(fd, d.stamp, e.algo(), blocks_.on);
+    } else if (st.st_size <= kHashedWithoutWaiting) {
+      looked = memo_.digest_without_waiting(d.stamp, e.algo(), hasher(fd, d.stamp, e.algo(), true),
+                                            blocks_.on);
+    } else {
+      looked = memo_.remembered(d.stamp, e.algo(), blocks_.on);
+    }
     if (!looked) {  // not remembered, and not to be hashed now
       d.error = EWOULDBLOCK;
       return j;
     }
-    if (may_hash) {
+    j.hashed |= looked->source == VerdictMemo::Source::Hashed;
+    if (how == Hashing::Full) {
       ++(looked->source == VerdictMemo::Source::Remembered ? counters_.memo_hits
                                                            : counters_.memo_misses);
     }
@@ -256,13 +263,19 @@ Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::st
 
 VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp& stamp,
                                                      uint8_t algo, bool want_tree) {
-  auto hash = [&](BlockTree::Builder* tree) -> Result<ContentDigest> {
+  return memo_.digest(stamp, algo, hasher(fd, stamp, algo, false), want_tree);
+}
+
+VerdictMemo::HashFn IntegrityChecker::hasher(int fd, const ContentStamp& stamp, uint8_t algo,
+                                             bool cached_only) {
+  return [this, fd, stamp, algo, cached_only](BlockTree::Builder* tree) -> Result<ContentDigest> {
     ++counters_.hashing;
     struct Done {
       std::atomic<uint64_t>& hashing;
       ~Done() { --hashing; }
     } done{counters_.hashing};
-    auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size), tree);
+    auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size), tree, cached_only);
+    if (!digest && digest.error().code == EWOULDBLOCK) return digest;
     struct stat after;
     if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
       return Error{ESTALE, "changed while hashing"};
@@ -270,7 +283,6 @@ VerdictMemo::Lookup IntegrityChecker::content_digest(int fd, const ContentStamp&
     if (digest) counters_.bytes_hashed += digest->bytes;
     return digest;
   };
-  return memo_.digest(stamp, algo, hash, want_tree);
 }
 
 bool IntegrityChecker::prime(int fd, const struct stat& st, const FileEntry& entry) {

@@ -55,6 +55,7 @@ struct Judgement {
   bool config_file = false;
   std::string detail;                   // what the log line of a refusal says beyond the reason
   std::optional<ContentDigest> actual;  // what the content hashed to, when it was hashed
+  bool hashed = false;                  // a digest was computed for it, not remembered
 };
 
 // Asked before a refusal: whether the sources have changed since the snapshot in force was
@@ -83,10 +84,16 @@ class IntegrityChecker {
 
   // fd is the lower file opened for reading; st its fstat; path its absolute index path.
   Decision judge_open(int fd, const struct stat& st, std::string_view path);
-  // judge_open's decision when it needs no hashing and no waiting: the content is remembered
-  // to match (or the path needs no content check). Nothing otherwise, and nothing is logged,
-  // measured or counted: judge_open decides (it may hash, wait for a reload, log a refusal).
-  std::optional<Decision> judge_remembered(int fd, const struct stat& st, std::string_view path);
+  // judge_open's decision when it is an allow that needs no waiting, for the request loop: the
+  // content is remembered to match, or (a file of at most kHashedWithoutWaiting bytes, all in
+  // the page cache, that nobody else is hashing, its ctime settled) hashed here and found to
+  // match, or the path needs no content check. Nothing otherwise, and nothing is logged,
+  // measured or counted: judge_open decides (it may hash, wait for a reload, log a refusal;
+  // a digest hashed here is remembered for it).
+  std::optional<Decision> judge_without_waiting(int fd, const struct stat& st,
+                                                std::string_view path);
+  // Hashing this much takes about as long as answering a request (tens of microseconds).
+  static constexpr off_t kHashedWithoutWaiting = 64 * 1024;
   // A symlink's target against the path's entries (no following).
   Decision judge_link(std::string_view path, std::string_view target);
   // Priming: remembers the content digest of fd for entry's algorithm; true when it matches.
@@ -119,9 +126,11 @@ class IntegrityChecker {
   const Policy& policy() const { return policy_; }
 
  private:
-  // With `may_hash` false, content whose digest is not remembered is left undecided
-  // (error EWOULDBLOCK), and nothing is counted.
-  Judgement judge_content(int fd, const struct stat& st, std::string_view path, bool may_hash);
+  // How judge_content may come by a digest it does not remember.
+  enum class Hashing { Full, WithoutWaiting };
+  // Without waiting, content whose digest it cannot come by is left undecided (error
+  // EWOULDBLOCK), and nothing is counted.
+  Judgement judge_content(int fd, const struct stat& st, std::string_view path, Hashing how);
   Judgement judge_target(std::string_view path, std::string_view target);
   // `judge` again against a newer snapshot when the one in force may be behind the sources.
   template <class Judge>
@@ -140,6 +149,9 @@ class IntegrityChecker {
   // after (a change in between is an ESTALE error, never a digest).
   VerdictMemo::Lookup content_digest(int fd, const ContentStamp& stamp, uint8_t algo,
                                      bool want_tree = false);
+  // What hashes fd's version `stamp` for the memo; with `cached_only`, from the page cache
+  // only (see hash_fd).
+  VerdictMemo::HashFn hasher(int fd, const ContentStamp& stamp, uint8_t algo, bool cached_only);
 
   Policy policy_;
   EventLog& log_;

@@ -41,9 +41,10 @@ class MountCore {
   virtual ~MountCore() = default;
   // fd is the lower file opened for reading, st its fstat.
   virtual OpenDecision judge_open(int fd, const struct stat& st) = 0;
-  // judge_open's decision when it takes no hashing and no waiting (the content is remembered
-  // to match); nothing otherwise, and then only judge_open decides.
-  virtual std::optional<OpenDecision> judge_remembered(int fd, const struct stat& st) = 0;
+  // judge_open's decision when it is an allow that takes no waiting (the content is remembered
+  // to match, or is small, in the page cache, and hashed to match); nothing otherwise, and
+  // then only judge_open decides.
+  virtual std::optional<OpenDecision> judge_without_waiting(int fd, const struct stat& st) = 0;
   // Changes whenever a verdict already given may no longer hold for content that has not
   // changed (a new index in force, a version's digest forgotten): an open that reuses a
   // verdict (see fs/warm_opens.hpp) must have been judged in the epoch still current.

@@ -135,10 +135,10 @@ OpenDecision MountServices::judge_open(int fd, const struct stat& st) {
   return decided(std::move(d), std::move(path));
 }
 
-std::optional<OpenDecision> MountServices::judge_remembered(int fd, const struct stat& st) {
+std::optional<OpenDecision> MountServices::judge_without_waiting(int fd, const struct stat& st) {
   if (!checker_) return OpenDecision{0, false, stamp_of(st), nullptr};
   std::string path = index_path_of(fd, paths_);
-  std::optional<Decision> d = checker_->judge_remembered(fd, st, path);
+  std::optional<Decision> d = checker_->judge_without_waiting(fd, st, path);
   if (!d) return std::nullopt;
   return decided(std::move(*d), std::move(path));
 }

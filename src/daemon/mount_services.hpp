@@ -60,7 +60,7 @@ class MountServices : public MountCore {
   IndexReloader* reloader() { return reloader_.get(); }
 
   OpenDecision judge_open(int fd, const struct stat& st) override;
-  std::optional<OpenDecision> judge_remembered(int fd, const struct stat& st) override;
+  std::optional<OpenDecision> judge_without_waiting(int fd, const struct stat& st) override;
   uint64_t verdict_epoch() const override { return checker_ ? checker_->verdict_epoch() : 0; }
   void reopened() override {
     if (checker_) checker_->reopened();

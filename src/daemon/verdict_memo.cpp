@@ -19,15 +19,20 @@ int64_t coarse_now_ns() {
 // moved past a version's ctime, every later write gives a newer one: content hashed from then
 // on is the only content that can carry the stamp. Waits (at most a tick, or a second on
 // filesystems with one-second timestamps) only for files changed that recently.
-void wait_until_ctime_settles(int64_t ctime_ns) {
+// How long until it has: 0 once it has.
+int64_t ctime_settles_in(int64_t ctime_ns) {
   // The filesystem's granularity, as far as this ctime shows it.
   int64_t granularity = 1;
   while (granularity < 1000000000LL && ctime_ns % (granularity * 10) == 0) granularity *= 10;
-  for (;;) {
-    const int64_t now = coarse_now_ns();
-    // A ctime far ahead of the clock means the clock was set back: later writes differ anyway.
-    if (now >= ctime_ns + granularity || ctime_ns - now > 2000000000LL) return;
-    std::this_thread::sleep_for(std::chrono::nanoseconds(ctime_ns + granularity - now));
+  const int64_t now = coarse_now_ns();
+  // A ctime far ahead of the clock means the clock was set back: later writes differ anyway.
+  if (now >= ctime_ns + granularity || ctime_ns - now > 2000000000LL) return 0;
+  return ctime_ns + granularity - now;
+}
+
+void wait_until_ctime_settles(int64_t ctime_ns) {
+  while (const int64_t left = ctime_settles_in(ctime_ns)) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(left));
   }
 }
 
@@ -99,6 +104,27 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
   s->hashing = true;
   lock.unlock();
   wait_until_ctime_settles(stamp.ctime_ns);
+  return hashed(s, stamp, algo, hash, want_tree);
+}
+
+std::optional<VerdictMemo::Lookup> VerdictMemo::digest_without_waiting(const ContentStamp& stamp,
+                                                                       uint8_t algo,
+                                                                       const HashFn& hash,
+                                                                       bool want_tree) {
+  std::shared_ptr<Slot> s = slot({stamp.dev, stamp.ino});
+  std::unique_lock lock(s->mutex);
+  if (s->hashing) return std::nullopt;
+  if (auto known = known_in(*s, stamp, algo, want_tree)) return known;
+  if (ctime_settles_in(stamp.ctime_ns) > 0) return std::nullopt;
+  s->hashing = true;
+  lock.unlock();
+  Lookup looked = hashed(s, stamp, algo, hash, want_tree);
+  if (!looked.digest && looked.digest.error().code == EWOULDBLOCK) return std::nullopt;
+  return looked;
+}
+
+VerdictMemo::Lookup VerdictMemo::hashed(const std::shared_ptr<Slot>& s, const ContentStamp& stamp,
+                                        uint8_t algo, const HashFn& hash, bool want_tree) {
   std::optional<BlockTree::Builder> builder;
   if (want_tree) builder.emplace();
   auto result = hash(builder ? &*builder : nullptr);
@@ -110,7 +136,7 @@ VerdictMemo::Lookup VerdictMemo::digest(const ContentStamp& stamp, uint8_t algo,
     else
       result = built.error();
   }
-  lock.lock();
+  std::unique_lock lock(s->mutex);
   s->hashing = false;
   std::vector<TreeEntry> victims;
   if (result) {

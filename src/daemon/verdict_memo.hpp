@@ -48,6 +48,12 @@ class VerdictMemo {
   using HashFn = std::function<Result<ContentDigest>(BlockTree::Builder*)>;
   Lookup digest(const ContentStamp& stamp, uint8_t algo, const HashFn& hash,
                 bool want_tree = false);
+  // What `digest` would answer without waiting, for the request loop: what is remembered, or
+  // what `hash` computes when nobody else is hashing this inode and its ctime has settled.
+  // Nothing otherwise, or when `hash` fails with EWOULDBLOCK (it would have to wait: see
+  // hash_fd's cached_only); such a failure is not remembered.
+  std::optional<Lookup> digest_without_waiting(const ContentStamp& stamp, uint8_t algo,
+                                               const HashFn& hash, bool want_tree = false);
   // What `digest` would answer without hashing or waiting: nothing when this version's digest
   // in `algo` (and, with `want_tree`, its block tree) is not remembered, or is being hashed.
   std::optional<Lookup> remembered(const ContentStamp& stamp, uint8_t algo, bool want_tree = false);
@@ -88,6 +94,10 @@ class VerdictMemo {
   };
   std::shared_ptr<Slot> slot(const Key& key);
   std::shared_ptr<Slot> existing_slot(const Key& key);  // null when there is none
+  // Once s->hashing was set by the caller: hashes, remembers a digest (and tree) computed,
+  // clears s->hashing and wakes those waiting for it.
+  Lookup hashed(const std::shared_ptr<Slot>& s, const ContentStamp& stamp, uint8_t algo,
+                const HashFn& hash, bool want_tree);
   // With s's mutex held: what s remembers of `stamp` in `algo` (see remembered).
   std::optional<Lookup> known_in(Slot& s, const ContentStamp& stamp, uint8_t algo,
                                  bool want_tree);

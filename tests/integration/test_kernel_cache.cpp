@@ -177,8 +177,8 @@ class KeptFds : public KernelCache {
     std::string v2 = v1;
     v2[0] = 'T';
     {
-      HeldThread watcher(pid, "dfs-watcher");
-      ASSERT_TRUE(watcher.held()) << "no thread dfs-watcher to hold in " << pid;
+      HeldThreads watcher(pid, "dfs-watcher");
+      ASSERT_EQ(watcher.count(), 1u) << "no thread dfs-watcher to hold in " << pid;
       ASSERT_TRUE(write_text(root / data, v2));
       EXPECT_EQ(read_file(mnt / data).error, EACCES) << log_text();
     }

@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
 #include "src/base/unique_fd.hpp"
+#include "tests/support/held_thread.hpp"
 #include "tests/support/installed_header.hpp"
 #include "tests/support/mount_fixture.hpp"
 
@@ -422,6 +424,26 @@ TEST_F(Mount, AChangeWhileTheFileIsHashedNeverPasses) {
       << log_text();
   // Once the writes stop, the (unchanged) content verifies again.
   EXPECT_EQ(read_file(mnt / "usr/share/dfslarge/large.bin").error, 0);
+}
+
+// A small file whose bytes are in the page cache is verified on the request loop: with every
+// waiting thread held, its first open is still answered, hashed there (a memo miss).
+TEST_F(Mount, ASmallFileInThePageCacheIsVerifiedWithoutAWaitingThread) {
+  mount();
+  const auto data = std::filesystem::path("usr/share/dfs/data.txt");
+  ASSERT_EQ(slurp(root / data), "trusted data, version 1\n");  // in the page cache
+  const uint64_t misses = status_number("memo_misses");
+  std::future<ReadResult> read;
+  bool answered = false;
+  {
+    HeldThreads waiting(pid, "dfs-waiting");
+    ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
+    read = std::async(std::launch::async, [&] { return read_file(mnt / data); });
+    answered = read.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  }
+  EXPECT_TRUE(answered) << "the open waited for a waiting thread";
+  EXPECT_EQ(read.get().bytes, "trusted data, version 1\n") << log_text();
+  EXPECT_EQ(status_number("memo_misses"), misses + 1) << status();
 }
 
 TEST_F(Mount, StatusReportsRejectionsAndDenials) {

@@ -1,12 +1,16 @@
 #include "tests/support/files.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace digestfs::test {
 namespace {
@@ -55,6 +59,31 @@ ReadResult read_file(const std::filesystem::path& p) {
   if (n < 0) r.error = errno;
   close(fd);
   return r;
+}
+
+::testing::AssertionResult drop_from_page_cache(const std::filesystem::path& p) {
+  const int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ::testing::AssertionFailure() << "open " << p << ": " << std::strerror(errno);
+  struct stat st;
+  std::string failed;
+  if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0 ||
+      fstat(fd, &st) != 0) {
+    failed = std::strerror(errno);
+  } else if (st.st_size > 0) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    std::vector<unsigned char> resident((size + 4095) / 4096);
+    if (map == MAP_FAILED || mincore(map, size, resident.data()) != 0) {
+      failed = std::strerror(errno);
+    } else if (std::any_of(resident.begin(), resident.end(),
+                           [](unsigned char r) { return r & 1; })) {
+      failed = "pages are still in the page cache";
+    }
+    if (map != MAP_FAILED) munmap(map, size);
+  }
+  close(fd);
+  if (!failed.empty()) return ::testing::AssertionFailure() << p << ": " << failed;
+  return ::testing::AssertionSuccess();
 }
 
 size_t open_fds(pid_t pid) {

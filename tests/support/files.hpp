@@ -1,5 +1,6 @@
 // Files as tests see them: whole contents read and written (every write checked), a read
-// through a mount with the errno it met, and the fds a process holds.
+// through a mount with the errno it met, their pages taken out of the page cache, and the fds
+// a process holds.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,6 +23,10 @@ struct ReadResult {
   std::string bytes;
 };
 ReadResult read_file(const std::filesystem::path& p);
+
+// Takes the file's pages out of the page cache (written back first); fails unless none is
+// left (on tmpfs, say, whose pages are the file).
+::testing::AssertionResult drop_from_page_cache(const std::filesystem::path& p);
 
 // How many fds a process (this one by default) has open.
 size_t open_fds(pid_t pid = 0);

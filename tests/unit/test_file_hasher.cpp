@@ -1,6 +1,6 @@
 // The hasher against known answers (FIPS 180 and RFC 1321 test vectors; the long inputs
 // computed independently with Python's hashlib), across its chunk boundary, with a known size
-// that ends a read early, and on a read error.
+// that ends a read early, on a read error, and from the page cache only.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -81,6 +81,25 @@ TEST_F(Hasher, UnknownAlgorithmsAndReadErrorsAreErrors) {
   auto unreadable = hash_fd(dir_fd.get(), digest_algo::kSha256);
   ASSERT_FALSE(unreadable.ok());
   EXPECT_EQ(unreadable.error().code, EISDIR);
+}
+
+// Cached only: the same digest from the page cache; a file not in it fails with EWOULDBLOCK
+// (nothing waits on the disk), and is hashed as ever without the flag.
+TEST_F(Hasher, CachedOnlyReadsNothingFromTheDisk) {
+  const auto file = dir.path() / "f";
+  const std::string bytes(100000, 'c');
+  ASSERT_TRUE(write_text(file, bytes));
+  UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  auto cached = hash_fd(fd.get(), digest_algo::kSha256, bytes.size(), nullptr, true);
+  ASSERT_TRUE(cached.ok()) << cached.error().message;
+  EXPECT_EQ(to_hex(cached->digest.bytes()), sha256_hex(bytes));
+  ASSERT_TRUE(drop_from_page_cache(file));
+  auto uncached = hash_fd(fd.get(), digest_algo::kSha256, bytes.size(), nullptr, true);
+  ASSERT_FALSE(uncached.ok());
+  EXPECT_EQ(uncached.error().code, EWOULDBLOCK);
+  auto read = hash_fd(fd.get(), digest_algo::kSha256, bytes.size());
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(read->digest, cached->digest);
 }
 
 }  // namespace

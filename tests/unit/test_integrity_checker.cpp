@@ -2,8 +2,10 @@
 // need no mount, among them a change that lands while the file is being hashed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -97,51 +99,85 @@ TEST_F(Checker, AuditModeAllowsButCounts) {
   EXPECT_TRUE(unknown.allow);
 }
 
-// The request loop judges only what the memo remembers (judge_remembered): a version never
-// hashed, and any refusal (judge_open's to wait for a reload, log and count), are left to
-// judge_open; a remembered match is answered, counted as an open from the memo, with nothing
-// hashed.
-TEST_F(Checker, FromMemoryOnlyARememberedMatchIsDecided) {
+// Writes `content` to `path`, and waits until the coarse clock the kernel stamps ctime from
+// has moved past the file's ctime (judge_without_waiting hashes only such a version).
+void write_settled(const std::filesystem::path& path, const std::string& content) {
+  ASSERT_TRUE(write_text(path, content));
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  const int64_t ctime = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec * 1000000000LL + now.tv_nsec > ctime + 10000000) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// The request loop judges only what needs no waiting (judge_without_waiting): a remembered
+// match, or a small file whose bytes are all in the page cache, hashed there (a memo miss). A
+// file not cached, one larger than kHashedWithoutWaiting, and any refusal (judge_open's to
+// wait for a reload, log and count) are left to judge_open, which finds the digest hashed for
+// a refusal remembered.
+TEST_F(Checker, WithoutWaitingOnlyAnAllowThatNeedsNoWaitingIsDecided) {
   const std::string content = "packaged bytes\n";
-  ASSERT_TRUE(write_text(dir.path() / "good.txt", content));
-  ASSERT_TRUE(write_text(dir.path() / "bad.txt", content));
+  const std::string large(IntegrityChecker::kHashedWithoutWaiting + 1, 'l');
+  write_settled(dir.path() / "good.txt", content);
+  write_settled(dir.path() / "bad.txt", content);
+  write_settled(dir.path() / "large.txt", large);
   DigestIndex::Builder b;
-  PackagedFile good, bad;
-  good.dir = bad.dir = "/usr/share/";
+  PackagedFile good, bad, big_one;
+  good.dir = bad.dir = big_one.dir = "/usr/share/";
   good.name = "good.txt";
   bad.name = "bad.txt";
-  const std::string digest = *from_hex(sha256_hex(content));  // the entry only views it
+  big_one.name = "large.txt";
+  const std::string digest = *from_hex(sha256_hex(content));  // the entries only view them
+  const std::string large_digest = *from_hex(sha256_hex(large));
   good.digest = digest;
   bad.digest = kWrongDigest;
+  big_one.digest = large_digest;
   good.size = bad.size = content.size();
-  good.mode = bad.mode = 0100644;
+  big_one.size = large.size();
+  good.mode = bad.mode = big_one.mode = 0100644;
   b.add_package({"small-1-1.noarch", "test", "k", digest_algo::kSha256, 0, {}, {}, 0, {}},
-                {good, bad});
-  checker.set_index(b.build(2));
-  auto judged = [&](const char* name, bool from_memory) -> std::optional<Decision> {
+                {good, bad, big_one});
+  checker.set_index(b.build(3));
+  auto judged = [&](const char* name, bool without_waiting) -> std::optional<Decision> {
     UniqueFd fd(open((dir.path() / name).c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st;
     EXPECT_EQ(fstat(fd.get(), &st), 0);
     const std::string path = std::string("/usr/share/") + name;
-    if (from_memory) return checker.judge_remembered(fd.get(), st, path);
+    if (without_waiting) return checker.judge_without_waiting(fd.get(), st, path);
     return checker.judge_open(fd.get(), st, path);
   };
   const CheckerCounters& c = checker.counters();
 
-  EXPECT_FALSE(judged("good.txt", true)) << "a version never hashed";
+  ASSERT_TRUE(drop_from_page_cache(dir.path() / "good.txt"));
+  EXPECT_FALSE(judged("good.txt", true)) << "not in the page cache";
   EXPECT_EQ(c.opens.load(), 0u);
   EXPECT_EQ(c.bytes_hashed.load(), 0u);
-  ASSERT_TRUE(judged("good.txt", false)->verified);
+  ASSERT_EQ(slurp(dir.path() / "good.txt"), content);  // cached again
+  const std::optional<Decision> hashed = judged("good.txt", true);
+  ASSERT_TRUE(hashed);
+  EXPECT_TRUE(hashed->allow);
+  EXPECT_TRUE(hashed->verified);
+  EXPECT_EQ(c.memo_misses.load(), 1u);
+  EXPECT_EQ(c.bytes_hashed.load(), content.size());
   const std::optional<Decision> again = judged("good.txt", true);
   ASSERT_TRUE(again);
-  EXPECT_TRUE(again->allow);
   EXPECT_TRUE(again->verified);
   EXPECT_EQ(c.opens.load(), 2u);
   EXPECT_EQ(c.memo_hits.load(), 1u);
   EXPECT_EQ(c.bytes_hashed.load(), content.size());
 
+  EXPECT_FALSE(judged("large.txt", true)) << "too large to hash on the loop";
+  EXPECT_EQ(c.bytes_hashed.load(), content.size());
+
+  EXPECT_FALSE(judged("bad.txt", true)) << "a refusal";
+  EXPECT_EQ(c.bytes_hashed.load(), 2 * content.size());
+  EXPECT_EQ(c.denials.load(), 0u);
   EXPECT_EQ(reason_name(judged("bad.txt", false)->reason), "digest-mismatch");
-  EXPECT_FALSE(judged("bad.txt", true)) << "a refusal, though its digest is remembered";
+  EXPECT_EQ(c.bytes_hashed.load(), 2 * content.size()) << "remembered from the loop's hash";
   EXPECT_EQ(c.denials.load(), 1u);
   EXPECT_EQ(c.opens.load(), 3u);
 }

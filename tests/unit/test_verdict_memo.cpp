@@ -107,6 +107,61 @@ TEST(VerdictMemo, HashesOnlyOnceTheCtimeTickHasPassed) {
   EXPECT_GT(hashed_at, ctime);
 }
 
+// For the request loop: while another caller hashes the inode, or before the version's ctime
+// has settled, nothing is hashed and nothing waits; a hash that would have to wait
+// (EWOULDBLOCK) is not remembered; otherwise it hashes and remembers as digest does.
+TEST(VerdictMemo, WithoutWaitingNothingWaits) {
+  VerdictMemo memo;
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> hashes{0};
+  auto slow = [&](BlockTree::Builder*) -> Result<ContentDigest> {
+    ++hashes;
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return release; });
+    return digest_of(digest_algo::kSha256, 7);
+  };
+  auto quick = [&](BlockTree::Builder*) -> Result<ContentDigest> {
+    ++hashes;
+    return digest_of(digest_algo::kSha256, 7);
+  };
+  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow); });
+  while (hashes.load() == 0) std::this_thread::yield();
+  EXPECT_FALSE(memo.digest_without_waiting(stamp(1), digest_algo::kSha256, quick))
+      << "another caller is hashing it";
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  auto remembered = memo.digest_without_waiting(stamp(1), digest_algo::kSha256, quick);
+  ASSERT_TRUE(remembered);
+  EXPECT_EQ(remembered->source, VerdictMemo::Source::Remembered);
+  EXPECT_EQ(hashes.load(), 1);
+
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  const int64_t ahead = now.tv_sec * 1000000000LL + now.tv_nsec + 1000000000;  // 1 s ahead
+  EXPECT_FALSE(memo.digest_without_waiting({1, 44, 3, 0, ahead}, digest_algo::kSha256, quick))
+      << "its ctime has not settled";
+  EXPECT_EQ(hashes.load(), 1);
+
+  auto not_cached = [&](BlockTree::Builder*) -> Result<ContentDigest> {
+    ++hashes;
+    return Error{EWOULDBLOCK, "not in the page cache"};
+  };
+  EXPECT_FALSE(memo.digest_without_waiting(stamp(2), digest_algo::kSha256, not_cached));
+  EXPECT_EQ(hashes.load(), 2);
+  auto hashed = memo.digest_without_waiting(stamp(2), digest_algo::kSha256, quick);
+  ASSERT_TRUE(hashed);
+  EXPECT_EQ(hashed->source, VerdictMemo::Source::Hashed) << "the failure was not remembered";
+  EXPECT_EQ(memo.digest(stamp(2), digest_algo::kSha256, quick).source,
+            VerdictMemo::Source::Remembered);
+  EXPECT_EQ(hashes.load(), 3);
+}
+
 // A hash that feeds `size` bytes of `fill` to the tree it is handed, as hash_fd would.
 VerdictMemo::HashFn feeding(size_t size, unsigned char fill, int& hashes, int& with_tree) {
   return [=, &hashes, &with_tree](BlockTree::Builder* tree) -> Result<ContentDigest> {
