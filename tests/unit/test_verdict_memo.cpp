@@ -63,30 +63,40 @@ TEST(VerdictMemo, AFailedHashIsNotRemembered) {
   EXPECT_EQ(hashes, 2);
 }
 
-TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
-  VerdictMemo memo;
+// A hash that runs until it is let go: what other callers meet while a first one hashes.
+struct HeldHash {
+  VerdictMemo::HashFn fn() {
+    return [this](BlockTree::Builder*) -> Result<ContentDigest> {
+      ++hashes;
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return released; });
+      return digest_of(digest_algo::kSha256, 7);
+    };
+  }
+  void let_go() {
+    {
+      std::lock_guard lock(m);
+      released = true;
+    }
+    cv.notify_all();
+  }
   std::mutex m;
   std::condition_variable cv;
-  bool release = false;
+  bool released = false;
   std::atomic<int> hashes{0};
-  auto slow = [&](BlockTree::Builder*) -> Result<ContentDigest> {
-    ++hashes;
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return release; });
-    return digest_of(digest_algo::kSha256, 7);
-  };
-  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow); });
-  while (hashes.load() == 0) std::this_thread::yield();
+};
+
+TEST(VerdictMemo, ConcurrentFirstCallersWaitForOneHash) {
+  VerdictMemo memo;
+  HeldHash slow;
+  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow.fn()); });
+  while (slow.hashes.load() == 0) std::this_thread::yield();
   VerdictMemo::Lookup second{Error{}, VerdictMemo::Source::Hashed, nullptr};
-  std::thread waiter([&] { second = memo.digest(stamp(1), digest_algo::kSha256, slow); });
-  {
-    std::lock_guard lock(m);
-    release = true;
-  }
-  cv.notify_all();
+  std::thread waiter([&] { second = memo.digest(stamp(1), digest_algo::kSha256, slow.fn()); });
+  slow.let_go();
   first.join();
   waiter.join();
-  EXPECT_EQ(hashes.load(), 1);
+  EXPECT_EQ(slow.hashes.load(), 1);
   EXPECT_EQ(second.source, VerdictMemo::Source::Remembered);
 }
 
@@ -112,29 +122,17 @@ TEST(VerdictMemo, HashesOnlyOnceTheCtimeTickHasPassed) {
 // (EWOULDBLOCK) is not remembered; otherwise it hashes and remembers as digest does.
 TEST(VerdictMemo, WithoutWaitingNothingWaits) {
   VerdictMemo memo;
-  std::mutex m;
-  std::condition_variable cv;
-  bool release = false;
-  std::atomic<int> hashes{0};
-  auto slow = [&](BlockTree::Builder*) -> Result<ContentDigest> {
-    ++hashes;
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return release; });
-    return digest_of(digest_algo::kSha256, 7);
-  };
+  HeldHash slow;
+  std::atomic<int>& hashes = slow.hashes;
   auto quick = [&](BlockTree::Builder*) -> Result<ContentDigest> {
     ++hashes;
     return digest_of(digest_algo::kSha256, 7);
   };
-  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow); });
+  std::thread first([&] { memo.digest(stamp(1), digest_algo::kSha256, slow.fn()); });
   while (hashes.load() == 0) std::this_thread::yield();
   EXPECT_FALSE(memo.digest_without_waiting(stamp(1), digest_algo::kSha256, quick))
       << "another caller is hashing it";
-  {
-    std::lock_guard lock(m);
-    release = true;
-  }
-  cv.notify_all();
+  slow.let_go();
   first.join();
   auto remembered = memo.digest_without_waiting(stamp(1), digest_algo::kSha256, quick);
   ASSERT_TRUE(remembered);
