@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "fs/node_table.hpp"
 #include "tests/support/files.hpp"
@@ -156,6 +157,14 @@ class WarmNodes : public Nodes {
     return fs::WarmOpen{
         std::make_shared<const UniqueFd>(t.open(n, O_RDONLY)), {}, nullptr, 0, t.warm().renames()};
   }
+  // Nodes a and c, opened in that order and kept (one fd: a's is closed for c's).
+  std::pair<fs::Node&, fs::Node&> a_then_c() {
+    fs::Node& a = look_up_in(handles, "a");
+    fs::Node& c = look_up_in(handles, "c");
+    handles.warm().keep(a, opened(handles, a));
+    handles.warm().keep(c, opened(handles, c));
+    return {a, c};
+  }
 };
 
 TEST_F(WarmNodes, AVerdictJudgedBeforeARenameIsNotKept) {
@@ -193,10 +202,7 @@ TEST_F(WarmNodes, TheOldestFdIsClosedPastTheCapacityAndAForgottenNodesAtOnce) {
 
 TEST_F(WarmNodes, AVerdictLeftWithoutItsFdEndsWithARenameOrAChange) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
-  fs::Node& a = look_up_in(handles, "a");
-  fs::Node& c = look_up_in(handles, "c");
-  handles.warm().keep(a, opened(handles, a));
-  handles.warm().keep(c, opened(handles, c));
+  auto [a, c] = a_then_c();
   ASSERT_NE(handles.warm().find(a), nullptr);
   handles.warm().drop(a);  // its file changed behind the mount
   EXPECT_EQ(handles.warm().find(a), nullptr);
@@ -211,20 +217,14 @@ TEST_F(WarmNodes, AVerdictLeftWithoutItsFdEndsWithARenameOrAChange) {
 TEST_F(WarmNodes, TheVerdictsLeftTakeNoMoreThanTheirBudget) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
   handles.warm().set_capacity(1, 0);
-  fs::Node& a = look_up_in(handles, "a");
-  fs::Node& c = look_up_in(handles, "c");
-  handles.warm().keep(a, opened(handles, a));
-  handles.warm().keep(c, opened(handles, c));
+  auto [a, c] = a_then_c();
   EXPECT_EQ(handles.warm().find(a), nullptr);
   EXPECT_NE(handles.warm().find(c), nullptr);
 }
 
 TEST_F(WarmNodes, AForgottenNodesVerdictLeavesItsList) {
   if (!handles_expected()) GTEST_SKIP() << "no connectable file handles here";
-  fs::Node& a = look_up_in(handles, "a");
-  fs::Node& c = look_up_in(handles, "c");
-  handles.warm().keep(a, opened(handles, a));
-  handles.warm().keep(c, opened(handles, c));
+  auto [a, c] = a_then_c();
   handles.forget(handles.id(a), 1);
   // Were the forgotten node still listed, these would touch it (ASan runs the unit tests).
   fs::Node& again = look_up_in(handles, "a");
