@@ -18,6 +18,29 @@ namespace {
 
 int ok_or_errno(int rc) { return rc == 0 ? 0 : errno; }
 
+// Answers a readlink with the lower's target once judged, or its error; or, unless `may_wait`,
+// leaves it unanswered when the target is not plainly allowed: false then.
+bool answer_readlink(fuse_req_t req, fuse_ino_t ino, bool may_wait) {
+  MountContext& ctx = context(req);
+  const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
+  char buf[PATH_MAX + 1];
+  ssize_t n = fd ? readlinkat(fd.get(), "", buf, sizeof buf - 1) : -1;
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return true;
+  }
+  buf[n] = '\0';
+  const std::string_view target(buf, size_t(n));
+  if (!may_wait) {
+    if (!ctx.core->allows_link_without_waiting(fd.get(), target)) return false;
+  } else if (int refused = ctx.core->judge_link(fd.get(), target)) {
+    fuse_reply_err(req, refused);
+    return true;
+  }
+  fuse_reply_readlink(req, buf);
+  return true;
+}
+
 }  // namespace
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -104,24 +127,12 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
   op_getattr(req, ino, fi);
 }
 
-// A refused target may wait for a reload (see judged_up_to_date): off the request loop.
+// An allowed target needs no waiting: answered on the request loop. Anything else goes to a
+// thread that may wait (a refusal waits for a reload that could allow it, see
+// judged_up_to_date) and logs a refusal.
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  answer_off_loop(req, [req, ino] {
-    MountContext& ctx = context(req);
-    const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
-    char buf[PATH_MAX + 1];
-    ssize_t n = fd ? readlinkat(fd.get(), "", buf, sizeof buf - 1) : -1;
-    if (n < 0) {
-      fuse_reply_err(req, errno);
-      return;
-    }
-    buf[n] = '\0';
-    if (int refused = ctx.core->judge_link(fd.get(), std::string_view(buf, size_t(n)))) {
-      fuse_reply_err(req, refused);
-      return;
-    }
-    fuse_reply_readlink(req, buf);
-  });
+  if (answer_readlink(req, ino, false)) return;
+  answer_off_loop(req, [req, ino] { answer_readlink(req, ino, true); });
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {

@@ -319,7 +319,11 @@ Decision IntegrityChecker::judge_link(std::string_view path, std::string_view ta
   return conclude(std::move(j), path, -1, note);
 }
 
-Judgement IntegrityChecker::judge_target(std::string_view path, std::string_view target) {
+bool IntegrityChecker::allows_link(std::string_view path, std::string_view target) const {
+  return judge_target(path, target).decision.allow;
+}
+
+Judgement IntegrityChecker::judge_target(std::string_view path, std::string_view target) const {
   const auto index = index_.load();
   const EntryRange entries = index->lookup(path);
   Judgement j;

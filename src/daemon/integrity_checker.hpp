@@ -96,6 +96,9 @@ class IntegrityChecker {
   static constexpr off_t kHashedWithoutWaiting = 64 * 1024;
   // A symlink's target against the path's entries (no following).
   Decision judge_link(std::string_view path, std::string_view target);
+  // Whether the path's entries name this target: judge_link's allow, for the request loop
+  // (nothing waits, nothing is logged or counted). When false, judge_link decides.
+  bool allows_link(std::string_view path, std::string_view target) const;
   // Priming: remembers the content digest of fd for entry's algorithm; true when it matches.
   // Counts neither as an open nor as a memo hit or miss.
   bool prime(int fd, const struct stat& st, const FileEntry& entry);
@@ -131,7 +134,7 @@ class IntegrityChecker {
   // Without waiting, content whose digest it cannot come by is left undecided (error
   // EWOULDBLOCK), and nothing is counted.
   Judgement judge_content(int fd, const struct stat& st, std::string_view path, Hashing how);
-  Judgement judge_target(std::string_view path, std::string_view target);
+  Judgement judge_target(std::string_view path, std::string_view target) const;
   // `judge` again against a newer snapshot when the one in force may be behind the sources.
   template <class Judge>
   Judgement judged_up_to_date(Judge judge, std::string& note);

@@ -53,6 +53,10 @@ class MountCore {
   virtual void reopened() = 0;
   // fd is the lower symlink (O_PATH), target what it points at: 0, or the errno of a refusal.
   virtual int judge_link(int fd, std::string_view target) = 0;
+  // Whether judge_link would allow the target, for the request loop: an allow never waits.
+  // False for anything else, with nothing logged or counted: then judge_link decides (a
+  // refusal may wait for a reload, and is logged).
+  virtual bool allows_link_without_waiting(int fd, std::string_view target) = 0;
   // The value of one of the root's control attributes; nothing when `name` is none of them.
   virtual std::optional<std::string> read_control(std::string_view name) = 0;
   // Sets one: 0 or an errno; nothing when `name` is none of them.

@@ -157,6 +157,10 @@ int MountServices::judge_link(int fd, std::string_view target) {
   return d.allow ? 0 : d.error;
 }
 
+bool MountServices::allows_link_without_waiting(int fd, std::string_view target) {
+  return !checker_ || checker_->allows_link(index_path_of(fd, paths_), target);
+}
+
 std::optional<std::string> MountServices::read_control(std::string_view name) {
   if (name == kStatusXattr) return status_json(status_);
   if (name == kStatusTextXattr) return status_text(status_);

@@ -66,6 +66,7 @@ class MountServices : public MountCore {
     if (checker_) checker_->reopened();
   }
   int judge_link(int fd, std::string_view target) override;
+  bool allows_link_without_waiting(int fd, std::string_view target) override;
   std::optional<std::string> read_control(std::string_view name) override;
   std::optional<int> write_control(std::string_view name, std::string_view value) override;
 

@@ -446,6 +446,37 @@ TEST_F(Mount, ASmallFileInThePageCacheIsVerifiedWithoutAWaitingThread) {
   EXPECT_EQ(status_number("memo_misses"), misses + 1) << status();
 }
 
+// A packaged symlink's target is allowed on the request loop: with every waiting thread held,
+// its readlink is still answered. A target the index does not allow is left to a waiting
+// thread, which refuses it and says why once it runs.
+TEST_F(Mount, APackagedSymlinkIsReadWithoutAWaitingThread) {
+  std::filesystem::create_symlink("../../bin/dfs-hello", root / "usr/share/dfs/stray-link");
+  mount();
+  auto read_link = [](const std::filesystem::path& p) {
+    char buf[256];
+    errno = 0;
+    const ssize_t n = readlink(p.c_str(), buf, sizeof buf);
+    return n < 0 ? ReadResult{errno, {}} : ReadResult{0, std::string(buf, size_t(n))};
+  };
+  std::future<ReadResult> packaged, stray;
+  bool answered = false;
+  {
+    HeldThreads waiting(pid, "dfs-waiting");
+    ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
+    packaged = std::async(std::launch::async, read_link, mnt / "usr/share/dfs/hello-link");
+    answered = packaged.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+    stray = std::async(std::launch::async, read_link, mnt / "usr/share/dfs/stray-link");
+  }
+  EXPECT_TRUE(answered) << "the readlink waited for a waiting thread";
+  const ReadResult target = packaged.get();
+  EXPECT_EQ(target.error, 0);
+  EXPECT_EQ(target.bytes, "../../bin/dfs-hello");
+  EXPECT_EQ(stray.get().error, EACCES);
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/stray-link reason=no-entry"),
+            std::string::npos)
+      << log_text();
+}
+
 TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   mount();
   EXPECT_EQ(read_file(mnt / "usr/share/dfsforeign/file.txt").error, EACCES);
