@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "src/base/unique_fd.hpp"
+
 namespace digestfs::test {
 namespace {
 
@@ -48,30 +50,29 @@ std::string slurp(const std::filesystem::path& p) {
 
 ReadResult read_file(const std::filesystem::path& p) {
   ReadResult r;
-  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     r.error = errno;
     return r;
   }
   char buf[65536];
   ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) r.bytes.append(buf, static_cast<size_t>(n));
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) r.bytes.append(buf, static_cast<size_t>(n));
   if (n < 0) r.error = errno;
-  close(fd);
   return r;
 }
 
 ::testing::AssertionResult drop_from_page_cache(const std::filesystem::path& p) {
-  const int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ::testing::AssertionFailure() << "open " << p << ": " << std::strerror(errno);
+  const UniqueFd fd(open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ::testing::AssertionFailure() << "open " << p << ": " << std::strerror(errno);
   struct stat st;
   std::string failed;
-  if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0 ||
-      fstat(fd, &st) != 0) {
+  if (fdatasync(fd.get()) != 0 || posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED) != 0 ||
+      fstat(fd.get(), &st) != 0) {
     failed = std::strerror(errno);
   } else if (st.st_size > 0) {
     const size_t size = static_cast<size_t>(st.st_size);
-    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
     std::vector<unsigned char> resident((size + 4095) / 4096);
     if (map == MAP_FAILED || mincore(map, size, resident.data()) != 0) {
       failed = std::strerror(errno);
@@ -81,7 +82,6 @@ ReadResult read_file(const std::filesystem::path& p) {
     }
     if (map != MAP_FAILED) munmap(map, size);
   }
-  close(fd);
   if (!failed.empty()) return ::testing::AssertionFailure() << p << ": " << failed;
   return ::testing::AssertionSuccess();
 }
