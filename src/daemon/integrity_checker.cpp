@@ -275,7 +275,8 @@ VerdictMemo::HashFn IntegrityChecker::hasher(int fd, const ContentStamp& stamp, 
       ~Done() { --hashing; }
     } done{counters_.hashing};
     auto digest = hash_fd(fd, algo, static_cast<uint64_t>(stamp.size), tree, cached_only);
-    if (!digest && digest.error().code == EWOULDBLOCK) return digest;
+    // Only a look into the page cache gives up to wait, and then nothing was read to check.
+    if (cached_only && !digest && digest.error().code == EWOULDBLOCK) return digest;
     struct stat after;
     if (fstat(fd, &after) != 0 || !(stamp_of(after) == stamp)) {
       return Error{ESTALE, "changed while hashing"};
