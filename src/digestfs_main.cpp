@@ -155,7 +155,11 @@ Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs&
   UniqueFd fuse(open("/dev/fuse", O_RDWR | O_CLOEXEC));
   if (!fuse) return errno_error("/dev/fuse");
   if (auto attached = point.attach(fuse.get(), args.source, *options); !attached) {
-    return attached.error();
+    Error refused = attached.error();
+    refused.message = "cannot mount on " + args.mountpoint + ": " + refused.message;
+    // Root in a unit or container whose capabilities leave out mounting: say what is missing.
+    if (refused.code == EPERM) refused.message += " (mounting takes CAP_SYS_ADMIN)";
+    return refused;
   }
   // libfuse takes the fd as that of a mount made by someone else (and closes it at the end).
   if (fuse_session_mount(se, ("/dev/fd/" + std::to_string(fuse.get())).c_str()) != 0) {

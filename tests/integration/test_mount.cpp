@@ -490,6 +490,21 @@ TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   EXPECT_NE(slurp(out).find("\"packages_accepted\":2"), std::string::npos) << slurp(out);
 }
 
+// Root without CAP_SYS_ADMIN (a unit's or a container's capability bounding set) cannot
+// mount: the daemon says so and why, exits 1, and leaves nothing mounted.
+TEST_F(Mount, WithoutTheCapabilityToMountItSaysSoAndExits) {
+  const CommandOutput run =
+      run_captured("setpriv --bounding-set -sys_admin " + std::string(DIGESTFS_BINARY) +
+                   " -f -o keys=" + keys.string() + ",root=" + root.string() + " " + root.string() +
+                   " " + mnt.string());
+  EXPECT_EQ(run.status, 1) << run.err;
+  EXPECT_NE(run.err.find("cannot mount on " + mnt.string() +
+                         ": fsopen fuse: Operation not permitted (mounting takes CAP_SYS_ADMIN)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(mounted(mnt));
+}
+
 // What `mount -t fuse.digestfs` and fstab run. mount(8) resets PATH for its helper, so the
 // test calls the helper directly with the build directory on PATH.
 TEST_F(Mount, MountsThroughMountFuse3) {
