@@ -141,12 +141,20 @@ MountPoint::Ending ending() {
   }
 }
 
+// Why the mount on `mountpoint` was not made. Root refused a mount call is missing
+// CAP_SYS_ADMIN (a unit's or a container's capability bounding set): that is said too.
+std::string not_mounted(const std::string& mountpoint, const Error& why) {
+  std::string said = "cannot mount on " + mountpoint + ": " + why.message;
+  if (why.code == EPERM && geteuid() == 0) said += " (mounting takes CAP_SYS_ADMIN)";
+  return said;
+}
+
 // Mounts the session: as root through the kernel's mount API (so that the new instance can go
 // beneath the mount it replaces), else through fusermount3 as libfuse does.
 Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs& args) {
   if (geteuid() != 0) {
     if (fuse_session_mount(se, args.mountpoint.c_str()) != 0) {
-      return Error{EIO, "cannot mount on " + args.mountpoint};
+      return Error{EIO, "fusermount3 did not mount it"};
     }
     return {};
   }
@@ -155,11 +163,7 @@ Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs&
   UniqueFd fuse(open("/dev/fuse", O_RDWR | O_CLOEXEC));
   if (!fuse) return errno_error("/dev/fuse");
   if (auto attached = point.attach(fuse.get(), args.source, *options); !attached) {
-    Error refused = attached.error();
-    refused.message = "cannot mount on " + args.mountpoint + ": " + refused.message;
-    // Root in a unit or container whose capabilities leave out mounting: say what is missing.
-    if (refused.code == EPERM) refused.message += " (mounting takes CAP_SYS_ADMIN)";
-    return refused;
+    return attached.error();
   }
   // libfuse takes the fd as that of a mount made by someone else (and closes it at the end).
   if (fuse_session_mount(se, ("/dev/fd/" + std::to_string(fuse.get())).c_str()) != 0) {
@@ -193,7 +197,7 @@ int run(int argc, char** argv) {
   keep_large_blocks_off_the_heap();
   // The source is opened before mounting: the mount may hide it (digestfs /usr /usr).
   auto prepared = MountPoint::prepare(args.source, args.mountpoint, log);
-  if (!prepared) daemon.fail(prepared.error().message, 1);
+  if (!prepared) daemon.fail(not_mounted(args.mountpoint, prepared.error()), 1);
   MountPoint point = std::move(prepared.value());
   fs::MountContext ctx{.nodes = fs::NodeTable(point.take_source_fd(), args.settings.file_handles),
                        .read_only = args.read_only};
@@ -250,7 +254,7 @@ int run(int argc, char** argv) {
   stop_on_signals(se.get());
   reload_on_sighup(services->reloader());
   if (auto mounted = mount_session(se.get(), point, args); !mounted) {
-    daemon.fail(mounted.error().message, 1);
+    daemon.fail(not_mounted(args.mountpoint, mounted.error()), 1);
   }
   // Set before the loop answers INIT, whose reply offers the same (see MountContext).
   if (!point.device().empty() && args.settings.read_ahead_kib) {

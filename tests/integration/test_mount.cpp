@@ -491,18 +491,25 @@ TEST_F(Mount, StatusReportsRejectionsAndDenials) {
 }
 
 // Root without CAP_SYS_ADMIN (a unit's or a container's capability bounding set) cannot
-// mount: the daemon says so and why, exits 1, and leaves nothing mounted.
+// mount, beside its source or over it: the daemon says where, why and what is missing, exits
+// 1, and leaves nothing mounted.
 TEST_F(Mount, WithoutTheCapabilityToMountItSaysSoAndExits) {
-  const CommandOutput run =
-      run_captured("setpriv --bounding-set -sys_admin " + std::string(DIGESTFS_BINARY) +
-                   " -f -o keys=" + keys.string() + ",root=" + root.string() + " " + root.string() +
-                   " " + mnt.string());
-  EXPECT_EQ(run.status, 1) << run.err;
-  EXPECT_NE(run.err.find("cannot mount on " + mnt.string() +
-                         ": fsopen fuse: Operation not permitted (mounting takes CAP_SYS_ADMIN)"),
-            std::string::npos)
-      << run.err;
-  EXPECT_FALSE(mounted(mnt));
+  const struct {
+    std::filesystem::path source;
+    std::string refused;
+  } cases[] = {{root, "fsopen fuse"}, {mnt, "binding " + mnt.string()}};
+  for (const auto& c : cases) {
+    const CommandOutput run =
+        run_captured("setpriv --bounding-set -sys_admin " + std::string(DIGESTFS_BINARY) +
+                     " -f -o keys=" + keys.string() + ",root=" + root.string() + " " +
+                     c.source.string() + " " + mnt.string());
+    EXPECT_EQ(run.status, 1) << run.err;
+    EXPECT_NE(run.err.find("cannot mount on " + mnt.string() + ": " + c.refused +
+                           ": Operation not permitted (mounting takes CAP_SYS_ADMIN)"),
+              std::string::npos)
+        << run.err;
+    EXPECT_FALSE(mounted(mnt));
+  }
 }
 
 // What `mount -t fuse.digestfs` and fstab run. mount(8) resets PATH for its helper, so the
