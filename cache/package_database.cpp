@@ -1,6 +1,7 @@
 #include "cache/package_database.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <string_view>
 
@@ -11,6 +12,19 @@ namespace digestfs {
 namespace {
 
 constexpr std::string_view kImportedKey = "gpg-pubkey";
+
+// What each of librpm's backends keeps its packages in: sqlite, ndb, and Berkeley DB.
+constexpr const char* kDatabaseFiles[] = {"rpmdb.sqlite", "Packages.db", "Packages"};
+
+// librpm opening a directory that holds none of them makes an empty database there, even to
+// read: in the protected tree, and one that would from then on hide a database put there later.
+bool holds_a_database(int dir_fd) {
+  for (const char* name : kDatabaseFiles) {
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, 0) == 0 && S_ISREG(st.st_mode)) return true;
+  }
+  return false;
+}
 
 using IndexIteratorPtr = rpm::Owned<rpmdbIndexIterator, rpmdbIndexIteratorFree>;
 
@@ -39,7 +53,7 @@ Result<PackageDatabase> PackageDatabase::open(const std::filesystem::path& root,
   // directory is read as it is, and one that vanished (a restore in progress) is not made
   // again under the administrator's feet.
   UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd) {
+  if (!dir_fd || !holds_a_database(dir_fd.get())) {
     return Error{ENOENT, "no rpm database at " + dir.string() +
                              " (set the root, or the dbpath relative to it)"};
   }

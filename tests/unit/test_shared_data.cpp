@@ -169,5 +169,19 @@ TEST_F(SharedDatabase, AMissingDatabaseIsAClearError) {
   EXPECT_NE(index.error().message.find("no rpm database"), std::string::npos);
 }
 
+// librpm would make an empty sqlite database there, even to read, and then prefer it to a
+// Packages file put there later.
+TEST_F(SharedDatabase, ADatabaseDirectoryWithNoDatabaseIsAClearErrorAndStaysEmpty) {
+  TempDir empty;
+  const auto dir = empty.path() / "var/lib/rpm";
+  std::filesystem::create_directories(dir);
+  auto index = load_root(data / "keys", empty.path());
+  ASSERT_FALSE(index.ok());
+  EXPECT_EQ(index.error().code, ENOENT);
+  EXPECT_NE(index.error().message.find("no rpm database at " + dir.string()), std::string::npos)
+      << index.error().message;
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+}
+
 }  // namespace
 }  // namespace digestfs::test
