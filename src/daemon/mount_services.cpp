@@ -69,6 +69,18 @@ Result<void> MountServices::start_verification(const Settings& settings, int sou
                             std::to_string(index.packages().size()) + " packages, " +
                             std::to_string(index.file_count()) + " files, " +
                             std::to_string(index.rejected().size()) + " rejected");
+  // Every package rejected is a trust store or a database gone wrong (a wrong key, a damaged
+  // file), not a tree to serve: a mount that refuses what no package vouches for would
+  // refuse every file, and would replace a mount that works.
+  const Policy& policy = settings.policy;
+  const bool refuses_all = policy.mode == Mode::Enforce && policy.unknown == UnknownPolicy::Deny &&
+                           policy.unknown_exceptions.empty();
+  if (refuses_all && index.packages().empty() && !index.rejected().empty()) {
+    Error none{EACCES, "no package is trusted: " + std::to_string(index.rejected().size()) +
+                           " rejected (see the REJECTED lines)"};
+    log_.notice(LOG_ERR, "not mounting: " + none.message);
+    return none;
+  }
   checker_ = std::make_unique<IntegrityChecker>(settings.policy, log_, settings.block_checks);
   if (auto measuring = start_measurements(settings); !measuring) return measuring.error();
   checker_->set_index(loaded->index);

@@ -121,6 +121,42 @@ TEST_F(Restart, ARestartThatCannotLoadItsIndexLeavesTheDeadMountInPlace) {
   EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
 }
 
+// One wrong key file or a damaged database rejects every package: such an index is no mount,
+// over nothing and over a live mount alike.
+TEST_F(Restart, AnIndexThatTrustsNoPackageNeitherMountsNorReplacesTheLiveMount) {
+  start();
+  hammer();
+  // A real distribution's key, which signed none of these packages.
+  const auto wrong_keys = work.path() / "wrong-keys";
+  std::filesystem::create_directories(wrong_keys);
+  const auto fedora = shared_rpm_data() / "keys/RPM-GPG-KEY-fedora-35-primary";
+  DIGESTFS_REQUIRE(std::filesystem::exists(fedora), "the shared Fedora 35 key");
+  std::filesystem::create_symlink(fedora, wrong_keys / fedora.filename());
+  const std::string opts = "keys=" + wrong_keys.string() + ",root=" + root.string();
+  const CommandOutput refused =
+      run_captured("timeout 60 " + std::string(DIGESTFS_BINARY) + " -f -o " + opts + " " +
+                   usr.string() + " " + usr.string());
+  EXPECT_EQ(refused.status, 1) << refused.err;
+  EXPECT_NE(refused.err.find("not mounting: no package is trusted: "), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("REJECTED package="), std::string::npos) << refused.err;
+  EXPECT_EQ(status_pid(usr), pid) << "the live mount was replaced";
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+  kill_daemon(SIGKILL);
+  const CommandOutput over_dead =
+      run_captured("timeout 60 " + std::string(DIGESTFS_BINARY) + " -f -o " + opts + " " +
+                   usr.string() + " " + usr.string());
+  EXPECT_EQ(over_dead.status, 1) << over_dead.err;
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").error, ENOTCONN) << "still the dead mount";
+  // With files no package claims allowed, the operator asked for what such a tree gives
+  // (the tampered file too: the readers stop first).
+  stop = true;
+  for (auto& t : threads) t.join();
+  threads.clear();
+  mount(",unknown=allow,keys=" + wrong_keys.string(), usr, usr);
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+}
+
 // A running mount can be replaced too (an upgrade): the old daemon ends once its mount is
 // gone, and nothing in between serves the source.
 TEST_F(Restart, ALiveMountIsReplacedAndItsDaemonEnds) {
