@@ -46,8 +46,7 @@ constexpr int kUndecided = -1;  // what WithoutWaiting could not decide (never a
 
 // Judges an fd opened for reading (by open or create), st its fstat: 0 when it may be read,
 // else the errno of the refusal, or kUndecided.
-int admit(MountContext& ctx, OpenFile& file, const struct stat& st,
-          Judging how = Judging::Full) {
+int admit(MountContext& ctx, OpenFile& file, const struct stat& st, Judging how = Judging::Full) {
   std::optional<OpenDecision> known;
   if (how == Judging::WithoutWaiting) {
     known = ctx.core->judge_without_waiting(file.fd->get(), st);
@@ -62,9 +61,14 @@ int admit(MountContext& ctx, OpenFile& file, const struct stat& st,
 }
 
 // Decides how the kernel may cache this handle's pages (see Node::served_mutex) and counts it.
-void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
+// False, with nothing decided, for a verified handle while a writer has the page cache, unless
+// `beside_writer` (the refusal was audited): FOPEN_DIRECT_IO keeps its reads off that cache,
+// but not a private mapping (the kernel maps those from the page cache all the same).
+[[nodiscard]] bool share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi,
+                                    bool beside_writer = false) {
   std::lock_guard lock(node.served_mutex);
   const bool writes = wants_write(fi->flags);
+  if (file.verified && node.cached_writers > 0 && !beside_writer) return false;
   fi->direct_io = (writes && (file.verified || node.verified_readers > 0)) ||
                   (file.verified && node.cached_writers > 0);
   file.node = &node;
@@ -81,6 +85,7 @@ void share_page_cache(Node& node, OpenFile& file, fuse_file_info* fi) {
     fi->keep_cache = node.served == file.stamp;
     node.served = file.stamp;
   }
+  return true;
 }
 
 // Judges `file` by what its node remembers, st being the fstat of the lower file: false when
@@ -139,10 +144,15 @@ void forget_handle(const OpenFile& file) {
 }
 
 // Answers an open that `file` now serves.
-void reply_opened(fuse_req_t req, Node& node, std::unique_ptr<OpenFile> file,
-                  fuse_file_info* fi) {
+void reply_opened(fuse_req_t req, Node& node, std::unique_ptr<OpenFile> file, fuse_file_info* fi) {
   MountContext& ctx = context(req);
-  share_page_cache(node, *file, fi);
+  if (!share_page_cache(node, *file, fi)) {
+    if (int refused = ctx.core->refuse_beside_writer(file->fd->get())) {
+      fuse_reply_err(req, refused);
+      return;
+    }
+    (void)share_page_cache(node, *file, fi, true);
+  }
   ctx.nodes.hold(node, file->fd);
   // A handle that cannot have written has nothing to flush: close() then costs no round trip
   // (POSIX locks are the kernel's own here, as no lock op is implemented).
@@ -201,7 +211,11 @@ void create_judged(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   struct stat st;
   file->readable =
       wants_read(fi->flags) && fstat(file->fd->get(), &st) == 0 && admit(ctx, *file, st) == 0;
-  share_page_cache(ctx.nodes.node(e.ino), *file, fi);
+  if (!share_page_cache(ctx.nodes.node(e.ino), *file, fi)) {
+    // Created beside a writer that got there first: the create stands, its reads do not.
+    file->readable = file->verified = false;
+    (void)share_page_cache(ctx.nodes.node(e.ino), *file, fi);
+  }
   ctx.nodes.hold(ctx.nodes.node(e.ino), file->fd);
   fi->fh = reinterpret_cast<uint64_t>(file.release());
   fuse_reply_create(req, &e, fi);

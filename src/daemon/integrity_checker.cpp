@@ -36,6 +36,7 @@ std::string_view reason_name(Reason r) {
     case Reason::ConfigSkipped: return "config-skipped";
     case Reason::LinkTargetMismatch: return "link-target-mismatch";
     case Reason::BlockMismatch: return "block-mismatch";
+    case Reason::OpenForWriting: return "open-for-writing";
   }
   return "unknown";
 }
@@ -59,9 +60,8 @@ void IntegrityChecker::set_index(std::shared_ptr<const DigestIndex> index) {
               [](const Measurement& a, const Measurement& b) { return a.digest < b.digest; });
     for (const auto& m : accepted) measurements_->add(m);
     for (const auto& r : index->rejected()) {
-      measurements_->add(make_measurement(
-          "sha256", std::string(32, '\0'),
-          ima_event_name(measured_name(r))));
+      measurements_->add(
+          make_measurement("sha256", std::string(32, '\0'), ima_event_name(measured_name(r))));
     }
   }
   index_.store(std::move(index));
@@ -297,19 +297,29 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
   memo_.forget(stamp);
   ++verdict_epoch_;
   ++counters_.block_mismatches;
+  return refuse_served(path, Reason::BlockMismatch,
+                       " block=" + std::to_string(block) + " expected=sha256:" + to_hex(expected) +
+                           " actual=" + (actual ? "sha256:" + to_hex(*actual) : "none"));
+}
+
+bool IntegrityChecker::open_for_writing(std::string_view path) {
+  return refuse_served(path, Reason::OpenForWriting, "");
+}
+
+bool IntegrityChecker::refuse_served(std::string_view path, Reason reason,
+                                     const std::string& detail) {
   const bool deny = policy_.mode == Mode::Enforce;
   if (deny) {
     ++counters_.denials;
-    ++counters_.denials_by_reason[static_cast<size_t>(Reason::BlockMismatch)];
+    ++counters_.denials_by_reason[static_cast<size_t>(reason)];
   } else {
     ++counters_.audits;
   }
   if (policy_.mode != Mode::Permissive) {
-    log_.report(deny ? LOG_WARNING : LOG_NOTICE, std::string(path) + "|block-mismatch",
+    const std::string_view name = reason_name(reason);
+    log_.report(deny ? LOG_WARNING : LOG_NOTICE, std::string(path) + "|" + std::string(name),
                 std::string(deny ? "DENY" : "AUDIT") + " path=" + field_value(path) +
-                    " reason=block-mismatch block=" + std::to_string(block) +
-                    " expected=sha256:" + to_hex(expected) +
-                    " actual=" + (actual ? "sha256:" + to_hex(*actual) : std::string("none")));
+                    " reason=" + std::string(name) + detail);
   }
   return deny;
 }

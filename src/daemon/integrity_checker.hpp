@@ -34,8 +34,10 @@ enum class Reason {
   ConfigSkipped,
   LinkTargetMismatch,
   BlockMismatch,  // a block read from a verified file is not the block that was verified
+  // Verified, but a handle open for writing shares the page cache a mapping would read from.
+  OpenForWriting,
 };
-constexpr size_t kReasonCount = static_cast<size_t>(Reason::BlockMismatch) + 1;
+constexpr size_t kReasonCount = static_cast<size_t>(Reason::OpenForWriting) + 1;
 std::string_view reason_name(Reason r);
 
 struct Decision {
@@ -109,6 +111,11 @@ class IntegrityChecker {
   bool block_mismatch(std::string_view path, const ContentStamp& stamp, uint64_t block,
                       const Sha256& expected, const std::optional<Sha256>& actual);
 
+  // A file verified at `path` that cannot be served as verified while a handle open for
+  // writing (see MountCore::refuse_beside_writer): logs it and counts it. True when the open
+  // must be refused (enforce mode).
+  bool open_for_writing(std::string_view path);
+
   // See MountCore::verdict_epoch; bumped after each change it stands for, so that a verdict
   // judged before the change never carries the epoch after it.
   uint64_t verdict_epoch() const { return verdict_epoch_.load(); }
@@ -138,6 +145,9 @@ class IntegrityChecker {
   // `judge` again against a newer snapshot when the one in force may be behind the sources.
   template <class Judge>
   Judgement judged_up_to_date(Judge judge, std::string& note);
+  // A refusal of what was verified (a block read, an open beside a writer) with `reason`:
+  // logged with `detail` and counted, the policy applied; true when it must be refused.
+  bool refuse_served(std::string_view path, Reason reason, const std::string& detail);
   // Policy applied, the event logged, counted, measured. fd: the content, for measuring an
   // unknown file that is served (-1: none).
   Decision conclude(Judgement j, std::string_view path, int fd, const std::string& note);
@@ -165,7 +175,7 @@ class IntegrityChecker {
   std::atomic<uint64_t> verdict_epoch_{0};
   MeasurementLog* measurements_ = nullptr;
   std::function<CatchUp()> catch_up_;
-  std::mutex listener_mutex_;  // the listener is set while reloads may already run
+  std::mutex listener_mutex_;             // the listener is set while reloads may already run
   std::function<void()> index_listener_;  // guarded by listener_mutex_
 };
 

@@ -51,6 +51,10 @@ class MountCore {
   virtual uint64_t verdict_epoch() const = 0;
   // An open answered by a verdict reused: counted as an open judged from the memo.
   virtual void reopened() = 0;
+  // fd is a lower file verified for reading while a handle open for writing shares its page
+  // cache: what that writer puts there reaches a private mapping of this handle without a read
+  // the block checks could see. 0 (audit, permissive), or the errno of the refusal, logged.
+  virtual int refuse_beside_writer(int fd) = 0;
   // fd is the lower symlink (O_PATH), target what it points at: 0, or the errno of a refusal.
   virtual int judge_link(int fd, std::string_view target) = 0;
   // Whether judge_link would allow the target, for the request loop: an allow never waits.

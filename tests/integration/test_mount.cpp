@@ -275,6 +275,21 @@ TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileIsWrittenThroughTheMount) {
   close(reader);
 }
 
+// A writer that came first has the page cache, and what it writes there would reach a private
+// mapping of the reader (as ld.so maps libraries) without a read the block checks see.
+TEST_F(Mount, AVerifiedOpenBesideAWriterThatCameFirstIsRefused) {
+  mount();
+  const auto path = mnt / "usr/share/dfs/data.txt";
+  int writer = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  EXPECT_EQ(read_file(path).error, EACCES);
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/data.txt reason=open-for-writing"),
+            std::string::npos)
+      << log_text();
+  close(writer);
+  EXPECT_EQ(read_file(path).bytes, "trusted data, version 1\n");
+}
+
 TEST_F(Mount, ATamperedBinaryCannotBeExecuted) {
   mount();
   EXPECT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);
