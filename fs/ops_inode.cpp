@@ -174,13 +174,12 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 // A symlink target the kernel keeps was judged at the path it was read through: what a
 // rename moves (a symlink, or a directory with symlinks beneath) is judged again at its new
-// path. A symlink's pages are dropped before the rename is answered (they are never dirty, so
-// this never blocks); a directory's are all dropped by the watcher's thread, soon after.
-static void forget_judged_links(MountContext& ctx, const struct stat& moved) {
+// path. A symlink's pages are dropped before the rename is answered (its nodes are added to
+// `links`); a directory's are all dropped by the watcher's thread, soon after.
+static void forget_judged_links(MountContext& ctx, const struct stat& moved,
+                                std::vector<fuse_ino_t>& links) {
   if (S_ISLNK(moved.st_mode)) {
-    for (const fuse_ino_t ino : ctx.nodes.ids_of(moved.st_dev, moved.st_ino)) {
-      fuse_lowlevel_notify_inval_inode(ctx.session, ino, 0, 0);
-    }
+    for (const fuse_ino_t ino : ctx.nodes.ids_of(moved.st_dev, moved.st_ino)) links.push_back(ino);
   } else if (S_ISDIR(moved.st_mode)) {
     ctx.watcher->drop_links_soon();
   }
@@ -204,9 +203,19 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   const int err = ok_or_errno(renameat2(from.get(), name, to.get(), newname, flags));
   // The watcher does not see the daemon's own renames (see WarmOpens).
   if (!err) ctx.nodes.warm().drop_all();
-  if (!err && moved_known) forget_judged_links(ctx, moved);
-  if (!err && exchanged_known) forget_judged_links(ctx, exchanged);
-  fuse_reply_err(req, err);
+  std::vector<fuse_ino_t> links;
+  if (!err && moved_known) forget_judged_links(ctx, moved, links);
+  if (!err && exchanged_known) forget_judged_links(ctx, exchanged, links);
+  if (links.empty()) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  // Dropping a symlink's pages waits for the page lock of a READLINK under way, which only
+  // the request loop can answer: dropped on another thread, the loop goes on answering.
+  answer_off_loop(req, [req, session = ctx.session, links = std::move(links)] {
+    for (const fuse_ino_t ino : links) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+    fuse_reply_err(req, 0);
+  });
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino) {

@@ -290,6 +290,36 @@ TEST_F(Mount, AVerifiedOpenBesideAWriterThatCameFirstIsRefused) {
   EXPECT_EQ(read_file(path).bytes, "trusted data, version 1\n");
 }
 
+// Renaming a symlink drops its cached target, which waits for the page lock that a READLINK
+// of it holds until answered: a drop on the request loop would leave that READLINK, and then
+// the whole mount, unanswered.
+TEST_F(Mount, RenamingASymlinkWhileItIsReadKeepsTheMountAnswering) {
+  mount();
+  const auto a = mnt / "usr/share/dfs/hello-link", b = mnt / "usr/share/dfs/hello-link2";
+  const UniqueFd held(open(a.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0};
+  std::thread reader([&] {
+    char buf[256];
+    while (!stop) reads += readlinkat(held.get(), "", buf, sizeof buf) > 0;
+  });
+  std::atomic<int> renamed{0};
+  std::thread renamer([&] {
+    for (int i = 0; i < 500 && !stop; ++i) {
+      if (std::rename((i % 2 ? b : a).c_str(), (i % 2 ? a : b).c_str()) == 0) ++renamed;
+    }
+  });
+  const bool answered =
+      within(std::chrono::milliseconds(120000), [&] { return renamed == 500; }).has_value();
+  EXPECT_TRUE(answered) << "the mount stopped answering after " << renamed << " renames";
+  stop = true;
+  if (!answered) kill(pid, SIGKILL);  // lets the stuck threads return
+  reader.join();
+  renamer.join();
+  EXPECT_GT(reads.load(), 0u) << "no READLINK ran beside the renames: the test proves nothing";
+}
+
 TEST_F(Mount, ATamperedBinaryCannotBeExecuted) {
   mount();
   EXPECT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);
