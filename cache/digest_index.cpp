@@ -69,6 +69,7 @@ const PackageRecord& FileEntry::package() const {
 }
 bool FileEntry::is_config() const { return attrs() & RPMFILE_CONFIG; }
 bool FileEntry::is_ghost() const { return attrs() & RPMFILE_GHOST; }
+bool FileEntry::verifies_mode() const { return verify_flags() & RPMVERIFY_MODE; }
 
 // ---- DigestIndex ----
 

@@ -107,6 +107,9 @@ class FileEntry {
 
   bool is_config() const;
   bool is_ghost() const;
+  // Whether the mode is the package's to say (%verify(mode)); not for Debian's entries, whose
+  // modes dpkg-statoverride may change.
+  bool verifies_mode() const;
 
  private:
   friend class DigestIndex;

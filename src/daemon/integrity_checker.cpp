@@ -3,6 +3,7 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 
 #include "src/base/escape.hpp"
@@ -10,6 +11,8 @@
 
 namespace digestfs {
 namespace {
+
+constexpr mode_t kSetId = S_ISUID | S_ISGID;
 
 Decision allowed(Decision d, Reason reason, bool verified = false) {
   d.allow = true;
@@ -36,6 +39,7 @@ std::string_view reason_name(Reason r) {
     case Reason::ConfigSkipped: return "config-skipped";
     case Reason::LinkTargetMismatch: return "link-target-mismatch";
     case Reason::BlockMismatch: return "block-mismatch";
+    case Reason::ModeMismatch: return "mode-mismatch";
     case Reason::OpenForWriting: return "open-for-writing";
   }
   return "unknown";
@@ -193,7 +197,7 @@ Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::st
   }
   // The claims on this path that have content: the first one names what was expected.
   std::optional<FileEntry> first;
-  bool size_fits = false;
+  bool size_fits = false, set_id_claimed = false;
   for (const FileEntry e : entries) {
     if (!S_ISREG(e.mode())) continue;
     if (e.is_ghost()) {
@@ -203,10 +207,22 @@ Judgement IntegrityChecker::judge_content(int fd, const struct stat& st, std::st
     if (!first) first = e;
     j.config_file |= e.is_config();
     size_fits |= e.size() == static_cast<uint64_t>(st.st_size);
+    set_id_claimed |= !e.verifies_mode() || (st.st_mode & kSetId & ~mode_t(e.mode())) == 0;
   }
   if (!first) {
     d.reason = Reason::TypeMismatch;
     j.detail = package_of(entries.front());
+    return j;
+  }
+  // Signed content with a set-ID bit added beneath would run with privileges its package
+  // never gave it: refused whatever its content (unless a claim leaves the mode unchecked,
+  // as %verify(not mode) does).
+  if (!set_id_claimed) {
+    d.reason = Reason::ModeMismatch;
+    char modes[64];
+    std::snprintf(modes, sizeof modes, " mode=%04o expected_mode=%04o",
+                  unsigned(st.st_mode & 07777), unsigned(first->mode() & 07777));
+    j.detail = modes + package_of(*first);
     return j;
   }
   if (j.config_file && policy_.config == ConfigPolicy::Skip) {

@@ -34,6 +34,7 @@ enum class Reason {
   ConfigSkipped,
   LinkTargetMismatch,
   BlockMismatch,  // a block read from a verified file is not the block that was verified
+  ModeMismatch,   // the file grants set-user-ID or set-group-ID that no claim grants
   // Verified, but a handle open for writing shares the page cache a mapping would read from.
   OpenForWriting,
 };

@@ -320,6 +320,23 @@ TEST_F(Mount, RenamingASymlinkWhileItIsReadKeepsTheMountAnswering) {
   EXPECT_GT(reads.load(), 0u) << "no READLINK ran beside the renames: the test proves nothing";
 }
 
+// rpm -V's M column: a set-user-ID bit added beneath would run signed content with privileges
+// its package never gave it.
+TEST_F(Mount, ASetIdBitAddedBeneathIsRefusedWhateverTheContent) {
+  const auto lower = root / "usr/bin/dfs-hello";
+  ASSERT_EQ(chmod(lower.c_str(), 04755), 0);
+  mount();
+  EXPECT_EQ(read_file(mnt / "usr/bin/dfs-hello").error, EACCES);
+  EXPECT_NE(log_text().find("DENY path=/usr/bin/dfs-hello reason=mode-mismatch mode=4755 "
+                            "expected_mode=0755"),
+            std::string::npos)
+      << log_text();
+  ASSERT_EQ(chmod(lower.c_str(), 02755), 0);
+  EXPECT_EQ(read_file(mnt / "usr/bin/dfs-hello").error, EACCES) << "set-group-ID alike";
+  ASSERT_EQ(chmod(lower.c_str(), 0700), 0);
+  EXPECT_EQ(read_file(mnt / "usr/bin/dfs-hello").bytes, slurp(lower)) << "fewer rights are no risk";
+}
+
 TEST_F(Mount, ATamperedBinaryCannotBeExecuted) {
   mount();
   EXPECT_EQ(run_shell((mnt / "usr/bin/dfs-hello").string() + " >/dev/null"), 0);
