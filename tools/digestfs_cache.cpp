@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "src/base/control_xattrs.hpp"
 #include "src/base/hex.hpp"
 #include "src/base/json_writer.hpp"
+#include "src/base/mount_table.hpp"
 #include "src/config/command_line.hpp"
 #include "src/config/trusted_index.hpp"
 #include "src/ima/ima_log.hpp"
@@ -204,6 +206,19 @@ int cmd_keys(const TrustedIndex& t, bool json) {
   return kOk;
 }
 
+// Whether a digestfs mount's root is at `mountpoint`: any other directory (one beneath a
+// mount's root too, whose attributes are the lower's) may carry attributes of the same names.
+bool is_digestfs_mount(const std::string& mountpoint) {
+  std::error_code ec;
+  const std::filesystem::path at = std::filesystem::absolute(mountpoint, ec).lexically_normal();
+  if (ec) return false;
+  // The parent resolved, not the mount point itself: a dead mount cannot be resolved.
+  const std::filesystem::path parent = std::filesystem::canonical(at.parent_path(), ec);
+  const std::string point =
+      at.has_filename() ? (parent / at.filename()).string() : at.parent_path().string();
+  return !ec && mounted_type(point) == "fuse.digestfs";
+}
+
 // A running mount answers on its root's status attributes; no trust store is needed.
 // One of the attributes the mount root answers itself; nothing (errno set) on failure.
 std::optional<std::string> mount_attribute(const std::string& mountpoint, const char* name) {
@@ -215,7 +230,15 @@ std::optional<std::string> mount_attribute(const std::string& mountpoint, const 
   return doc;
 }
 
+int not_a_mount(const std::string& mountpoint) {
+  std::fprintf(stderr,
+               "digestfs-cache: %s: not a digestfs mount (no fuse.digestfs mounted there)\n",
+               mountpoint.c_str());
+  return kSourceError;
+}
+
 int cmd_status(const std::string& mountpoint, bool json) {
+  if (!is_digestfs_mount(mountpoint)) return not_a_mount(mountpoint);
   auto doc = mount_attribute(mountpoint, json ? kStatusXattr : kStatusTextXattr);
   if (!doc) {
     std::fprintf(stderr, "digestfs-cache: %s: not a digestfs mount (%s)\n", mountpoint.c_str(),
@@ -229,6 +252,7 @@ int cmd_status(const std::string& mountpoint, bool json) {
 
 // The order-independent state of a running mount, from its status document.
 int cmd_state(const std::string& mountpoint) {
+  if (!is_digestfs_mount(mountpoint)) return not_a_mount(mountpoint);
   const auto doc = mount_attribute(mountpoint, kStatusXattr).value_or("");
   const auto at = doc.find("\"state\":\"");
   if (at == std::string::npos) {
@@ -243,6 +267,7 @@ int cmd_state(const std::string& mountpoint) {
 }
 
 int cmd_reload(const std::string& mountpoint) {
+  if (!is_digestfs_mount(mountpoint)) return not_a_mount(mountpoint);
   if (setxattr(mountpoint.c_str(), kReloadXattr, "1", 1, 0) != 0) {
     std::fprintf(stderr, "digestfs-cache: %s: cannot request a reload (%s)\n", mountpoint.c_str(),
                  std::strerror(errno));

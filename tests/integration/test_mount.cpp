@@ -552,6 +552,30 @@ TEST_F(Mount, StatusReportsRejectionsAndDenials) {
   EXPECT_NE(slurp(out).find("\"packages_accepted\":2"), std::string::npos) << slurp(out);
 }
 
+// Status attributes anybody can set on a directory (beneath the mount too, where they are the
+// lower's) are no mount's answer: status, state and reload say it is no digestfs mount.
+TEST_F(Mount, StatusOfADirectoryThatOnlyLooksLikeAMountIsRefused) {
+  mount();
+  const auto plain = work.path() / "plain", beneath = mnt / "usr/share/dfs";
+  std::filesystem::create_directories(plain);
+  const std::string forged = "mode: enforce\n";
+  for (const auto& dir : {plain, beneath}) {
+    for (const char* name : {"user.digestfs.status", "user.digestfs.status.text"}) {
+      ASSERT_EQ(setxattr(dir.c_str(), name, forged.data(), forged.size(), 0), 0)
+          << dir << ": " << std::strerror(errno);
+    }
+    for (const char* cmd : {" status ", " --json status ", " state ", " reload "}) {
+      const CommandOutput r = run_captured(std::string(DIGESTFS_CACHE_BINARY) + cmd + dir.string());
+      EXPECT_EQ(r.status, 3) << cmd << dir << ": " << r.out;
+      EXPECT_EQ(r.out, "") << cmd << dir;
+      EXPECT_NE(r.err.find(dir.string() + ": not a digestfs mount"), std::string::npos) << r.err;
+    }
+  }
+  EXPECT_EQ(
+      run_shell(std::string(DIGESTFS_CACHE_BINARY) + " status " + mnt.string() + "/ >/dev/null"), 0)
+      << "the mount's own root, as written with a slash";
+}
+
 // Root without CAP_SYS_ADMIN (a unit's or a container's capability bounding set) cannot
 // mount, beside its source or over it: the daemon says where, why and what is missing, exits
 // 1, and leaves nothing mounted.
