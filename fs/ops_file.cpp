@@ -308,11 +308,19 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
     return;
   }
   if (file->verified) {
-    // Checked after the read: a change that reached these bytes changed ctime before it.
+    // Checked after the read: a change that reached these bytes changed ctime before it
+    // (but for a write to a page already dirty in a shared mapping beneath: the block
+    // checks, on by default, see that one).
     struct stat st;
-    if (fstat(file->fd->get(), &st) != 0 || !(stamp_of(st) == file->stamp)) {
+    if (fstat(file->fd->get(), &st) != 0) {
       fuse_reply_err(req, EIO);
       return;
+    }
+    if (!(stamp_of(st) == file->stamp)) {
+      if (int refused = context(req).core->refuse_changed(file->fd->get())) {
+        fuse_reply_err(req, refused);
+        return;
+      }
     }
   }
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf), static_cast<size_t>(n));

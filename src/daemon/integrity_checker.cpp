@@ -40,6 +40,7 @@ std::string_view reason_name(Reason r) {
     case Reason::LinkTargetMismatch: return "link-target-mismatch";
     case Reason::BlockMismatch: return "block-mismatch";
     case Reason::ModeMismatch: return "mode-mismatch";
+    case Reason::ChangedUnderHandle: return "changed-under-handle";
     case Reason::OpenForWriting: return "open-for-writing";
   }
   return "unknown";
@@ -320,6 +321,10 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
 
 bool IntegrityChecker::open_for_writing(std::string_view path) {
   return refuse_served(path, Reason::OpenForWriting, "");
+}
+
+bool IntegrityChecker::changed_under_handle(std::string_view path) {
+  return refuse_served(path, Reason::ChangedUnderHandle, "");
 }
 
 bool IntegrityChecker::refuse_served(std::string_view path, Reason reason,

@@ -33,8 +33,9 @@ enum class Reason {
   Ghost,  // %ghost: content is not checked
   ConfigSkipped,
   LinkTargetMismatch,
-  BlockMismatch,  // a block read from a verified file is not the block that was verified
-  ModeMismatch,   // the file grants set-user-ID or set-group-ID that no claim grants
+  BlockMismatch,       // a block read from a verified file is not the block that was verified
+  ModeMismatch,        // the file grants set-user-ID or set-group-ID that no claim grants
+  ChangedUnderHandle,  // a read without block checks found the verified version changed
   // Verified, but a handle open for writing shares the page cache a mapping would read from.
   OpenForWriting,
 };
@@ -116,6 +117,9 @@ class IntegrityChecker {
   // writing (see MountCore::refuse_beside_writer): logs it and counts it. True when the open
   // must be refused (enforce mode).
   bool open_for_writing(std::string_view path);
+  // A read of `path` without block checks found the version it verified changed: logs and
+  // counts it; true when the read must be refused (enforce mode).
+  bool changed_under_handle(std::string_view path);
 
   // See MountCore::verdict_epoch; bumped after each change it stands for, so that a verdict
   // judged before the change never carries the epoch after it.

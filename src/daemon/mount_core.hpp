@@ -55,6 +55,9 @@ class MountCore {
   // cache: what that writer puts there reaches a private mapping of this handle without a read
   // the block checks could see. 0 (audit, permissive), or the errno of the refusal, logged.
   virtual int refuse_beside_writer(int fd) = 0;
+  // fd is a lower file verified for reading and read without block checks, whose version has
+  // changed since: 0 (audit, permissive), or the errno of the refusal, logged.
+  virtual int refuse_changed(int fd) = 0;
   // fd is the lower symlink (O_PATH), target what it points at: 0, or the errno of a refusal.
   virtual int judge_link(int fd, std::string_view target) = 0;
   // Whether judge_link would allow the target, for the request loop: an allow never waits.

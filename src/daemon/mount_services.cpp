@@ -167,6 +167,10 @@ int MountServices::refuse_beside_writer(int fd) {
   return checker_ && checker_->open_for_writing(index_path_of(fd, paths_)) ? EACCES : 0;
 }
 
+int MountServices::refuse_changed(int fd) {
+  return checker_ && checker_->changed_under_handle(index_path_of(fd, paths_)) ? EIO : 0;
+}
+
 int MountServices::judge_link(int fd, std::string_view target) {
   if (!checker_) return 0;
   const Decision d = checker_->judge_link(index_path_of(fd, paths_), target);

@@ -66,6 +66,7 @@ class MountServices : public MountCore {
     if (checker_) checker_->reopened();
   }
   int refuse_beside_writer(int fd) override;
+  int refuse_changed(int fd) override;
   int judge_link(int fd, std::string_view target) override;
   bool allows_link_without_waiting(int fd, std::string_view target) override;
   std::optional<std::string> read_control(std::string_view name) override;

@@ -238,8 +238,10 @@ TEST_F(Mount, FilesOfARejectedPackageAreUnknown) {
             std::string::npos);
 }
 
-TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileChanges) {
-  mount();
+// Opens big.bin through the mount at `mnt`, reads it, tampers with it beneath (in `root`) and
+// reads where it changed: what that read ended with.
+void tamper_under_an_open_reader(const std::filesystem::path& mnt,
+                                 const std::filesystem::path& root) {
   int fd = open((mnt / "usr/share/dfs/big.bin").c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   char buf[4096];
@@ -253,7 +255,23 @@ TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileChanges) {
   EXPECT_EQ(pread(fd, buf, sizeof buf, 1998848), -1);
   EXPECT_EQ(errno, EIO);
   close(fd);
+}
+
+TEST_F(Mount, AnOpenReaderGetsEioOnceTheFileChanges) {
+  mount();
+  tamper_under_an_open_reader(mnt, root);
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/big.bin").error, EACCES);
+}
+
+// Without block checks the version is compared after each read; a refusal is logged all the
+// same.
+TEST_F(Mount, WithoutBlockChecksAnOpenReaderGetsEioOnceTheFileChangesAndItIsLogged) {
+  mount(",block-checks=no");
+  tamper_under_an_open_reader(mnt, root);
+  EXPECT_NE(log_text().find("DENY path=/usr/share/dfs/big.bin reason=changed-under-handle"),
+            std::string::npos)
+      << log_text();
+  EXPECT_NE(status().find("\"changed-under-handle\":"), std::string::npos) << status();
 }
 
 // (The page-cache race between such a writer and a reader is the stress test's to find.)
