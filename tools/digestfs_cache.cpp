@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -209,14 +208,7 @@ int cmd_keys(const TrustedIndex& t, bool json) {
 // Whether a digestfs mount's root is at `mountpoint`: any other directory (one beneath a
 // mount's root too, whose attributes are the lower's) may carry attributes of the same names.
 bool is_digestfs_mount(const std::string& mountpoint) {
-  std::error_code ec;
-  const std::filesystem::path at = std::filesystem::absolute(mountpoint, ec).lexically_normal();
-  if (ec) return false;
-  // The parent resolved, not the mount point itself: a dead mount cannot be resolved.
-  const std::filesystem::path parent = std::filesystem::canonical(at.parent_path(), ec);
-  const std::string point =
-      at.has_filename() ? (parent / at.filename()).string() : at.parent_path().string();
-  return !ec && mounted_type(point) == "fuse.digestfs";
+  return mounted_type(mount_path(mountpoint)) == "fuse.digestfs";
 }
 
 // A running mount answers on its root's status attributes; no trust store is needed.

@@ -1,6 +1,10 @@
 #include "src/base/mount_table.hpp"
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,6 +26,18 @@ std::string unescape(const std::string& field) {
 }
 
 }  // namespace
+
+std::string mount_path(const std::string& path) {
+  std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
+  std::string s = p.string();
+  while (s.size() > 1 && s.ends_with('/')) s.pop_back();
+  if (s == "/") return s;
+  const std::filesystem::path parent = std::filesystem::path(s).parent_path();
+  char real[PATH_MAX];
+  if (!realpath(parent.c_str(), real)) return s;
+  const std::string dir = real;
+  return (dir == "/" ? "" : dir) + "/" + std::filesystem::path(s).filename().string();
+}
 
 std::vector<MountEntry> mounts() {
   std::ifstream info("/proc/self/mountinfo");

@@ -15,6 +15,11 @@ struct MountEntry {
   std::string type;    // "fuse.digestfs", "ext4", ...
 };
 
+// `path` as the mount table names a mount there: absolute, without "." or ".." and without a
+// trailing slash, its directory resolved; the last component is taken as named, since a dead
+// mount there cannot be resolved.
+std::string mount_path(const std::string& path);
+
 // Every mount, in the order the kernel lists them (a mount after those it covers).
 std::vector<MountEntry> mounts();
 

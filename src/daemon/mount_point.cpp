@@ -27,20 +27,6 @@ namespace {
 
 constexpr const char* kStateRoot = "/run/digestfs";
 
-// An absolute path without "." or ".." and without a trailing slash, its directory resolved:
-// the last component is taken as named, since a dead mount there cannot be resolved.
-std::string normalized(const std::string& path) {
-  std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
-  std::string s = p.string();
-  while (s.size() > 1 && s.ends_with('/')) s.pop_back();
-  if (s == "/") return s;
-  const std::filesystem::path parent = std::filesystem::path(s).parent_path();
-  char real[PATH_MAX];
-  if (!realpath(parent.c_str(), real)) return s;
-  const std::string dir = real;
-  return (dir == "/" ? "" : dir) + "/" + std::filesystem::path(s).filename().string();
-}
-
 // As systemd-escape --path names a path: "/" is "-", "/usr/lib" is "usr-lib".
 std::string escaped(const std::string& path) {
   if (path == "/") return "-";
@@ -105,8 +91,8 @@ Result<KernelOptions> kernel_options(const std::vector<std::string>& names) {
 Result<MountPoint> MountPoint::prepare(const std::string& source, const std::string& mountpoint,
                                        EventLog& log) {
   MountPoint mp(log);
-  mp.mountpoint_ = normalized(mountpoint);
-  mp.source_named_ = normalized(source);
+  mp.mountpoint_ = mount_path(mountpoint);
+  mp.source_named_ = mount_path(source);
   const bool hidden = mp.mountpoint_ == "/" || mp.source_named_ == mp.mountpoint_ ||
                       mp.source_named_.starts_with(mp.mountpoint_ + "/");
   if (!hidden) {
