@@ -319,14 +319,6 @@ bool IntegrityChecker::block_mismatch(std::string_view path, const ContentStamp&
                            " actual=" + (actual ? "sha256:" + to_hex(*actual) : "none"));
 }
 
-bool IntegrityChecker::open_for_writing(std::string_view path) {
-  return refuse_served(path, Reason::OpenForWriting, "");
-}
-
-bool IntegrityChecker::changed_under_handle(std::string_view path) {
-  return refuse_served(path, Reason::ChangedUnderHandle, "");
-}
-
 bool IntegrityChecker::refuse_served(std::string_view path, Reason reason,
                                      const std::string& detail) {
   const bool deny = policy_.mode == Mode::Enforce;

@@ -113,13 +113,10 @@ class IntegrityChecker {
   bool block_mismatch(std::string_view path, const ContentStamp& stamp, uint64_t block,
                       const Sha256& expected, const std::optional<Sha256>& actual);
 
-  // A file verified at `path` that cannot be served as verified while a handle open for
-  // writing (see MountCore::refuse_beside_writer): logs it and counts it. True when the open
-  // must be refused (enforce mode).
-  bool open_for_writing(std::string_view path);
-  // A read of `path` without block checks found the version it verified changed: logs and
-  // counts it; true when the read must be refused (enforce mode).
-  bool changed_under_handle(std::string_view path);
+  // A refusal of what was verified at `path` (a block read, an open beside a writer, a
+  // changed version read without block checks) for `reason`: logged with `detail` and
+  // counted, the policy applied; true when it must be refused (enforce mode).
+  bool refuse_served(std::string_view path, Reason reason, const std::string& detail = "");
 
   // See MountCore::verdict_epoch; bumped after each change it stands for, so that a verdict
   // judged before the change never carries the epoch after it.
@@ -150,9 +147,6 @@ class IntegrityChecker {
   // `judge` again against a newer snapshot when the one in force may be behind the sources.
   template <class Judge>
   Judgement judged_up_to_date(Judge judge, std::string& note);
-  // A refusal of what was verified (a block read, an open beside a writer) with `reason`:
-  // logged with `detail` and counted, the policy applied; true when it must be refused.
-  bool refuse_served(std::string_view path, Reason reason, const std::string& detail);
   // Policy applied, the event logged, counted, measured. fd: the content, for measuring an
   // unknown file that is served (-1: none).
   Decision conclude(Judgement j, std::string_view path, int fd, const std::string& note);

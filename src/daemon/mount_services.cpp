@@ -164,11 +164,15 @@ OpenDecision MountServices::decided(Decision d, std::string path) {
 }
 
 int MountServices::refuse_beside_writer(int fd) {
-  return checker_ && checker_->open_for_writing(index_path_of(fd, paths_)) ? EACCES : 0;
+  return checker_ && checker_->refuse_served(index_path_of(fd, paths_), Reason::OpenForWriting)
+             ? EACCES
+             : 0;
 }
 
 int MountServices::refuse_changed(int fd) {
-  return checker_ && checker_->changed_under_handle(index_path_of(fd, paths_)) ? EIO : 0;
+  return checker_ && checker_->refuse_served(index_path_of(fd, paths_), Reason::ChangedUnderHandle)
+             ? EIO
+             : 0;
 }
 
 int MountServices::judge_link(int fd, std::string_view target) {
