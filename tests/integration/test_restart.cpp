@@ -132,10 +132,10 @@ TEST_F(Restart, AnIndexThatTrustsNoPackageNeitherMountsNorReplacesTheLiveMount) 
   const auto fedora = shared_rpm_data() / "keys/RPM-GPG-KEY-fedora-35-primary";
   DIGESTFS_REQUIRE(std::filesystem::exists(fedora), "the shared Fedora 35 key");
   std::filesystem::create_symlink(fedora, wrong_keys / fedora.filename());
-  const std::string opts = "keys=" + wrong_keys.string() + ",root=" + root.string();
-  const CommandOutput refused =
-      run_captured("timeout 60 " + std::string(DIGESTFS_BINARY) + " -f -o " + opts + " " +
-                   usr.string() + " " + usr.string());
+  const std::string over_itself = "timeout 60 " + std::string(DIGESTFS_BINARY) +
+                                  " -f -o keys=" + wrong_keys.string() + ",root=" + root.string() +
+                                  " " + usr.string() + " " + usr.string();
+  const CommandOutput refused = run_captured(over_itself);
   EXPECT_EQ(refused.status, 1) << refused.err;
   EXPECT_NE(refused.err.find("not mounting: no package is trusted: "), std::string::npos)
       << refused.err;
@@ -143,9 +143,7 @@ TEST_F(Restart, AnIndexThatTrustsNoPackageNeitherMountsNorReplacesTheLiveMount) 
   EXPECT_EQ(status_pid(usr), pid) << "the live mount was replaced";
   EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
   kill_daemon(SIGKILL);
-  const CommandOutput over_dead =
-      run_captured("timeout 60 " + std::string(DIGESTFS_BINARY) + " -f -o " + opts + " " +
-                   usr.string() + " " + usr.string());
+  const CommandOutput over_dead = run_captured(over_itself);
   EXPECT_EQ(over_dead.status, 1) << over_dead.err;
   EXPECT_EQ(read_file(usr / "bin/dfs-hello").error, ENOTCONN) << "still the dead mount";
   // With files no package claims allowed, the operator asked for what such a tree gives
