@@ -72,30 +72,44 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
   // A symlink too: the kernel may keep its target, judged for the path it was read through.
   const bool per_path = (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && st.st_nlink > 1;
   Key key{st.st_dev, st.st_ino, per_path ? parent.ino : 0, per_path ? name : std::string()};
-  std::lock_guard lock(mutex_);
-  if (handle) retire_if_gone(key, *handle);
-  auto& slot = nodes_[key];
-  if (!slot) {
-    slot = std::make_unique<Node>();
-    if (handle) {
-      slot->handle = std::move(handle);
+  bool moved = false;
+  Node* found = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (handle) retire_if_gone(key, *handle);
+    auto& slot = nodes_[key];
+    if (!slot) {
+      slot = std::make_unique<Node>();
+      if (handle) {
+        slot->handle = std::move(handle);
+      } else {
+        slot->fd = std::make_shared<const UniqueFd>(std::move(fd));
+        fds_.fetch_add(1, std::memory_order_relaxed);
+      }
+      slot->dev = st.st_dev;
+      slot->ino = st.st_ino;
+      slot->link = S_ISLNK(st.st_mode);
+      slot->serial = ++serials_;
+      keys_[slot.get()] = key;
+      size_.store(nodes_.size(), std::memory_order_relaxed);
     } else {
-      slot->fd = std::make_shared<const UniqueFd>(std::move(fd));
-      fds_.fetch_add(1, std::memory_order_relaxed);
+      moved =
+          slot->parent_dev != parent.dev || slot->parent_ino != parent.ino || slot->name != name;
     }
-    slot->dev = st.st_dev;
-    slot->ino = st.st_ino;
-    slot->link = S_ISLNK(st.st_mode);
     slot->parent = id(parent);
     slot->parent_serial = parent.serial;
-    slot->serial = ++serials_;
+    slot->parent_dev = parent.dev;
+    slot->parent_ino = parent.ino;
     slot->name = name;
-    keys_[slot.get()] = key;
-    size_.store(nodes_.size(), std::memory_order_relaxed);
+    ++slot->nlookup;
+    slot->last_lookup = ++lookups_;
+    found = slot.get();
   }
-  ++slot->nlookup;
-  slot->last_lookup = ++lookups_;
-  return *slot;
+  // The file or directory was renamed beneath the mount, and the kernel reaches it by its new
+  // path before the watcher has reported the rename: the fds kept beneath it were judged at
+  // paths they no longer have. Every open by a new path takes such a lookup first.
+  if (moved) warm_.drop_all();
+  return *found;
 }
 
 namespace {
@@ -119,8 +133,8 @@ void NodeTable::retire_if_gone(const Key& key, const FileHandle& handle) {
   // node could only answer ESTALE, or the kernel would serve what it kept of the old file
   // (a symlink's target) as the new one's: it keeps its stale handle under a key no lookup
   // makes (no name holds a '/') until it is forgotten, and the new file gets a node of its own.
-  const UniqueFd old = open_handle(*found->second->handle, handles_root_.get(),
-                                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  const UniqueFd old =
+      open_handle(*found->second->handle, handles_root_.get(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (old || errno != ESTALE) return;
   Key retired{std::get<0>(key), std::get<1>(key), 0, "/" + std::to_string(found->second->serial)};
   keys_[found->second.get()] = retired;

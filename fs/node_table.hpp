@@ -47,10 +47,13 @@ struct Node {
   ino_t ino = 0;
   bool link = false;     // a symlink, whose target the kernel may keep (see LowerWatcher)
   uint64_t nlookup = 0;  // guarded by NodeTable's mutex
-  // Where the kernel first looked it up, so that it can be asked to drop the entry
-  // (NodeReclaimer); and when it was last looked up, and asked, in NodeTable's lookup count.
+  // Where the kernel last looked it up, so that it can be asked to drop the entry
+  // (NodeReclaimer), guarded by NodeTable's mutex; and when it was last looked up, and asked,
+  // in NodeTable's lookup count.
   fuse_ino_t parent = 0;
   uint64_t parent_serial = 0;  // the parent's serial: a node id is reused once forgotten
+  dev_t parent_dev = 0;        // the parent's lower file, which a rename beneath changes
+  ino_t parent_ino = 0;
   uint64_t serial = 0;
   std::string name;
   uint64_t last_lookup = 0;    // guarded by NodeTable's mutex

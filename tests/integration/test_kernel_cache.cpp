@@ -214,6 +214,38 @@ TEST_F(KeptFds, ARenameBeneathTheMountEndsThem) {
   EXPECT_EQ(status_number("warm_fds"), 0u) << status();
 }
 
+// A rename beneath while the watcher's thread is held: no report of it has been read, and
+// still the file at its new path, which no package has, is judged afresh.
+class KeptFdsRenamedBeneath : public KeptFds {
+ protected:
+  void expect_refused_after_renaming(const std::filesystem::path& from,
+                                     const std::filesystem::path& to,
+                                     const std::filesystem::path& file_now) {
+    reopen_from_kept_fd();
+    {
+      HeldThreads watcher(pid, "dfs-watcher");
+      ASSERT_EQ(watcher.count(), 1u) << "no thread dfs-watcher to hold in " << pid;
+      ASSERT_EQ(std::rename((root / from).c_str(), (root / to).c_str()), 0) << strerror(errno);
+      const auto got = read_file(mnt / file_now);
+      EXPECT_EQ(got.error, EACCES) << "served at a path no package has: " << got.bytes;
+      EXPECT_EQ(status_number("warm_fds"), 0u) << status();
+    }
+    EXPECT_NE(log_text().find("DENY path=/" + file_now.string() + " reason=no-entry"),
+              std::string::npos)
+        << log_text();
+  }
+};
+
+TEST_F(KeptFdsRenamedBeneath, ADirectoryRenamedAboveAKeptFileEndsThemBeforeTheWatcherReports) {
+  expect_refused_after_renaming("usr/share/dfs", "usr/share/dfs-moved",
+                                "usr/share/dfs-moved/data.txt");
+}
+
+TEST_F(KeptFdsRenamedBeneath, AKeptFileRenamedEndsThemBeforeTheWatcherReports) {
+  expect_refused_after_renaming(data, "usr/share/dfs/data-moved.txt",
+                                "usr/share/dfs/data-moved.txt");
+}
+
 TEST_F(KeptFds, TheTrustGoneTheFileIsRefused) {
   reopen_from_kept_fd();
   // --justdb leaves the file as it was: only the trust in it goes away.
