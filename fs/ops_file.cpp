@@ -119,8 +119,15 @@ bool reopen_warm(MountContext& ctx, Node& node, OpenFile& file) {
 // Opens the node's lower file and, when it is opened for reading, judges it: 0, the errno to
 // answer, or kUndecided.
 int open_lower(MountContext& ctx, Node& node, int flags, OpenFile& file, Judging how) {
-  UniqueFd fd = ctx.nodes.open(node, flags);
-  if (!fd) return errno;
+  // An open that breaks a lease on the lower file waits for its holder to let go (up to
+  // /proc/sys/fs/lease-break-time): on the request loop that would stall the whole mount, so
+  // the loop opens with O_NONBLOCK, which fails at once with EWOULDBLOCK instead, and leaves
+  // the open to a thread that may wait. Unless the caller asked for O_NONBLOCK itself, it is
+  // taken off the fd again.
+  const bool without_waiting = how == Judging::WithoutWaiting && !(flags & O_NONBLOCK);
+  UniqueFd fd = ctx.nodes.open(node, without_waiting ? flags | O_NONBLOCK : flags);
+  if (!fd) return without_waiting && errno == EWOULDBLOCK ? kUndecided : errno;
+  if (without_waiting && fcntl(fd.get(), F_SETFL, flags) != 0) return errno;
   file.fd = std::make_shared<const UniqueFd>(std::move(fd));
   struct stat st;
   if (fstat(file.fd->get(), &st) != 0) return errno;

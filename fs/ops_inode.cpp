@@ -79,7 +79,10 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, attr_timeout(ctx, st));
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+namespace {
+
+void set_attributes(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid,
+                    fuse_file_info* fi) {
   MountContext& ctx = context(req);
   const NodeFd fd = ctx.nodes.path_fd(ctx.nodes.node(ino));
   if (!fd) {
@@ -125,6 +128,22 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     return;
   }
   op_getattr(req, ino, fi);
+}
+
+}  // namespace
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+  if (!(valid & FUSE_SET_ATTR_SIZE)) {
+    set_attributes(req, ino, attr, valid, fi);
+    return;
+  }
+  // A size change may write to the disk, and a truncate by path breaks any lease on the
+  // file, waiting for its holder (see open_lower): never on the request loop.
+  std::optional<fuse_file_info> opened;
+  if (fi) opened = *fi;
+  answer_off_loop(req, [req, ino, changed = *attr, valid, opened]() mutable {
+    set_attributes(req, ino, &changed, valid, opened ? &*opened : nullptr);
+  });
 }
 
 // An allowed target needs no waiting: answered on the request loop. Anything else goes to a
