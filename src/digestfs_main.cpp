@@ -67,6 +67,20 @@ std::string default_prefix(const std::string& source, const Settings& settings) 
   return source;
 }
 
+// Every file the settings name inside a source that the mount hides is read through the
+// source's bind (see MountPoint::reach).
+void reach_through_the_bind(Settings& settings, const MountPoint& point) {
+  auto reach = [&](std::filesystem::path& p) { p = point.reach(p); };
+  reach(settings.keys);
+  reach(settings.measure_log);
+  SourceOptions& sources = settings.sources;
+  reach(sources.root);
+  for (auto& p : sources.packages) reach(p);
+  DebianSourceOptions& debian = sources.debian;
+  for (auto* p : {&debian.lists, &debian.status, &debian.cache, &debian.cache_key}) reach(*p);
+  for (auto& p : debian.debs) reach(p);
+}
+
 // The nodes may hold all fds but a reserve for open files, directories, the database. Nodes
 // kept as file handles hold none (hard-linked files aside): then the limit is no concern.
 size_t node_budget(EventLog& log, bool by_handle) {
@@ -206,6 +220,7 @@ int run(int argc, char** argv) {
                           args.settings.prefix.empty()
                               ? default_prefix(point.source_named(), args.settings)
                               : args.settings.prefix};
+  reach_through_the_bind(args.settings, point);
   // Fail closed: without a trusted index there is no mount at all, and whatever mount is
   // there (a dead one) stays.
   auto started = MountServices::start(args.settings, ctx.nodes.root_fd(), paths, log);

@@ -138,6 +138,20 @@ Result<MountPoint> MountPoint::prepare(const std::string& source, const std::str
   return mp;
 }
 
+std::filesystem::path MountPoint::reach(const std::filesystem::path& p) const {
+  if (state_dir_.empty() || p.empty()) return p;
+  std::error_code ec;
+  std::string normal = std::filesystem::absolute(p, ec).lexically_normal().string();
+  if (ec) return p;
+  if (normal.size() > 1 && normal.ends_with('/')) normal.pop_back();
+  if (normal == source_named_) return source_path_;
+  if (source_named_ == "/") return source_path_ + normal;
+  if (normal.starts_with(source_named_ + "/")) {
+    return source_path_ + normal.substr(source_named_.size());
+  }
+  return p;
+}
+
 Result<void> MountPoint::attach(int fuse_fd, const std::string& fsname,
                                 const KernelOptions& options) {
   UniqueFd fs(fsopen("fuse", FSOPEN_CLOEXEC));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,11 @@ class MountPoint {
   const std::string& source_path() const { return source_path_; }
   const std::string& source_named() const { return source_named_; }
   const std::string& path() const { return mountpoint_; }
+  // The path by which this daemon reaches `p` once mounted: through the bind when p lies in
+  // the source that the mount hides (the database of a rootfs mounted over itself), where
+  // through the mount the daemon's own reads would be judged, or meet a dead mount. Paths
+  // are compared as written (made absolute and normal, no symlink followed).
+  std::filesystem::path reach(const std::filesystem::path& p) const;
 
   // Mounts a FUSE instance that speaks through fuse_fd: beneath a digestfs mount already on the
   // mount point, which is then detached, or on the bare mount point.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/support/mount_fixture.hpp"
+#include "tests/support/rpm_root.hpp"
 
 namespace digestfs::test {
 namespace {
@@ -71,6 +72,51 @@ class Restart : public MountFixture {
   std::atomic<uint64_t> tampered_served{0}, tampered_reads{0}, dead_answers{0};
   std::vector<std::thread> threads;
 };
+
+// A rootfs mounted over itself with its own database (root= the rootfs, as digestfs-run
+// mounts a container's): the database lies in the source the mount hides. It is read through
+// the bind of the source, never through the mount, where the daemon's reads would be judged
+// like anyone's, and where a dead mount answers ENOTCONN to the daemon that replaces it.
+class OverItsOwnRoot : public MountFixture {
+ protected:
+  void TearDown() override {
+    MountFixture::TearDown();
+    EXPECT_FALSE(slurp("/proc/self/mountinfo").find(root.string()) != std::string::npos)
+        << "a mount or the bind of the source is left";
+  }
+  void start() { mount("", root, root); }
+  // Where the daemon said it reaches the source.
+  std::filesystem::path bind_of_the_source() {
+    const std::string text = log_text(), said = " is reached through ";
+    const auto at = text.find(said);
+    if (at == std::string::npos) return {};
+    const auto from = at + said.size();
+    return text.substr(from, text.find('\n', from) - from);
+  }
+};
+
+TEST_F(OverItsOwnRoot, ItsDatabaseIsReadThroughTheBindOfTheSource) {
+  start();
+  const auto data = root / "usr/share/dfs/data.txt", hello = root / "usr/bin/hello";
+  ASSERT_EQ(read_file(data).bytes, "trusted data, version 1\n") << log_text();
+  const auto bind = bind_of_the_source();
+  ASSERT_FALSE(bind.empty()) << log_text();
+  // The trust in data.txt goes, beneath the mount: the reload that follows must read the
+  // database as it now is. (rpm takes the backslashes of the bind's name for escapes.)
+  const auto beneath = work.path() / "beneath";
+  std::filesystem::create_directory_symlink(bind, beneath);
+  ASSERT_TRUE(rpm_in_root(beneath, "-e --justdb --nodeps --noscripts dfs-base"));
+  EXPECT_TRUE(within(20s, [&] { return read_file(data).error == EACCES; })) << log_text();
+  EXPECT_EQ(log_text().find("reload failed"), std::string::npos) << log_text();
+  // A daemon that replaces the dead mount reads it there too.
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  waitpid(pid, nullptr, 0);
+  pid = -1;
+  ASSERT_EQ(read_file(hello).error, ENOTCONN);
+  start();
+  EXPECT_TRUE(read_file(hello).bytes == slurp(bind / "usr/bin/hello")) << log_text();
+  EXPECT_EQ(read_file(data).error, EACCES) << "trusted again by an outdated database";
+}
 
 TEST_F(Restart, TenKillsAndRestartsNeverShowTheSource) {
   start();
