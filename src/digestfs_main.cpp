@@ -163,6 +163,13 @@ std::string not_mounted(const std::string& mountpoint, const Error& why) {
   return said;
 }
 
+// Gives up on mounting: said once, to syslog and (in the foreground) stderr, and by the
+// parent that waits for the daemon.
+[[noreturn]] void give_up(Daemon& daemon, EventLog& log, const std::string& why) {
+  log.failure(why);
+  daemon.fail(why, 1);
+}
+
 // Mounts the session: as root through the kernel's mount API (so that the new instance can go
 // beneath the mount it replaces), else through fusermount3 as libfuse does.
 Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs& args) {
@@ -211,7 +218,7 @@ int run(int argc, char** argv) {
   keep_large_blocks_off_the_heap();
   // The source is opened before mounting: the mount may hide it (digestfs /usr /usr).
   auto prepared = MountPoint::prepare(args.source, args.mountpoint, log);
-  if (!prepared) daemon.fail(not_mounted(args.mountpoint, prepared.error()), 1);
+  if (!prepared) give_up(daemon, log, not_mounted(args.mountpoint, prepared.error()));
   MountPoint point = std::move(prepared.value());
   fs::MountContext ctx{.nodes = fs::NodeTable(point.take_source_fd(), args.settings.file_handles),
                        .read_only = args.read_only};
@@ -224,12 +231,12 @@ int run(int argc, char** argv) {
   // Fail closed: without a trusted index there is no mount at all, and whatever mount is
   // there (a dead one) stays.
   auto started = MountServices::start(args.settings, ctx.nodes.root_fd(), paths, log);
-  if (!started) daemon.fail(started.error().message, 1);
+  if (!started) give_up(daemon, log, "not mounting: " + started.error().message);
   const std::unique_ptr<MountServices> services = std::move(started.value());
   ctx.core = services.get();
 
   SessionPtr se = new_session(args, ctx, argv[0]);
-  if (!se) daemon.fail("cannot start a FUSE session", 1);
+  if (!se) give_up(daemon, log, "cannot start a FUSE session");
   ctx.session = se.get();
   // Long caching, kept true by the watcher's invalidations; without a watcher, short expiry.
   std::unique_ptr<fs::LowerWatcher> watcher;
@@ -269,7 +276,7 @@ int run(int argc, char** argv) {
   stop_on_signals(se.get());
   reload_on_sighup(services->reloader());
   if (auto mounted = mount_session(se.get(), point, args); !mounted) {
-    daemon.fail(not_mounted(args.mountpoint, mounted.error()), 1);
+    give_up(daemon, log, not_mounted(args.mountpoint, mounted.error()));
   }
   // Set before the loop answers INIT, whose reply offers the same (see MountContext).
   if (!point.device().empty() && args.settings.read_ahead_kib) {

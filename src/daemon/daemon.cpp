@@ -52,9 +52,7 @@ void Daemon::ready() {
 }
 
 void Daemon::fail(const std::string& why, int code) {
-  if (foreground_) {
-    std::fprintf(stderr, "digestfs: %s\n", why.c_str());
-  } else {
+  if (!foreground_) {
     unsigned char c = static_cast<unsigned char>(code);
     if (write(report_.get(), &c, 1) == 1) {
       [[maybe_unused]] ssize_t n = write(report_.get(), why.data(), why.size());

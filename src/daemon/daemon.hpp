@@ -16,7 +16,8 @@ class Daemon {
   explicit Daemon(bool foreground);
   // The mount is up: the parent exits 0, the child leaves the terminal.
   void ready();
-  // The mount failed: the parent prints `why` and exits `code`. Also prints in the foreground.
+  // The mount failed: the parent prints `why` and exits `code`. In the foreground nothing is
+  // printed here: the event log has said it (EventLog::failure).
   [[noreturn]] void fail(const std::string& why, int code);
 
  private:

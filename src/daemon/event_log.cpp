@@ -24,6 +24,8 @@ void EventLog::notice(int priority, const std::string& line) {
   emit(priority, line, to_stderr_ && notices_to_stderr_);
 }
 
+void EventLog::failure(const std::string& line) { emit(LOG_ERR, line, to_stderr_); }
+
 void EventLog::report(int priority, const std::string& key, const std::string& line) {
   const auto now = std::chrono::steady_clock::now();
   uint64_t suppressed = 0;

@@ -21,6 +21,8 @@ class EventLog {
   void report(int syslog_priority, const std::string& key, const std::string& line);
   // Operational messages (mount, reload, errors): never rate-limited.
   void notice(int syslog_priority, const std::string& line);
+  // Why the daemon gives up: on stderr in the foreground even when notices are not.
+  void failure(const std::string& line);
   uint64_t suppressed() const { return suppressed_total_.load(); }
 
  private:

@@ -59,10 +59,7 @@ MountServices::~MountServices() = default;
 
 Result<void> MountServices::start_verification(const Settings& settings, int source_fd) {
   auto loaded = load_trusted_index(settings);
-  if (!loaded) {
-    log_.notice(LOG_ERR, "not mounting: " + loaded.error().message);
-    return loaded.error();
-  }
+  if (!loaded) return loaded.error();
   const DigestIndex& index = *loaded->index;
   report_index(index, log_);
   log_.notice(LOG_INFO, "index generation " + std::to_string(index.generation()) + ": " +
@@ -76,10 +73,8 @@ Result<void> MountServices::start_verification(const Settings& settings, int sou
   const bool refuses_all = policy.mode == Mode::Enforce && policy.unknown == UnknownPolicy::Deny &&
                            policy.unknown_exceptions.empty();
   if (refuses_all && index.packages().empty() && !index.rejected().empty()) {
-    Error none{EACCES, "no package is trusted: " + std::to_string(index.rejected().size()) +
-                           " rejected (see the REJECTED lines)"};
-    log_.notice(LOG_ERR, "not mounting: " + none.message);
-    return none;
+    return Error{EACCES, "no package is trusted: " + std::to_string(index.rejected().size()) +
+                             " rejected (see the REJECTED lines)"};
   }
   checker_ = std::make_unique<IntegrityChecker>(settings.policy, log_, settings.block_checks);
   if (auto measuring = start_measurements(settings); !measuring) return measuring.error();
