@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -38,12 +39,40 @@ void wait_until_ctime_settles(int64_t ctime_ns) {
 
 }  // namespace
 
+VerdictMemo::VerdictMemo(size_t tree_budget_bytes, size_t slot_limit)
+    : tree_budget_(tree_budget_bytes),
+      shard_limit_(std::max<size_t>(1, slot_limit / std::tuple_size_v<decltype(shards_)>)) {
+  for (Shard& sh : shards_) sh.sweep_at = shard_limit_;
+}
+
 std::shared_ptr<VerdictMemo::Slot> VerdictMemo::slot(const Key& key) {
-  Shard& s = shard(key);
-  std::lock_guard lock(s.mutex);
-  auto& p = s.slots[key];
-  if (!p) p = std::make_shared<Slot>();
-  return p;
+  Shard& sh = shard(key);
+  std::lock_guard lock(sh.mutex);
+  if (auto it = sh.slots.find(key); it != sh.slots.end()) {
+    it->second->used.store(true, std::memory_order_relaxed);
+    return it->second;
+  }
+  if (sh.slots.size() >= sh.sweep_at) sweep(sh);
+  auto made = std::make_shared<Slot>();
+  sh.slots.emplace(key, made);
+  return made;
+}
+
+void VerdictMemo::sweep(Shard& sh) {
+  for (auto it = sh.slots.begin(); it != sh.slots.end();) {
+    // Held by a caller (hashing, or judging by it): kept. Nobody else can take it from the
+    // shard meanwhile; the tree budget's weak reference is let go under the slot's mutex.
+    if (it->second.use_count() > 1 || it->second->used.exchange(false)) {
+      ++it;
+      continue;
+    }
+    {
+      std::lock_guard lock(it->second->mutex);
+      release_tree(*it->second);
+    }
+    it = sh.slots.erase(it);
+  }
+  sh.sweep_at = std::max(shard_limit_, 2 * sh.slots.size());
 }
 
 std::vector<VerdictMemo::TreeEntry> VerdictMemo::keep_tree(const std::shared_ptr<Slot>& s,
@@ -170,7 +199,9 @@ std::shared_ptr<VerdictMemo::Slot> VerdictMemo::existing_slot(const Key& key) {
   Shard& sh = shard(key);
   std::lock_guard lock(sh.mutex);
   auto it = sh.slots.find(key);
-  return it == sh.slots.end() ? nullptr : it->second;
+  if (it == sh.slots.end()) return nullptr;
+  it->second->used.store(true, std::memory_order_relaxed);
+  return it->second;
 }
 
 std::optional<VerdictMemo::Lookup> VerdictMemo::remembered(const ContentStamp& stamp, uint8_t algo,
@@ -190,6 +221,15 @@ void VerdictMemo::forget(const ContentStamp& stamp) {
   s->stamp = ContentStamp{};
   s->digests.clear();
   release_tree(*s);
+}
+
+size_t VerdictMemo::slots() const {
+  size_t n = 0;
+  for (const Shard& sh : shards_) {
+    std::lock_guard lock(sh.mutex);
+    n += sh.slots.size();
+  }
+  return n;
 }
 
 TreeStats VerdictMemo::tree_stats() const {

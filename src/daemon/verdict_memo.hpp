@@ -4,10 +4,13 @@
 // Beside the digests it keeps the block tree of the same bytes (when block checks are on),
 // within a memory budget: past it, the trees used least recently are dropped, and the next
 // open of such a file hashes it again. In memory only: after a remount or reboot everything
-// is verified again.
+// is verified again. Nor does it grow without bound as inodes come and go (a filesystem that
+// never reuses inode numbers gives every updated file a new one): past its limit of slots, a
+// shard forgets those nobody used since its last sweep, which are hashed again if opened.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -30,7 +33,10 @@ struct TreeStats {
 
 class VerdictMemo {
  public:
-  explicit VerdictMemo(size_t tree_budget_bytes = SIZE_MAX) : tree_budget_(tree_budget_bytes) {}
+  // Four times the files of a large distribution's /usr; a slot takes some 400 bytes.
+  static constexpr size_t kSlotLimit = size_t{1} << 20;
+
+  explicit VerdictMemo(size_t tree_budget_bytes = SIZE_MAX, size_t slot_limit = kSlotLimit);
 
   enum class Source { Remembered, Hashed };
   struct Lookup {
@@ -60,6 +66,8 @@ class VerdictMemo {
   // Forgets what it remembers of this version: what was read of it did not match its tree.
   void forget(const ContentStamp& stamp);
   TreeStats tree_stats() const;
+  // How many inodes it holds a slot for.
+  size_t slots() const;
 
  private:
   struct Slot;
@@ -79,6 +87,7 @@ class VerdictMemo {
     std::vector<ContentDigest> digests;  // one per algorithm asked for
     std::shared_ptr<const BlockTree> tree;
     std::optional<Lru::iterator> in_lru;  // guarded by lru_mutex_
+    std::atomic<bool> used{true};         // since the last sweep of its shard
   };
   struct Key {
     dev_t dev;
@@ -91,16 +100,20 @@ class VerdictMemo {
   struct Shard {
     mutable std::mutex mutex;
     std::unordered_map<Key, std::shared_ptr<Slot>, KeyHash> slots;
+    size_t sweep_at = 0;  // how many slots the next new one sweeps at
   };
   std::shared_ptr<Slot> slot(const Key& key);
   std::shared_ptr<Slot> existing_slot(const Key& key);  // null when there is none
+  // With sh's mutex held: forgets the slots that nobody holds and nobody used since the last
+  // sweep; the next sweep comes once the shard has doubled what is left (or reached its
+  // limit), so that each new slot costs a constant share of the sweeps.
+  void sweep(Shard& sh);
   // Once s->hashing was set by the caller: hashes, remembers a digest (and tree) computed,
   // clears s->hashing and wakes those waiting for it.
   Lookup hashed(const std::shared_ptr<Slot>& s, const ContentStamp& stamp, uint8_t algo,
                 const HashFn& hash, bool want_tree);
   // With s's mutex held: what s remembers of `stamp` in `algo` (see remembered).
-  std::optional<Lookup> known_in(Slot& s, const ContentStamp& stamp, uint8_t algo,
-                                 bool want_tree);
+  std::optional<Lookup> known_in(Slot& s, const ContentStamp& stamp, uint8_t algo, bool want_tree);
   Shard& shard(const Key& key) { return shards_[KeyHash()(key) % shards_.size()]; }
   // With s's mutex held: s keeps `tree` from now on; returns the trees to drop for the budget
   // (dropped by the caller once s's mutex is released).
@@ -113,6 +126,7 @@ class VerdictMemo {
 
   std::array<Shard, 64> shards_;
   const size_t tree_budget_;
+  const size_t shard_limit_;
   mutable std::mutex lru_mutex_;  // taken last, alone or after one slot's mutex
   Lru lru_;
   uint64_t tree_bytes_ = 0;     // guarded by lru_mutex_

@@ -222,5 +222,34 @@ TEST(VerdictMemo, TreesPastTheBudgetAreDroppedLeastRecentlyUsedFirst) {
   EXPECT_EQ(hashes, 1);
 }
 
+// Inodes come and go (a filesystem that never reuses their numbers gives each updated file a
+// new one): past its limit the memo forgets the slots unused since its last sweep, and keeps
+// those in use.
+TEST(VerdictMemo, PastItsLimitItForgetsWhatNobodyUsedAndKeepsWhatIsUsed) {
+  constexpr size_t kLimit = 256;
+  VerdictMemo memo(SIZE_MAX, kLimit);
+  auto version = [](ino_t ino) { return ContentStamp{1, ino, 3, 1, 1000000000}; };
+  std::vector<int> hashes(20001, 0);
+  auto digest = [&](ino_t ino) {
+    return memo.digest(version(ino), digest_algo::kSha256, [&, ino](BlockTree::Builder*) {
+      ++hashes[ino];
+      return Result<ContentDigest>(digest_of(digest_algo::kSha256, 1));
+    });
+  };
+  const ino_t hot = 1, cold = 2;
+  digest(hot);
+  digest(cold);
+  for (ino_t ino = 3; ino <= 20000; ++ino) {
+    digest(ino);
+    if (ino % 8 == 0) {
+      EXPECT_EQ(digest(hot).source, VerdictMemo::Source::Remembered) << ino;
+    }
+  }
+  EXPECT_LE(memo.slots(), 4 * kLimit) << "the memo grows with every inode it ever saw";
+  EXPECT_GE(memo.slots(), kLimit / 2);
+  EXPECT_EQ(hashes[hot], 1) << "a slot in use was forgotten";
+  EXPECT_EQ(digest(cold).source, VerdictMemo::Source::Hashed) << "forgotten, so hashed again";
+  EXPECT_EQ(hashes[cold], 2);
+}
 }  // namespace
 }  // namespace digestfs::test
