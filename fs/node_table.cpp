@@ -93,21 +93,24 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
       keys_[slot.get()] = key;
       size_.store(nodes_.size(), std::memory_order_relaxed);
     } else {
+      // Under another node of the same directory too: the kernel forgot the one it had
+      // while it kept this node (an open file, an inotify watch), and may have looked the
+      // new one up by a new name, which no lookup of a known node showed.
       moved =
-          slot->parent_dev != parent.dev || slot->parent_ino != parent.ino || slot->name != name;
+          slot->parent != id(parent) || slot->parent_serial != parent.serial || slot->name != name;
     }
     slot->parent = id(parent);
     slot->parent_serial = parent.serial;
-    slot->parent_dev = parent.dev;
-    slot->parent_ino = parent.ino;
     slot->name = name;
     ++slot->nlookup;
     slot->last_lookup = ++lookups_;
     found = slot.get();
   }
-  // The file or directory was renamed beneath the mount, and the kernel reaches it by its new
-  // path before the watcher has reported the rename: the fds kept beneath it were judged at
-  // paths they no longer have. Every open by a new path takes such a lookup first.
+  // The file or directory may have been renamed beneath the mount, and the kernel reaches it
+  // by its new path before the watcher has reported the rename (or ever will: a rename
+  // between directories the mount has forgotten is reported of none it knows). The fds kept
+  // beneath it were judged at paths they may no longer have. Every open by a new path
+  // takes such a lookup first.
   if (moved) warm_.drop_all();
   return *found;
 }

@@ -36,8 +36,8 @@ struct Node {
   // open through the mount, the fd of one open handle: a file removed while open has no handle
   // that still opens, and fstat of it must still answer.
   std::mutex fd_mutex;
-  std::shared_ptr<const UniqueFd> fd;    // guarded by fd_mutex
-  unsigned holds = 0;                    // guarded by fd_mutex: open handles standing in
+  std::shared_ptr<const UniqueFd> fd;  // guarded by fd_mutex
+  unsigned holds = 0;                  // guarded by fd_mutex: open handles standing in
   // Guarded by fd_mutex, and changed with WarmOpens' mutex held too: see WarmOpens.
   std::shared_ptr<const WarmOpen> warm;
   // Which of WarmOpens' lists the node is in, and where: both guarded by WarmOpens' mutex.
@@ -52,8 +52,6 @@ struct Node {
   // in NodeTable's lookup count.
   fuse_ino_t parent = 0;
   uint64_t parent_serial = 0;  // the parent's serial: a node id is reused once forgotten
-  dev_t parent_dev = 0;        // the parent's lower file, which a rename beneath changes
-  ino_t parent_ino = 0;
   uint64_t serial = 0;
   std::string name;
   uint64_t last_lookup = 0;    // guarded by NodeTable's mutex
