@@ -140,16 +140,18 @@ Result<MountPoint> MountPoint::prepare(const std::string& source, const std::str
 
 std::filesystem::path MountPoint::reach(const std::filesystem::path& p) const {
   if (state_dir_.empty() || p.empty()) return p;
-  std::error_code ec;
-  std::string normal = std::filesystem::absolute(p, ec).lexically_normal().string();
-  if (ec) return p;
-  if (normal.size() > 1 && normal.ends_with('/')) normal.pop_back();
-  if (normal == source_named_) return source_path_;
-  if (source_named_ == "/") return source_path_ + normal;
-  if (normal.starts_with(source_named_ + "/")) {
-    return source_path_ + normal.substr(source_named_.size());
+  // Each ancestor is named as the source was (mount_path: its directory resolved), so that a
+  // path through a symlinked directory is found too; nothing below the source is resolved,
+  // as a dead mount there answers nothing.
+  const std::filesystem::path named = mount_path(p.string());
+  for (std::filesystem::path at = named;; at = at.parent_path()) {
+    if (mount_path(at.string()) == source_named_) {
+      const std::filesystem::path below = named.lexically_relative(at);
+      return below == "." ? std::filesystem::path(source_path_)
+                          : std::filesystem::path(source_path_) / below;
+    }
+    if (at == at.root_path()) return p;
   }
-  return p;
 }
 
 Result<void> MountPoint::attach(int fuse_fd, const std::string& fsname,

@@ -55,8 +55,7 @@ class MountPoint {
   const std::string& path() const { return mountpoint_; }
   // The path by which this daemon reaches `p` once mounted: through the bind when p lies in
   // the source that the mount hides (the database of a rootfs mounted over itself), where
-  // through the mount the daemon's own reads would be judged, or meet a dead mount. Paths
-  // are compared as written (made absolute and normal, no symlink followed).
+  // through the mount the daemon's own reads would be judged, or meet a dead mount.
   std::filesystem::path reach(const std::filesystem::path& p) const;
 
   // Mounts a FUSE instance that speaks through fuse_fd: beneath a digestfs mount already on the

@@ -118,6 +118,23 @@ TEST_F(OverItsOwnRoot, ItsDatabaseIsReadThroughTheBindOfTheSource) {
   EXPECT_EQ(read_file(data).error, EACCES) << "trusted again by an outdated database";
 }
 
+// Named through a symlinked directory, the source and its database are the same as the mount
+// table names them: a daemon that replaces the dead mount reads the database through the bind.
+TEST_F(OverItsOwnRoot, NamedThroughASymlinkedDirectoryItsDatabaseIsReadThroughTheBind) {
+  const auto link = work.path() / "link";
+  std::filesystem::create_directory_symlink(work.path(), link);
+  const auto named = link / "root";
+  const auto data = root / "usr/share/dfs/data.txt";
+  mount(",root=" + named.string(), named, named);
+  ASSERT_EQ(read_file(data).bytes, "trusted data, version 1\n") << log_text();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  waitpid(pid, nullptr, 0);
+  pid = -1;
+  ASSERT_EQ(read_file(data).error, ENOTCONN);
+  mount(",root=" + named.string(), named, named);
+  EXPECT_EQ(read_file(data).bytes, "trusted data, version 1\n") << log_text();
+}
+
 TEST_F(Restart, TenKillsAndRestartsNeverShowTheSource) {
   start();
   hammer();
