@@ -33,7 +33,7 @@ struct TreeStats {
 
 class VerdictMemo {
  public:
-  // Four times the files of a large distribution's /usr; a slot takes some 400 bytes.
+  // Four times the files of a large distribution's /usr; a slot takes a few hundred bytes.
   static constexpr size_t kSlotLimit = size_t{1} << 20;
 
   explicit VerdictMemo(size_t tree_budget_bytes = SIZE_MAX, size_t slot_limit = kSlotLimit);
