@@ -106,11 +106,13 @@ size_t warm_capacity(const std::optional<unsigned>& asked, size_t node_budget) {
   return std::min(by_limit, static_cast<size_t>(pages) * static_cast<size_t>(page_size) / 65536);
 }
 
-SessionPtr new_session(const MountArgs& args, fs::MountContext& ctx, const char* argv0) {
+// fsname: the source as the mount table is to name it (MountPoint::source_named).
+SessionPtr new_session(const MountArgs& args, const std::string& fsname, fs::MountContext& ctx,
+                       const char* argv0) {
   FuseArgs fargs;
   fuse_opt_add_arg(&fargs.args, argv0);
   if (args.debug) fuse_opt_add_arg(&fargs.args, "-d");
-  std::string opts = "default_permissions,fsname=" + args.source + ",subtype=digestfs";
+  std::string opts = "default_permissions,fsname=" + fsname + ",subtype=digestfs";
   if (geteuid() == 0) opts += ",allow_other";
   for (const auto& o : args.kernel_options) opts += "," + o;
   fuse_opt_add_arg(&fargs.args, "-o");
@@ -183,7 +185,7 @@ Result<void> mount_session(fuse_session* se, MountPoint& point, const MountArgs&
   if (!options) return options.error();
   UniqueFd fuse(open("/dev/fuse", O_RDWR | O_CLOEXEC));
   if (!fuse) return errno_error("/dev/fuse");
-  if (auto attached = point.attach(fuse.get(), args.source, *options); !attached) {
+  if (auto attached = point.attach(fuse.get(), *options); !attached) {
     return attached.error();
   }
   // libfuse takes the fd as that of a mount made by someone else (and closes it at the end).
@@ -235,7 +237,7 @@ int run(int argc, char** argv) {
   const std::unique_ptr<MountServices> services = std::move(started.value());
   ctx.core = services.get();
 
-  SessionPtr se = new_session(args, ctx, argv[0]);
+  SessionPtr se = new_session(args, point.source_named(), ctx, argv[0]);
   if (!se) give_up(daemon, log, "cannot start a FUSE session");
   ctx.session = se.get();
   // Long caching, kept true by the watcher's invalidations; without a watcher, short expiry.

@@ -51,7 +51,9 @@ std::vector<MountEntry> mounts() {
     e.point = unescape(point);
     for (std::string f; fields >> f;) {
       if (f == "-") {
-        fields >> e.type;
+        std::string source;
+        fields >> e.type >> source;
+        e.source = unescape(source);
         break;
       }
     }

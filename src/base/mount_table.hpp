@@ -13,6 +13,7 @@ struct MountEntry {
   std::string root;    // what of the filesystem is mounted (a bind's subtree)
   std::string point;   // where, unescaped
   std::string type;    // "fuse.digestfs", "ext4", ...
+  std::string source;  // what was mounted, as its mounter named it (a FUSE fsname)
 };
 
 // `path` as the mount table names a mount there: absolute, without "." or ".." and without a

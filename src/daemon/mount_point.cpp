@@ -154,8 +154,7 @@ std::filesystem::path MountPoint::reach(const std::filesystem::path& p) const {
   }
 }
 
-Result<void> MountPoint::attach(int fuse_fd, const std::string& fsname,
-                                const KernelOptions& options) {
+Result<void> MountPoint::attach(int fuse_fd, const KernelOptions& options) {
   UniqueFd fs(fsopen("fuse", FSOPEN_CLOEXEC));
   if (!fs) return errno_error("fsopen fuse");
   auto set = [&](const char* key, const std::string& value) {
@@ -164,7 +163,7 @@ Result<void> MountPoint::attach(int fuse_fd, const std::string& fsname,
   auto flag = [&](const char* key) {
     return fsconfig(fs.get(), FSCONFIG_SET_FLAG, key, nullptr, 0) == 0;
   };
-  bool ok = set("source", fsname) && set("subtype", "digestfs") &&
+  bool ok = set("source", source_named_) && set("subtype", "digestfs") &&
             set("fd", std::to_string(fuse_fd)) && set("rootmode", "40000") &&
             set("user_id", std::to_string(getuid())) && set("group_id", std::to_string(getgid())) &&
             flag("default_permissions") && (!options.allow_other || flag("allow_other")) &&
@@ -190,7 +189,13 @@ Result<void> MountPoint::attach(int fuse_fd, const std::string& fsname,
       if (umount2(mountpoint_.c_str(), MNT_DETACH) != 0) {
         return errno_error("detaching the digestfs mount above the new one on " + mountpoint_);
       }
-      log_.notice(LOG_INFO, "replaced the digestfs mount on " + mountpoint_);
+      if (mount_path(top->source) == source_named_) {
+        log_.notice(LOG_INFO, "replaced the digestfs mount on " + mountpoint_);
+      } else {
+        // Not a restart: the tree that programs find there is another one from now on.
+        log_.notice(LOG_WARNING, "replaced the digestfs mount on " + mountpoint_ + ", of " +
+                                     top->source + ", with one of " + source_named_);
+      }
       return {};
     }
     if (errno != EINVAL)

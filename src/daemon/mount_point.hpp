@@ -58,9 +58,10 @@ class MountPoint {
   // through the mount the daemon's own reads would be judged, or meet a dead mount.
   std::filesystem::path reach(const std::filesystem::path& p) const;
 
-  // Mounts a FUSE instance that speaks through fuse_fd: beneath a digestfs mount already on the
-  // mount point, which is then detached, or on the bare mount point.
-  Result<void> attach(int fuse_fd, const std::string& fsname, const KernelOptions& options);
+  // Mounts a FUSE instance that speaks through fuse_fd, named by the source's path (as
+  // source_named): beneath a digestfs mount already on the mount point, which is then
+  // detached, or on the bare mount point.
+  Result<void> attach(int fuse_fd, const KernelOptions& options);
   // "MAJOR:MINOR" of the mounted instance (its read-ahead lives there in sysfs).
   const std::string& device() const { return device_; }
   void leave(Ending how);

@@ -240,6 +240,29 @@ TEST_F(Restart, ALiveMountIsReplacedAndItsDaemonEnds) {
   int status = 0;
   EXPECT_TRUE(within(30000ms, [&] { return waitpid(old, &status, WNOHANG) == old; }))
       << "the replaced daemon did not end";
+  EXPECT_EQ(log_text().find(", with one of "), std::string::npos) << "a restart: " << log_text();
+}
+
+// A daemon of another source on a live mount is no restart: the tree found there changes, and
+// the log says which it was and which it is.
+using ReplacingTheSource = MountFixture;
+
+TEST_F(ReplacingTheSource, ALiveMountOfAnotherSourceIsReplacedWithAWarning) {
+  mount();
+  const pid_t old = pid;
+  pid = -1;
+  const auto other = work.path() / "other";
+  std::filesystem::create_directories(other);
+  ASSERT_TRUE(write_text(other / "note.txt", "another tree\n"));
+  mount(",unknown=allow", other, mnt);
+  EXPECT_EQ(read_file(mnt / "note.txt").bytes, "another tree\n");
+  EXPECT_NE(log_text().find("replaced the digestfs mount on " + mnt.string() + ", of " +
+                            root.string() + ", with one of " + other.string()),
+            std::string::npos)
+      << log_text();
+  int status = 0;
+  EXPECT_TRUE(within(30000ms, [&] { return waitpid(old, &status, WNOHANG) == old; }))
+      << "the replaced daemon did not end";
 }
 
 }  // namespace
