@@ -140,18 +140,20 @@ Result<MountPoint> MountPoint::prepare(const std::string& source, const std::str
 
 std::filesystem::path MountPoint::reach(const std::filesystem::path& p) const {
   if (state_dir_.empty() || p.empty()) return p;
-  // Each ancestor is named as the source was (mount_path: its directory resolved), so that a
-  // path through a symlinked directory is found too; nothing below the source is resolved,
-  // as a dead mount there answers nothing.
-  const std::filesystem::path named = mount_path(p.string());
-  for (std::filesystem::path at = named;; at = at.parent_path()) {
-    if (mount_path(at.string()) == source_named_) {
-      const std::filesystem::path below = named.lexically_relative(at);
-      return below == "." ? std::filesystem::path(source_path_)
-                          : std::filesystem::path(source_path_) / below;
-    }
-    if (at == at.root_path()) return p;
+  // From the root down, each ancestor is named as the source was (mount_path: its directory
+  // resolved), so that a path through a symlinked directory is found too. The first that is
+  // the source ends the walk: nothing below it is resolved, through a mount that may be dead
+  // or another daemon's.
+  const std::filesystem::path named = std::filesystem::absolute(p).lexically_normal();
+  std::filesystem::path at;
+  for (const auto& component : named) {
+    at /= component;
+    if (mount_path(at.string()) != source_named_) continue;
+    const std::filesystem::path below = named.lexically_relative(at);
+    return below.empty() || below == "." ? std::filesystem::path(source_path_)
+                                         : std::filesystem::path(source_path_) / below;
   }
+  return p;
 }
 
 Result<void> MountPoint::attach(int fuse_fd, const KernelOptions& options) {
