@@ -221,9 +221,7 @@ TEST_F(Faults, TheDatabaseVanishingDuringReloadsKeepsTheLastGoodSnapshot) {
 TEST_F(Faults, AKilledDaemonFailsClosedAndTheNextMountReplacesIt) {
   mount("", root / "usr", root / "usr");
   ASSERT_EQ(read_file(root / "usr/share/dfs/data.txt").error, 0);
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  waitpid(pid, nullptr, 0);
-  pid = -1;
+  kill_daemon(SIGKILL);
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").error, ENOTCONN);
   mount("", root / "usr", root / "usr");
   EXPECT_EQ(read_file(root / "usr/share/dfs/data.txt").bytes, "trusted data, version 1\n")

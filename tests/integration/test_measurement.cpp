@@ -138,9 +138,7 @@ TEST_F(Measure, ARemountAndARestartContinueTheLogAndEvmctlAgreesWithTheTpm) {
   EXPECT_EQ(rc, 0) << "after a remount: " << said;
 
   // Killed and restarted, as systemd's Restart= does.
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  pid = -1;
+  kill_daemon(SIGKILL);
   mount(opts);
   ASSERT_TRUE(write_text(root / "usr/share/dfs/stray2.txt", "not from any package either\n"));
   EXPECT_EQ(read_file(mnt / "usr/share/dfs/stray2.txt").error, EACCES);

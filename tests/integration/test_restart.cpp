@@ -38,11 +38,6 @@ class Restart : public MountFixture {
         << "a mount or the bind of the source is left";
   }
   void start() { mount("", usr, usr); }
-  void kill_daemon(int sig) {
-    ASSERT_EQ(kill(pid, sig), 0);
-    waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
   // Readers of both files, and two busy loops for the cores, until the test ends.
   void hammer() {
     threads.emplace_back([this] {
@@ -109,9 +104,7 @@ TEST_F(OverItsOwnRoot, ItsDatabaseIsReadThroughTheBindOfTheSource) {
   EXPECT_TRUE(within(20s, [&] { return read_file(data).error == EACCES; })) << log_text();
   EXPECT_EQ(log_text().find("reload failed"), std::string::npos) << log_text();
   // A daemon that replaces the dead mount reads it there too.
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  waitpid(pid, nullptr, 0);
-  pid = -1;
+  kill_daemon(SIGKILL);
   ASSERT_EQ(read_file(hello).error, ENOTCONN);
   start();
   EXPECT_TRUE(read_file(hello).bytes == slurp(bind / "usr/bin/hello")) << log_text();
@@ -127,9 +120,7 @@ TEST_F(OverItsOwnRoot, NamedThroughASymlinkedDirectoryItsDatabaseIsReadThroughTh
   const auto data = root / "usr/share/dfs/data.txt";
   mount(",root=" + named.string(), named, named);
   ASSERT_EQ(read_file(data).bytes, "trusted data, version 1\n") << log_text();
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  waitpid(pid, nullptr, 0);
-  pid = -1;
+  kill_daemon(SIGKILL);
   ASSERT_EQ(read_file(data).error, ENOTCONN);
   mount(",root=" + named.string(), named, named);
   EXPECT_EQ(read_file(data).bytes, "trusted data, version 1\n") << log_text();

@@ -132,6 +132,13 @@ class MountFixture : public ::testing::Test {
     }
   }
 
+  // Ends the daemon with `sig` (SIGKILL: its mount is left dead) and waits for it.
+  void kill_daemon(int sig) {
+    ASSERT_EQ(kill(pid, sig), 0);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+
   void unmount() {
     if (pid <= 0) return;
     // A test that failed may still hold a file open there: then the mount goes lazily, and
