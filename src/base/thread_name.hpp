@@ -8,13 +8,14 @@
 
 namespace digestfs {
 
-// A thread that runs `body` under `name`.
+// A thread that runs `body` under `name`. Named by its maker before this returns, not by
+// the thread itself once it first runs: whoever looks for it by name (a test holding it still)
+// after the daemon answers finds every one of them.
 template <class Body>
 std::thread named_thread(const char* name, Body body) {
-  return std::thread([name, body = std::move(body)]() mutable {
-    pthread_setname_np(pthread_self(), name);
-    body();
-  });
+  std::thread t(std::move(body));
+  pthread_setname_np(t.native_handle(), name);
+  return t;
 }
 
 }  // namespace digestfs
