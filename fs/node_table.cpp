@@ -111,7 +111,10 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
   // between directories the mount has forgotten is reported of none it knows). The fds kept
   // beneath it were judged at paths they may no longer have. Every open by a new path
   // takes such a lookup first.
-  if (moved) warm_.drop_all();
+  if (moved) {
+    moves_.fetch_add(1, std::memory_order_relaxed);
+    warm_.drop_all();
+  }
   return *found;
 }
 

@@ -115,6 +115,8 @@ class NodeTable {
   // The same two, as status reads them while the mount runs.
   const std::atomic<size_t>& size_counter() const { return size_; }
   const std::atomic<size_t>& fds_counter() const { return fds_; }
+  // How many lookups have found a node under another directory or name (see remember).
+  uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }
   // An entry as the kernel knows it: the name in its parent node.
   struct Entry {
     fuse_ino_t parent;
@@ -156,6 +158,7 @@ class NodeTable {
   uint64_t serials_ = 0;  // guarded by mutex_
   std::atomic<size_t> size_{0};
   std::atomic<size_t> fds_{0};
+  std::atomic<uint64_t> moves_{0};
   WarmOpens warm_;
 };
 

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "fs/mount_context.hpp"
 #include "src/base/proc_path.hpp"
@@ -32,6 +33,26 @@ void run_op(fuse_req_t req, Op&& op, bool answered = true) noexcept {
 template <class Op>
 void answer_off_loop(fuse_req_t req, Op op) {
   context(req).waiting->hand_over([req, op = std::move(op)]() mutable { run_op(req, op); });
+}
+
+// Answers `req` by `reply` once the kernel has dropped the symlink targets it keeps for the
+// nodes `links`. Dropping a link's pages waits for the page lock of a READLINK under way, which
+// only the request loop can answer: it happens on a thread that may wait, and the loop goes on.
+template <class Reply>
+void answer_with_links_dropped(fuse_req_t req, std::vector<fuse_ino_t> links, Reply reply) {
+  answer_off_loop(req, [req, session = context(req).session, links = std::move(links),
+                        reply = std::move(reply)]() mutable {
+    for (const fuse_ino_t ino : links) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+    reply();
+  });
+}
+
+// Whether a lookup since NodeTable::moves() was `before` found a node moved beneath the mount
+// (see NodeTable::remember) while the kernel keeps symlink targets. Those beneath it were
+// judged at paths they no longer have, and the watcher may not have reported the move yet:
+// the lookup is answered only once all are dropped, since it gives the kernel the new path.
+inline bool links_judged_elsewhere(MountContext& ctx, uint64_t before) {
+  return ctx.cache_links && ctx.nodes.moves() != before;
 }
 
 // Files made through the mount belong to the calling user and group, not to the daemon, and

@@ -56,6 +56,7 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
     d->offset = offset;
   }
   int err = 0;
+  const uint64_t moves = ctx.nodes.moves();
   for (;;) {
     dirent* entry = d->pending;
     if (!entry) {
@@ -101,10 +102,17 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
     used += need;
     d->offset = entry->d_off;
   }
-  if (err && used == 0)
+  if (err && used == 0) {
     fuse_reply_err(req, err);
-  else
+  } else if (plus && links_judged_elsewhere(ctx, moves)) {
+    // The listing hands the kernel each entry as a lookup would (see op_lookup).
+    buf.resize(used);
+    answer_with_links_dropped(req, ctx.nodes.links(), [req, buf = std::move(buf)] {
+      fuse_reply_buf(req, buf.data(), buf.size());
+    });
+  } else {
     fuse_reply_buf(req, buf.data(), used);
+  }
 }
 
 }  // namespace

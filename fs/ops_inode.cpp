@@ -46,8 +46,11 @@ bool answer_readlink(fuse_req_t req, fuse_ino_t ino, bool may_wait) {
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   MountContext& ctx = context(req);
   fuse_entry_param e;
+  const uint64_t moves = ctx.nodes.moves();
   int err = lookup_entry(ctx, ctx.nodes.node(parent), name, &e);
-  if (err == ENOENT) {
+  if (!err && links_judged_elsewhere(ctx, moves)) {
+    answer_with_links_dropped(req, ctx.nodes.links(), [req, e] { fuse_reply_entry(req, &e); });
+  } else if (err == ENOENT) {
     e = fuse_entry_param{};
     e.entry_timeout = ctx.timeout;  // a cached negative entry
     fuse_reply_entry(req, &e);
@@ -193,14 +196,14 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 // A symlink target the kernel keeps was judged at the path it was read through: what a
 // rename moves (a symlink, or a directory with symlinks beneath) is judged again at its new
-// path. A symlink's pages are dropped before the rename is answered (its nodes are added to
-// `links`); a directory's are all dropped by the watcher's thread, soon after.
+// path. The pages of the moved symlink, or of every symlink for a directory, are dropped
+// before the rename is answered (their nodes are added to `links`).
 static void forget_judged_links(MountContext& ctx, const struct stat& moved,
                                 std::vector<fuse_ino_t>& links) {
   if (S_ISLNK(moved.st_mode)) {
     for (const fuse_ino_t ino : ctx.nodes.ids_of(moved.st_dev, moved.st_ino)) links.push_back(ino);
   } else if (S_ISDIR(moved.st_mode)) {
-    ctx.watcher->drop_links_soon();
+    for (const fuse_ino_t ino : ctx.nodes.links()) links.push_back(ino);
   }
 }
 
@@ -229,12 +232,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     fuse_reply_err(req, err);
     return;
   }
-  // Dropping a symlink's pages waits for the page lock of a READLINK under way, which only
-  // the request loop can answer: dropped on another thread, the loop goes on answering.
-  answer_off_loop(req, [req, session = ctx.session, links = std::move(links)] {
-    for (const fuse_ino_t ino : links) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
-    fuse_reply_err(req, 0);
-  });
+  answer_with_links_dropped(req, std::move(links), [req] { fuse_reply_err(req, 0); });
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino) {

@@ -117,17 +117,81 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainByEveryNewIndex) {
   })) << log_text();
 }
 
-TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
-  mount();
-  const auto dfs = mnt / "usr/share/dfs";
+// The target of usr/share/dfs/hello-link, which the kernel keeps once read through the mount.
+class KeptLinks : public KernelCache {
+ protected:
+  std::filesystem::path dfs;  // through the mount
   char buf[256];
-  auto refused = [&](const std::filesystem::path& link) {
+
+  void SetUp() override {
+    KernelCache::SetUp();
+    dfs = mnt / "usr/share/dfs";
+  }
+
+  bool refused(const std::filesystem::path& link) {
     errno = 0;
     return readlink(link.c_str(), buf, sizeof buf) == -1 && errno == EACCES;
-  };
-  auto kept = [&](const std::filesystem::path& link) {
+  }
+  // Read twice: the kernel keeps the target from the first read on.
+  void kept(const std::filesystem::path& link) {
     for (int i = 0; i < 2; ++i) ASSERT_GT(readlink(link.c_str(), buf, sizeof buf), 0) << link;
-  };
+  }
+  // The link's directory renamed by `rename_dir` while the watcher's thread is held: no report
+  // of the rename has been read, and still the link at its new path, which no package has,
+  // is judged afresh once `reach` has made the kernel find the directory by its new name.
+  void expect_refused_after_moving_its_directory(const std::function<void()>& rename_dir,
+                                                 const std::function<void()>& reach) {
+    mount();
+    ASSERT_EQ(kernel_cache(), "fanotify") << status();
+    kept(dfs / "hello-link");
+    {
+      HeldThreads watcher(pid, "dfs-watcher");
+      ASSERT_EQ(watcher.count(), 1u) << "no thread dfs-watcher to hold in " << pid;
+      rename_dir();
+      reach();
+      EXPECT_TRUE(refused(mnt / "usr/share/dfs-moved/hello-link"))
+          << "the target judged at the old path was served";
+    }
+    EXPECT_NE(log_text().find("DENY path=/usr/share/dfs-moved/hello-link reason=no-entry"),
+              std::string::npos)
+        << log_text();
+  }
+  void rename_beneath() {
+    ASSERT_EQ(std::rename((root / "usr/share/dfs").c_str(), (root / "usr/share/dfs-moved").c_str()),
+              0)
+        << strerror(errno);
+  }
+};
+
+TEST_F(KeptLinks, ADirectoryRenamedBeneathIsFoundByItsNewNameWithTheTargetsDropped) {
+  expect_refused_after_moving_its_directory([&] { rename_beneath(); }, [] {});
+}
+
+// A listing with attributes hands the kernel the directory under its new name: no lookup of
+// that name follows.
+TEST_F(KeptLinks, ADirectoryRenamedBeneathIsListedByItsNewNameWithTheTargetsDropped) {
+  expect_refused_after_moving_its_directory(
+      [&] { rename_beneath(); },
+      [&] {
+        size_t entries = 0;
+        for (const auto& e : std::filesystem::directory_iterator(mnt / "usr/share")) {
+          entries += e.path().filename() == "dfs-moved";
+        }
+        EXPECT_EQ(entries, 1u);
+      });
+}
+
+TEST_F(KeptLinks, ADirectoryRenamedThroughTheMountDropsTheTargetsBeforeTheRenameReturns) {
+  expect_refused_after_moving_its_directory(
+      [&] {
+        ASSERT_EQ(std::rename(dfs.c_str(), (mnt / "usr/share/dfs-moved").c_str()), 0)
+            << strerror(errno);
+      },
+      [] {});
+}
+
+TEST_F(KeptLinks, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
+  mount();
   // Renamed through the mount: no package has the new path, from the moment rename returns.
   kept(dfs / "hello-link");
   ASSERT_EQ(std::rename((dfs / "hello-link").c_str(), (dfs / "moved-link").c_str()), 0);
