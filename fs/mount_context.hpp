@@ -29,7 +29,9 @@ struct MountContext {
   fuse_session* session = nullptr;  // for telling the kernel what it caches is stale
   NodeReclaimer* reclaimer = nullptr;
   LowerWatcher* watcher = nullptr;  // set while the source is watched
-  WaitingOps* waiting = nullptr;     // set while requests are served (see serve_requests)
+  // Both set while requests are served (see serve_requests).
+  WaitingOps* waiting = nullptr;
+  WaitingOps* link_drops = nullptr;  // see answer_with_links_dropped
 };
 
 inline MountContext& context(fuse_req_t req) {

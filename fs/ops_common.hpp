@@ -36,15 +36,21 @@ void answer_off_loop(fuse_req_t req, Op op) {
 }
 
 // Answers `req` by `reply` once the kernel has dropped the symlink targets it keeps for the
-// nodes `links`. Dropping a link's pages waits for the page lock of a READLINK under way, which
-// only the request loop can answer: it happens on a thread that may wait, and the loop goes on.
+// nodes `links`. Dropping a link's pages waits while a READLINK of it is under way (the kernel
+// holds the page locked until it is answered), and the loop or a waiting thread answers that.
+// So the drops have a thread of their own: on the loop they would stop it, and on waiting
+// threads enough of them could take every thread while the READLINK waits its turn behind
+// them, a mount that answers nothing and a daemon that cannot be killed.
 template <class Reply>
 void answer_with_links_dropped(fuse_req_t req, std::vector<fuse_ino_t> links, Reply reply) {
-  answer_off_loop(req, [req, session = context(req).session, links = std::move(links),
-                        reply = std::move(reply)]() mutable {
-    for (const fuse_ino_t ino : links) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
-    reply();
-  });
+  MountContext& ctx = context(req);
+  ctx.link_drops->hand_over(
+      [req, session = ctx.session, links = std::move(links), reply = std::move(reply)]() mutable {
+        run_op(req, [&] {
+          for (const fuse_ino_t ino : links) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+          reply();
+        });
+      });
 }
 
 // Whether a lookup since NodeTable::moves() was `before` found a node moved beneath the mount

@@ -15,12 +15,12 @@ constexpr unsigned kWaitingThreads = 10;
 
 }  // namespace
 
-WaitingOps::WaitingOps(unsigned threads) {
+WaitingOps::WaitingOps(unsigned threads, const char* name) {
   workers_.reserve(threads);
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
     Worker& w = *workers_.emplace_back(std::make_unique<Worker>());
-    threads_.push_back(named_thread("dfs-waiting", [this, &w] { run(w); }));
+    threads_.push_back(named_thread(name, [this, &w] { run(w); }));
   }
 }
 
@@ -69,9 +69,13 @@ bool requests_queued(fuse_session* se) {
 int serve_requests(fuse_session* se, MountContext& ctx) {
   struct Unset {
     MountContext& ctx;
-    ~Unset() { ctx.waiting = nullptr; }
+    ~Unset() { ctx.waiting = ctx.link_drops = nullptr; }
   } unset{ctx};
-  WaitingOps waiting(kWaitingThreads);  // gone before `unset`: every op handed over answered
+  // Both gone before `unset`, every op handed over answered; the drops last, since a waiting
+  // op may hand one over.
+  WaitingOps link_drops(1, "dfs-link-drops");
+  WaitingOps waiting(kWaitingThreads, "dfs-waiting");
+  ctx.link_drops = &link_drops;
   ctx.waiting = &waiting;
   return fuse_session_loop(se);
 }

@@ -23,8 +23,9 @@ struct MountContext;
 
 class WaitingOps {
  public:
-  // `threads` ops may wait at once; later ones wait their turn, in order.
-  explicit WaitingOps(unsigned threads);
+  // `threads` ops may wait at once, on threads called `name`; later ones wait their turn, in
+  // order.
+  WaitingOps(unsigned threads, const char* name);
   // Runs every op handed over (each answers its request), then ends the threads.
   ~WaitingOps();
   WaitingOps(const WaitingOps&) = delete;

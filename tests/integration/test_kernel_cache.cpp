@@ -3,16 +3,21 @@
 // (the watcher tells the kernel), and within the short timeout when nothing watches.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <thread>
+#include <vector>
 
 #include "src/base/unique_fd.hpp"
 #include "tests/support/held_thread.hpp"
@@ -188,6 +193,88 @@ TEST_F(KeptLinks, ADirectoryRenamedThroughTheMountDropsTheTargetsBeforeTheRename
             << strerror(errno);
       },
       [] {});
+}
+
+// What a thread of this process waits in, in the kernel: "request_wait_answer" while a
+// request through the mount waits for its answer.
+std::string waits_in(pid_t tid) {
+  return slurp("/proc/self/task/" + std::to_string(tid) + "/wchan");
+}
+
+// Dropping a kept target waits while a READLINK of it is under way (the kernel holds the
+// target's page locked), and that READLINK may be one handed to a waiting thread. Drops queued
+// ahead of it, more than the daemon has waiting threads, must not take every thread it could
+// be answered by: the mount would answer nothing, for good.
+TEST_F(KeptLinks, DropsQueuedAheadOfAReadlinkTheyWaitForDoNotHangTheMount) {
+  constexpr int kRenames = 16;
+  const auto dirs = std::filesystem::path("usr/share/dfs-dirs");
+  for (int i = 0; i < kRenames; ++i) {
+    std::filesystem::create_directories(root / dirs / std::to_string(i) / "a");
+  }
+  // No package has it: its readlink is refused, on a waiting thread.
+  ASSERT_EQ(symlink("nowhere", (root / "usr/share/dfs/unpackaged-link").c_str()), 0);
+  mount();
+  ASSERT_EQ(kernel_cache(), "fanotify") << status();
+  kept(dfs / "hello-link");
+  struct stat st;
+  for (int i = 0; i < kRenames; ++i) {
+    ASSERT_EQ(stat((mnt / dirs / std::to_string(i) / "a").c_str(), &st), 0) << strerror(errno);
+  }
+  ASSERT_EQ(lstat((dfs / "unpackaged-link").c_str(), &st), 0) << strerror(errno);
+
+  std::atomic<int> done{0};
+  std::vector<std::atomic<pid_t>> tids(kRenames + 1);
+  std::vector<std::thread> threads;
+  auto waiting_or_done = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      if (tids[i] == 0) return false;
+    }
+    int answered = 0, waiting = 0;
+    for (int i = from; i < to; ++i) {
+      const std::string in = waits_in(tids[i]);
+      waiting += in == "request_wait_answer";
+      answered += in.empty();  // the thread has ended
+    }
+    return answered + waiting == to - from;
+  };
+  std::atomic<int> readlink_error{0};
+  {
+    HeldThreads waiting(pid, "dfs-waiting");
+    ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
+    // Each rename of a directory through the mount drops every kept target.
+    for (int i = 0; i < kRenames; ++i) {
+      threads.emplace_back([&, i] {
+        tids[i] = gettid();
+        const auto dir = mnt / dirs / std::to_string(i);
+        EXPECT_EQ(std::rename((dir / "a").c_str(), (dir / "b").c_str()), 0) << strerror(errno);
+        ++done;
+      });
+    }
+    // Each thread's request is either answered or waiting for its answer (queued, with the
+    // waiting threads held): only then does the readlink come after them.
+    EXPECT_TRUE(within(10s, [&] { return waiting_or_done(0, kRenames); }));
+    threads.emplace_back([&] {
+      tids[kRenames] = gettid();
+      char target[256];
+      if (readlink((dfs / "unpackaged-link").c_str(), target, sizeof target) < 0) {
+        readlink_error = errno;
+      }
+      ++done;
+    });
+    EXPECT_TRUE(within(10s, [&] { return waiting_or_done(kRenames, kRenames + 1); }));
+  }
+  const bool answered = within(20s, [&] { return done == kRenames + 1; }).has_value();
+  if (!answered) {
+    // A hung daemon cannot be killed (its threads wait for page locks, uninterruptibly): the
+    // mount is aborted instead (a forced unmount of FUSE aborts its connection), so that the
+    // requests waiting in it return and the test can end.
+    umount2(mnt.c_str(), MNT_FORCE);
+    umount2(mnt.c_str(), MNT_DETACH);
+    kill_daemon(SIGKILL);
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(answered) << "the mount stopped answering";
+  EXPECT_EQ(readlink_error, EACCES);
 }
 
 TEST_F(KeptLinks, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {

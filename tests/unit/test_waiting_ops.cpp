@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 TEST(WaitingOps, EveryOpHandedOverRunsBeforeThePoolIsGone) {
   std::atomic<int> ran{0};
   {
-    fs::WaitingOps ops(2);
+    fs::WaitingOps ops(2, "dfs-test-ops");
     for (int i = 0; i < 1000; ++i) ops.hand_over([&] { ++ran; });
   }
   EXPECT_EQ(ran, 1000);
@@ -29,7 +29,7 @@ TEST(WaitingOps, OpsWaitSideBySideUpToTheThreadCount) {
   std::condition_variable changed;
   int started = 0, gave_up = 0;
   {
-    fs::WaitingOps ops(2);
+    fs::WaitingOps ops(2, "dfs-test-ops");
     auto meet = [&] {
       std::unique_lock lock(m);
       ++started;
