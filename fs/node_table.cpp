@@ -112,7 +112,8 @@ Node& NodeTable::remember(UniqueFd fd, std::optional<FileHandle> handle, const s
   // beneath it were judged at paths they may no longer have. Every open by a new path
   // takes such a lookup first.
   if (moved) {
-    moves_.fetch_add(1, std::memory_order_relaxed);
+    // Only a directory or a symlink moved can give a kept target another path.
+    if (found->link || S_ISDIR(st.st_mode)) moves_.fetch_add(1, std::memory_order_relaxed);
     warm_.drop_all();
   }
   return *found;

@@ -115,7 +115,8 @@ class NodeTable {
   // The same two, as status reads them while the mount runs.
   const std::atomic<size_t>& size_counter() const { return size_; }
   const std::atomic<size_t>& fds_counter() const { return fds_; }
-  // How many lookups have found a node under another directory or name (see remember).
+  // How many lookups have found a directory or a symlink under another directory or name
+  // (see remember).
   uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }
   // An entry as the kernel knows it: the name in its parent node.
   struct Entry {

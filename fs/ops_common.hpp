@@ -53,12 +53,25 @@ void answer_with_links_dropped(fuse_req_t req, std::vector<fuse_ino_t> links, Re
       });
 }
 
-// Whether a lookup since NodeTable::moves() was `before` found a node moved beneath the mount
-// (see NodeTable::remember) while the kernel keeps symlink targets. Those beneath it were
-// judged at paths they no longer have, and the watcher may not have reported the move yet:
-// the lookup is answered only once all are dropped, since it gives the kernel the new path.
-inline bool links_judged_elsewhere(MountContext& ctx, uint64_t before) {
-  return ctx.cache_links && ctx.nodes.moves() != before;
+// Answers a lookup or a listing (`reply`, which hands the kernel entries) once no kept symlink
+// target may have been judged at another path than it is now reached by: with the targets
+// dropped when the lookup (since NodeTable::moves() was `before`) found a directory or a
+// symlink moved beneath the mount (see NodeTable::remember), which the watcher may not have
+// reported yet; behind the drops under way, when another request found one (a later lookup
+// of the same name finds the node in its new place, and must not hand the kernel the new
+// path first); at once otherwise.
+template <class Reply>
+void answer_entries(fuse_req_t req, uint64_t before, Reply reply) {
+  MountContext& ctx = context(req);
+  if (!ctx.cache_links) {
+    reply();
+  } else if (ctx.nodes.moves() != before) {
+    answer_with_links_dropped(req, ctx.nodes.links(), std::move(reply));
+  } else if (ctx.link_drops->busy()) {
+    answer_with_links_dropped(req, {}, std::move(reply));
+  } else {
+    reply();
+  }
 }
 
 // Files made through the mount belong to the calling user and group, not to the daemon, and

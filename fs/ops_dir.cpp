@@ -104,12 +104,11 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_fi
   }
   if (err && used == 0) {
     fuse_reply_err(req, err);
-  } else if (plus && links_judged_elsewhere(ctx, moves)) {
+  } else if (plus) {
     // The listing hands the kernel each entry as a lookup would (see op_lookup).
     buf.resize(used);
-    answer_with_links_dropped(req, ctx.nodes.links(), [req, buf = std::move(buf)] {
-      fuse_reply_buf(req, buf.data(), buf.size());
-    });
+    answer_entries(req, moves,
+                   [req, buf = std::move(buf)] { fuse_reply_buf(req, buf.data(), buf.size()); });
   } else {
     fuse_reply_buf(req, buf.data(), used);
   }

@@ -48,16 +48,14 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_entry_param e;
   const uint64_t moves = ctx.nodes.moves();
   int err = lookup_entry(ctx, ctx.nodes.node(parent), name, &e);
-  if (!err && links_judged_elsewhere(ctx, moves)) {
-    answer_with_links_dropped(req, ctx.nodes.links(), [req, e] { fuse_reply_entry(req, &e); });
+  if (!err) {
+    answer_entries(req, moves, [req, e] { fuse_reply_entry(req, &e); });
   } else if (err == ENOENT) {
     e = fuse_entry_param{};
     e.entry_timeout = ctx.timeout;  // a cached negative entry
     fuse_reply_entry(req, &e);
-  } else if (err) {
-    fuse_reply_err(req, err);
   } else {
-    fuse_reply_entry(req, &e);
+    fuse_reply_err(req, err);
   }
 }
 

@@ -1,9 +1,12 @@
 #include "fs/request_loop.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "fs/mount_context.hpp"
 #include "src/base/thread_name.hpp"
+#include "src/base/unique_fd.hpp"
 
 namespace digestfs::fs {
 namespace {
@@ -12,6 +15,16 @@ namespace {
 // few opens waiting for the disk, a reload or the TPM must not keep the next hashing open
 // from both cores.
 constexpr unsigned kWaitingThreads = 10;
+
+// The session's fd becomes /dev/null's (so libfuse's replies and its close find a valid fd):
+// with its last /dev/fuse reference gone, the kernel aborts the connection.
+void end_connection(fuse_session* se) {
+  // Ended already (unmounted): what libfuse's unmount looks for to leave the mount point be.
+  pollfd device{fuse_session_fd(se), 0, 0};
+  if (poll(&device, 1, 0) == 1 && (device.revents & POLLERR)) return;
+  const UniqueFd null(open("/dev/null", O_WRONLY | O_CLOEXEC));
+  if (null) dup3(null.get(), fuse_session_fd(se), O_CLOEXEC);
+}
 
 }  // namespace
 
@@ -36,6 +49,7 @@ WaitingOps::~WaitingOps() {
 void WaitingOps::hand_over(std::function<void()> op) {
   std::lock_guard lock(mutex_);
   queue_.push_back(std::move(op));
+  outstanding_.fetch_add(1, std::memory_order_acq_rel);
   if (idle_.empty()) return;  // every thread is busy: the first done takes it
   Worker* w = idle_.back();
   idle_.pop_back();
@@ -51,6 +65,7 @@ void WaitingOps::run(Worker& me) {
       queue_.pop_front();
       lock.unlock();
       op();
+      outstanding_.fetch_sub(1, std::memory_order_acq_rel);
       lock.lock();
       continue;
     }
@@ -71,13 +86,23 @@ int serve_requests(fuse_session* se, MountContext& ctx) {
     MountContext& ctx;
     ~Unset() { ctx.waiting = ctx.link_drops = nullptr; }
   } unset{ctx};
-  // Both gone before `unset`, every op handed over answered; the drops last, since a waiting
-  // op may hand one over.
+  // Both gone before `unset`, every op handed over answered.
   WaitingOps link_drops(1, "dfs-link-drops");
-  WaitingOps waiting(kWaitingThreads, "dfs-waiting");
   ctx.link_drops = &link_drops;
-  ctx.waiting = &waiting;
-  return fuse_session_loop(se);
+  int rc;
+  {
+    WaitingOps waiting(kWaitingThreads, "dfs-waiting");
+    ctx.waiting = &waiting;
+    rc = fuse_session_loop(se);
+  }
+  ctx.waiting = nullptr;
+  // Nothing reads a request from here on (a stop signal ended the loop, or the kernel did).
+  // A READLINK sent now would keep its link's page locked for good, and a drop under way (or
+  // the watcher's) would wait for that lock, uninterruptibly: the daemon could not end. So the
+  // connection ends now, as it would once the daemon exits, and every request still waiting
+  // fails (ENOTCONN) instead of waiting for an answer.
+  end_connection(se);
+  return rc;
 }
 
 }  // namespace digestfs::fs

@@ -122,6 +122,57 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainByEveryNewIndex) {
   })) << log_text();
 }
 
+// Calls through the mount, each on a thread of its own, so that a test can see each one wait
+// for the answer to its request, and can end when the mount stops answering (see
+// KeptLinks::all_returned).
+class Callers {
+ public:
+  Callers() = default;
+  Callers(const Callers&) = delete;
+  Callers& operator=(const Callers&) = delete;
+  ~Callers() {
+    for (auto& t : threads_) t.join();
+  }
+  void start(std::function<void()> call) {
+    Call& c = *calls_.emplace_back(std::make_unique<Call>());
+    threads_.emplace_back([&c, call = std::move(call)] {
+      c.tid = gettid();
+      call();
+      c.returned = true;
+    });
+  }
+  // Whether each of the calls started `from` on has returned or waits for its answer.
+  bool returned_or_waiting(size_t from = 0) const {
+    for (size_t i = from; i < calls_.size(); ++i) {
+      if (calls_[i]->returned) continue;
+      if (calls_[i]->tid == 0) return false;
+      // What the thread waits in, in the kernel (its wchan).
+      const std::string in = slurp("/proc/self/task/" + std::to_string(calls_[i]->tid) + "/wchan");
+      if (in.find("request_wait_answer") == std::string::npos &&
+          in.find("fuse_simple_request") == std::string::npos) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Whether each of the calls started `from` on has returned.
+  bool returned(size_t from = 0) const {
+    for (size_t i = from; i < calls_.size(); ++i) {
+      if (!calls_[i]->returned) return false;
+    }
+    return true;
+  }
+  size_t size() const { return calls_.size(); }
+
+ private:
+  struct Call {
+    std::atomic<pid_t> tid{0};
+    std::atomic<bool> returned{false};
+  };
+  std::vector<std::unique_ptr<Call>> calls_;
+  std::vector<std::thread> threads_;
+};
+
 // The target of usr/share/dfs/hello-link, which the kernel keeps once read through the mount.
 class KeptLinks : public KernelCache {
  protected:
@@ -133,13 +184,34 @@ class KeptLinks : public KernelCache {
     dfs = mnt / "usr/share/dfs";
   }
 
-  bool refused(const std::filesystem::path& link) {
+  bool refused(const std::filesystem::path& link, char* target) {
     errno = 0;
-    return readlink(link.c_str(), buf, sizeof buf) == -1 && errno == EACCES;
+    return readlink(link.c_str(), target, sizeof buf) == -1 && errno == EACCES;
   }
+  bool refused(const std::filesystem::path& link) { return refused(link, buf); }
   // Read twice: the kernel keeps the target from the first read on.
   void kept(const std::filesystem::path& link) {
     for (int i = 0; i < 2; ++i) ASSERT_GT(readlink(link.c_str(), buf, sizeof buf), 0) << link;
+  }
+  // Whether all `calls` return within `bound`. If not, the mount is aborted (a forced unmount
+  // of FUSE aborts its connection), so that they return and the test can end: a daemon whose
+  // threads wait for page locks cannot be killed.
+  bool all_returned(const Callers& calls, std::chrono::milliseconds bound) {
+    if (within(bound, [&] { return calls.returned(); })) return true;
+    umount2(mnt.c_str(), MNT_FORCE);
+    umount2(mnt.c_str(), MNT_DETACH);
+    if (pid > 0) kill_daemon(SIGKILL);
+    return false;
+  }
+  // How many threads of the daemon carry `name`.
+  size_t daemon_threads(const std::string& name) {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(
+             std::filesystem::path("/proc") / std::to_string(pid) / "task", ec)) {
+      n += slurp(task.path() / "comm") == name + "\n";
+    }
+    return n;
   }
   // The link's directory renamed by `rename_dir` while the watcher's thread is held: no report
   // of the rename has been read, and still the link at its new path, which no package has,
@@ -149,14 +221,22 @@ class KeptLinks : public KernelCache {
     mount();
     ASSERT_EQ(kernel_cache(), "fanotify") << status();
     kept(dfs / "hello-link");
+    std::atomic<bool> was_refused{false};
+    bool returned;
     {
+      Callers calls;
       HeldThreads watcher(pid, "dfs-watcher");
       ASSERT_EQ(watcher.count(), 1u) << "no thread dfs-watcher to hold in " << pid;
       rename_dir();
-      reach();
-      EXPECT_TRUE(refused(mnt / "usr/share/dfs-moved/hello-link"))
-          << "the target judged at the old path was served";
+      calls.start([&] {
+        char target[sizeof buf];
+        reach();
+        was_refused = refused(mnt / "usr/share/dfs-moved/hello-link", target);
+      });
+      returned = all_returned(calls, 20s);
     }
+    ASSERT_TRUE(returned) << "the mount stopped answering";
+    EXPECT_TRUE(was_refused) << "the target judged at the old path was served";
     EXPECT_NE(log_text().find("DENY path=/usr/share/dfs-moved/hello-link reason=no-entry"),
               std::string::npos)
         << log_text();
@@ -165,6 +245,33 @@ class KeptLinks : public KernelCache {
     ASSERT_EQ(std::rename((root / "usr/share/dfs").c_str(), (root / "usr/share/dfs-moved").c_str()),
               0)
         << strerror(errno);
+  }
+  // Directories dfs-dirs/N/a (N from 0 to `count`), looked up through the mount, with the
+  // missing name b beside each kept by the kernel: a rename of a to b sends RENAME alone.
+  // And a symlink no package has, looked up: its readlink is refused, on a waiting thread.
+  const std::filesystem::path dirs = "usr/share/dfs-dirs";
+  void make_renamable_directories(int count) {
+    for (int i = 0; i < count; ++i)
+      std::filesystem::create_directories(root / dirs / std::to_string(i) / "a");
+    ASSERT_EQ(symlink("nowhere", (root / "usr/share/dfs/unpackaged-link").c_str()), 0);
+    mount();
+    ASSERT_EQ(kernel_cache(), "fanotify") << status();
+    kept(dfs / "hello-link");
+    struct stat st;
+    for (int i = 0; i < count; ++i) {
+      const auto dir = mnt / dirs / std::to_string(i);
+      ASSERT_EQ(stat((dir / "a").c_str(), &st), 0) << strerror(errno);
+      ASSERT_NE(stat((dir / "b").c_str(), &st), 0);
+    }
+    ASSERT_EQ(lstat((dfs / "unpackaged-link").c_str(), &st), 0) << strerror(errno);
+  }
+  void rename_through_the_mount(int n, const char* from, const char* to) {
+    const auto dir = mnt / dirs / std::to_string(n);
+    EXPECT_EQ(std::rename((dir / from).c_str(), (dir / to).c_str()), 0) << strerror(errno);
+  }
+  void expect_unpackaged_link_refused() {
+    char target[sizeof buf];
+    EXPECT_TRUE(refused(dfs / "unpackaged-link", target)) << strerror(errno);
   }
 };
 
@@ -195,86 +302,90 @@ TEST_F(KeptLinks, ADirectoryRenamedThroughTheMountDropsTheTargetsBeforeTheRename
       [] {});
 }
 
-// What a thread of this process waits in, in the kernel: "request_wait_answer" while a
-// request through the mount waits for its answer.
-std::string waits_in(pid_t tid) {
-  return slurp("/proc/self/task/" + std::to_string(tid) + "/wchan");
-}
-
 // Dropping a kept target waits while a READLINK of it is under way (the kernel holds the
-// target's page locked), and that READLINK may be one handed to a waiting thread. Drops queued
-// ahead of it, more than the daemon has waiting threads, must not take every thread it could
-// be answered by: the mount would answer nothing, for good.
+// target's page locked until it is answered), and that READLINK may wait for a waiting thread.
+// Drops that wait for it must not take the threads it could be answered by, whichever comes
+// first: the mount would answer nothing, for good.
 TEST_F(KeptLinks, DropsQueuedAheadOfAReadlinkTheyWaitForDoNotHangTheMount) {
-  constexpr int kRenames = 16;
-  const auto dirs = std::filesystem::path("usr/share/dfs-dirs");
-  for (int i = 0; i < kRenames; ++i) {
-    std::filesystem::create_directories(root / dirs / std::to_string(i) / "a");
-  }
-  // No package has it: its readlink is refused, on a waiting thread.
-  ASSERT_EQ(symlink("nowhere", (root / "usr/share/dfs/unpackaged-link").c_str()), 0);
-  mount();
-  ASSERT_EQ(kernel_cache(), "fanotify") << status();
-  kept(dfs / "hello-link");
-  struct stat st;
-  for (int i = 0; i < kRenames; ++i) {
-    ASSERT_EQ(stat((mnt / dirs / std::to_string(i) / "a").c_str(), &st), 0) << strerror(errno);
-  }
-  ASSERT_EQ(lstat((dfs / "unpackaged-link").c_str(), &st), 0) << strerror(errno);
-
-  std::atomic<int> done{0};
-  std::vector<std::atomic<pid_t>> tids(kRenames + 1);
-  std::vector<std::thread> threads;
-  auto waiting_or_done = [&](int from, int to) {
-    for (int i = from; i < to; ++i) {
-      if (tids[i] == 0) return false;
-    }
-    int answered = 0, waiting = 0;
-    for (int i = from; i < to; ++i) {
-      const std::string in = waits_in(tids[i]);
-      waiting += in == "request_wait_answer";
-      answered += in.empty();  // the thread has ended
-    }
-    return answered + waiting == to - from;
-  };
-  std::atomic<int> readlink_error{0};
+  constexpr int kRenames = 16;  // more than the daemon's waiting threads
+  make_renamable_directories(kRenames);
+  Callers calls;
   {
     HeldThreads waiting(pid, "dfs-waiting");
     ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
     // Each rename of a directory through the mount drops every kept target.
-    for (int i = 0; i < kRenames; ++i) {
-      threads.emplace_back([&, i] {
-        tids[i] = gettid();
-        const auto dir = mnt / dirs / std::to_string(i);
-        EXPECT_EQ(std::rename((dir / "a").c_str(), (dir / "b").c_str()), 0) << strerror(errno);
-        ++done;
-      });
-    }
-    // Each thread's request is either answered or waiting for its answer (queued, with the
-    // waiting threads held): only then does the readlink come after them.
-    EXPECT_TRUE(within(10s, [&] { return waiting_or_done(0, kRenames); }));
-    threads.emplace_back([&] {
-      tids[kRenames] = gettid();
-      char target[256];
-      if (readlink((dfs / "unpackaged-link").c_str(), target, sizeof target) < 0) {
-        readlink_error = errno;
+    for (int i = 0; i < kRenames; ++i)
+      calls.start([&, i] { rename_through_the_mount(i, "a", "b"); });
+    // Each rename answered, or queued (the waiting threads held): then the readlink comes.
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(); }));
+    calls.start([&] { expect_unpackaged_link_refused(); });
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(kRenames); }));
+  }
+  ASSERT_TRUE(all_returned(calls, 20s)) << "the mount stopped answering";
+}
+
+TEST_F(KeptLinks, DropsQueuedBehindAReadlinkTheyWaitForEndOnceItIsAnswered) {
+  constexpr int kRenames = 16;
+  make_renamable_directories(kRenames);
+  Callers calls;
+  {
+    HeldThreads waiting(pid, "dfs-waiting");
+    ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
+    calls.start([&] { expect_unpackaged_link_refused(); });
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(); }));
+    for (int i = 0; i < kRenames; ++i)
+      calls.start([&, i] { rename_through_the_mount(i, "a", "b"); });
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(1); }));
+  }
+  ASSERT_TRUE(all_returned(calls, 20s)) << "the mount stopped answering";
+}
+
+// A stop signal ends the loop while a drop waits its turn (its thread held): a READLINK the
+// kernel sends after that is never read, and the drop would wait for its page for good. The
+// daemon ends its connection once its loop ends, so that it ends too.
+TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
+  make_renamable_directories(1);
+  std::atomic<int> error{0};
+  Callers calls;
+  bool ended = false;
+  {
+    HeldThreads drops(pid, "dfs-link-drops");
+    ASSERT_EQ(drops.count(), 1u) << "no thread dfs-link-drops to hold in " << pid;
+    calls.start([&] { std::rename((mnt / dirs / "0/a").c_str(), (mnt / dirs / "0/b").c_str()); });
+    // Renamed beneath: the loop has renamed, and handed the answer to the held thread.
+    EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    // The loop sees the signal at its next request: another thread may take the signal, even
+    // after the loop has read a request. So a lookup of a new name is sent, and another once
+    // it is answered, until the loop has ended.
+    int pokes = 0;
+    EXPECT_TRUE(within(10s, [&] {
+      if (daemon_threads("dfs-waiting") == 0) return true;
+      if (calls.returned(1)) {
+        calls.start([&, name = "no-such-file-" + std::to_string(pokes++)] {
+          struct stat st;
+          stat((dfs / name).c_str(), &st);
+        });
       }
-      ++done;
+      return false;
+    })) << "the loop did not end";
+    const size_t reader = calls.size();
+    calls.start([&] {
+      char target[sizeof buf];
+      if (readlink((dfs / "unpackaged-link").c_str(), target, sizeof target) < 0) error = errno;
     });
-    EXPECT_TRUE(within(10s, [&] { return waiting_or_done(kRenames, kRenames + 1); }));
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(reader); }));
   }
-  const bool answered = within(20s, [&] { return done == kRenames + 1; }).has_value();
-  if (!answered) {
-    // A hung daemon cannot be killed (its threads wait for page locks, uninterruptibly): the
-    // mount is aborted instead (a forced unmount of FUSE aborts its connection), so that the
-    // requests waiting in it return and the test can end.
-    umount2(mnt.c_str(), MNT_FORCE);
-    umount2(mnt.c_str(), MNT_DETACH);
-    kill_daemon(SIGKILL);
+  ended = within(20s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
+  if (ended) {
+    pid = -1;
+    umount2(mnt.c_str(), MNT_DETACH);  // the mount a stopped daemon leaves, failing closed
   }
-  for (auto& t : threads) t.join();
-  ASSERT_TRUE(answered) << "the mount stopped answering";
-  EXPECT_EQ(readlink_error, EACCES);
+  const bool returned = all_returned(calls, 20s);
+  EXPECT_TRUE(ended) << "the daemon did not end after SIGTERM";
+  ASSERT_TRUE(returned);
+  // Failing closed: the request was aborted, or came after the connection had ended.
+  EXPECT_TRUE(error == ECONNABORTED || error == ENOTCONN) << strerror(error);
 }
 
 TEST_F(KeptLinks, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {
