@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -134,14 +135,21 @@ void reload_on_sighup(IndexReloader* reloader) {
 
 std::atomic<fuse_session*> g_session{nullptr};
 std::atomic<int> g_stop_signal{0};
+pthread_t g_loop_thread;  // set before the handler is
 
-// SIGTERM and SIGINT end the loop; which one it was decides what the mount is left as.
+// SIGTERM and SIGINT end the loop; which one it was decides what the mount is left as. Called
+// on the thread that serves requests.
 void stop_on_signals(fuse_session* se) {
   g_session = se;
+  g_loop_thread = pthread_self();
   struct sigaction stop {};
   stop.sa_handler = [](int sig) {
     g_stop_signal = sig;
     if (fuse_session* s = g_session.load()) fuse_session_exit(s);
+    // The loop sees that at its next request, or when a signal ends its wait for one: taken
+    // by another thread (the kernel picks one when the main thread has a signal pending
+    // already), the signal is sent on, or an idle mount would not stop.
+    if (!pthread_equal(pthread_self(), g_loop_thread)) pthread_kill(g_loop_thread, sig);
   };
   sigemptyset(&stop.sa_mask);
   sigaction(SIGTERM, &stop, nullptr);

@@ -203,16 +203,6 @@ class KeptLinks : public KernelCache {
     if (pid > 0) kill_daemon(SIGKILL);
     return false;
   }
-  // How many threads of the daemon carry `name`.
-  size_t daemon_threads(const std::string& name) {
-    size_t n = 0;
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(
-             std::filesystem::path("/proc") / std::to_string(pid) / "task", ec)) {
-      n += slurp(task.path() / "comm") == name + "\n";
-    }
-    return n;
-  }
   // The link's directory renamed by `rename_dir` while the watcher's thread is held: no report
   // of the rename has been read, and still the link at its new path, which no package has,
   // is judged afresh once `reach` has made the kernel find the directory by its new name.
@@ -360,7 +350,7 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
     // it is answered, until the loop has ended.
     int pokes = 0;
     EXPECT_TRUE(within(10s, [&] {
-      if (daemon_threads("dfs-waiting") == 0) return true;
+      if (threads_named(pid, "dfs-waiting").empty()) return true;
       if (calls.returned(1)) {
         calls.start([&, name = "no-such-file-" + std::to_string(pokes++)] {
           struct stat st;

@@ -4,6 +4,7 @@
 // the new daemon's own status answer, never file content.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/held_thread.hpp"
 #include "tests/support/mount_fixture.hpp"
 #include "tests/support/rpm_root.hpp"
 
@@ -152,6 +154,28 @@ TEST_F(Restart, AStoppedDaemonLeavesItsMountFailingClosedForTheNextOne) {
             std::string::npos)
       << log_text();
   start();
+  EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
+}
+
+// A stop signal that another thread of the daemon takes (the kernel picks another when the
+// main thread has a signal pending already) still ends the loop, idle in its read of the next
+// request: no request comes to wake it, only a signal on its own thread.
+TEST_F(Restart, AStopSignalAnotherThreadTakesEndsTheIdleDaemon) {
+  start();
+  const std::vector<pid_t> watcher = threads_named(pid, "dfs-watcher");
+  ASSERT_EQ(watcher.size(), 1u) << "no thread dfs-watcher in " << pid;
+  ASSERT_EQ(syscall(SYS_tgkill, pid, watcher[0], SIGTERM), 0) << strerror(errno);
+  const bool ended = within(10s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
+  if (ended) {
+    pid = -1;
+  } else {
+    kill_daemon(SIGKILL);
+  }
+  EXPECT_TRUE(ended) << "the daemon did not end: " << log_text();
+  EXPECT_NE(log_text().find("stopping: the mount on " + usr.string() + " fails every access"),
+            std::string::npos)
+      << log_text();
+  start();  // and takes the mount it left away
   EXPECT_EQ(read_file(usr / "bin/dfs-hello").bytes, trusted);
 }
 

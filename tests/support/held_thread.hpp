@@ -16,14 +16,22 @@
 
 namespace digestfs::test {
 
+// The ids of the threads of `pid` that carry `name`.
+inline std::vector<pid_t> threads_named(pid_t pid, const std::string& name) {
+  std::vector<pid_t> tids;
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    if (slurp(task.path() / "comm") != name + "\n") continue;
+    tids.push_back(static_cast<pid_t>(std::stol(task.path().filename().string())));
+  }
+  return tids;
+}
+
 class HeldThreads {
  public:
   HeldThreads(pid_t pid, const std::string& name) {
-    const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-      if (slurp(task.path() / "comm") != name + "\n") continue;
-      const pid_t tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+    for (const pid_t tid : threads_named(pid, name)) {
       if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) continue;
       int status = 0;
       if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) == 0 &&
