@@ -177,6 +177,7 @@ class Callers {
 class KeptLinks : public KernelCache {
  protected:
   std::filesystem::path dfs;  // through the mount
+  const std::filesystem::path dirs = "usr/share/dfs-dirs";
   char buf[256];
 
   void SetUp() override {
@@ -236,10 +237,9 @@ class KeptLinks : public KernelCache {
               0)
         << strerror(errno);
   }
-  // Directories dfs-dirs/N/a (N from 0 to `count`), looked up through the mount, with the
-  // missing name b beside each kept by the kernel: a rename of a to b sends RENAME alone.
-  // And a symlink no package has, looked up: its readlink is refused, on a waiting thread.
-  const std::filesystem::path dirs = "usr/share/dfs-dirs";
+  // Directories dirs/N/a (N from 0 to `count`), looked up through the mount, with the missing
+  // name b beside each kept by the kernel: a rename of a to b sends RENAME alone. And a
+  // symlink no package has, looked up: its readlink is refused, on a waiting thread.
   void make_renamable_directories(int count) {
     for (int i = 0; i < count; ++i)
       std::filesystem::create_directories(root / dirs / std::to_string(i) / "a");
@@ -345,9 +345,8 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
     // Renamed beneath: the loop has renamed, and handed the answer to the held thread.
     EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
     ASSERT_EQ(kill(pid, SIGTERM), 0);
-    // The loop sees the signal at its next request: another thread may take the signal, even
-    // after the loop has read a request. So a lookup of a new name is sent, and another once
-    // it is answered, until the loop has ended.
+    // The signal ends the loop's wait for a request, or the loop ends after the request it is
+    // answering: lookups of new names, one at a time, until it has ended.
     int pokes = 0;
     EXPECT_TRUE(within(10s, [&] {
       if (threads_named(pid, "dfs-waiting").empty()) return true;
