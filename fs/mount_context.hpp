@@ -4,6 +4,8 @@
 
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
 #include "fs/lower_watcher.hpp"
 #include "fs/node_reclaimer.hpp"
 #include "fs/node_table.hpp"
@@ -32,6 +34,10 @@ struct MountContext {
   // Both set while requests are served (see serve_requests).
   WaitingOps* waiting = nullptr;
   WaitingOps* link_drops = nullptr;  // see answer_with_links_dropped
+  // Lookups and listings that found a move, handed to link_drops and not yet answered (only
+  // the loop hands them over; see answer_entries).
+  std::atomic<unsigned> moves_being_dropped{0};
+  int connection_abort = -1;  // see MountPoint::connection_abort; -1: none to be had
 };
 
 inline MountContext& context(fuse_req_t req) {

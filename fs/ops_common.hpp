@@ -66,8 +66,16 @@ void answer_entries(fuse_req_t req, uint64_t before, Reply reply) {
   if (!ctx.cache_links) {
     reply();
   } else if (ctx.nodes.moves() != before) {
-    answer_with_links_dropped(req, ctx.nodes.links(), std::move(reply));
-  } else if (ctx.link_drops->busy()) {
+    ctx.moves_being_dropped.fetch_add(1, std::memory_order_relaxed);
+    answer_with_links_dropped(req, ctx.nodes.links(),
+                              [&moves = ctx.moves_being_dropped, reply = std::move(reply)] {
+                                struct Dropped {
+                                  std::atomic<unsigned>& moves;
+                                  ~Dropped() { moves.fetch_sub(1, std::memory_order_relaxed); }
+                                } dropped{moves};
+                                reply();
+                              });
+  } else if (ctx.moves_being_dropped.load(std::memory_order_relaxed) != 0) {
     answer_with_links_dropped(req, {}, std::move(reply));
   } else {
     reply();

@@ -16,12 +16,18 @@ namespace {
 // from both cores.
 constexpr unsigned kWaitingThreads = 10;
 
-// The session's fd becomes /dev/null's (so libfuse's replies and its close find a valid fd):
-// with its last /dev/fuse reference gone, the kernel aborts the connection.
-void end_connection(fuse_session* se) {
+// Aborts the session's connection: every request waiting fails, and no page stays locked for
+// an answer. Only kept symlink targets are dropped by waiting for page locks: a mount that keeps
+// none is left as before, for libfuse's unmount.
+void end_connection(fuse_session* se, const MountContext& ctx) {
+  if (!ctx.cache_links) return;
   // Ended already (unmounted): what libfuse's unmount looks for to leave the mount point be.
   pollfd device{fuse_session_fd(se), 0, 0};
   if (poll(&device, 1, 0) == 1 && (device.revents & POLLERR)) return;
+  if (ctx.connection_abort >= 0 && write(ctx.connection_abort, "1", 1) == 1) return;
+  // Without fusectl: the session's fd becomes /dev/null's (libfuse's replies and its close
+  // still find a valid fd), and with the last reference to its /dev/fuse file gone the kernel
+  // aborts the connection. A thread blocked writing to that file holds one more.
   const UniqueFd null(open("/dev/null", O_WRONLY | O_CLOEXEC));
   if (null) dup3(null.get(), fuse_session_fd(se), O_CLOEXEC);
 }
@@ -49,7 +55,6 @@ WaitingOps::~WaitingOps() {
 void WaitingOps::hand_over(std::function<void()> op) {
   std::lock_guard lock(mutex_);
   queue_.push_back(std::move(op));
-  outstanding_.fetch_add(1, std::memory_order_acq_rel);
   if (idle_.empty()) return;  // every thread is busy: the first done takes it
   Worker* w = idle_.back();
   idle_.pop_back();
@@ -65,7 +70,6 @@ void WaitingOps::run(Worker& me) {
       queue_.pop_front();
       lock.unlock();
       op();
-      outstanding_.fetch_sub(1, std::memory_order_acq_rel);
       lock.lock();
       continue;
     }
@@ -101,7 +105,7 @@ int serve_requests(fuse_session* se, MountContext& ctx) {
   // the watcher's) would wait for that lock, uninterruptibly: the daemon could not end. So the
   // connection ends now, as it would once the daemon exits, and every request still waiting
   // fails (ENOTCONN) instead of waiting for an answer.
-  end_connection(se);
+  end_connection(se, ctx);
   return rc;
 }
 

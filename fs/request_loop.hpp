@@ -9,7 +9,6 @@
 
 #include <fuse_lowlevel.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -33,8 +32,6 @@ class WaitingOps {
   WaitingOps& operator=(const WaitingOps&) = delete;
 
   void hand_over(std::function<void()> op);
-  // Whether an op handed over is still queued or running.
-  bool busy() const { return outstanding_.load(std::memory_order_acquire) != 0; }
 
  private:
   struct Worker {
@@ -49,7 +46,6 @@ class WaitingOps {
   // trickle of ops keeps one thread (its stack, its caches) at work, not all in turn.
   std::vector<Worker*> idle_;
   bool stopping_ = false;
-  std::atomic<size_t> outstanding_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -288,6 +288,17 @@ int run(int argc, char** argv) {
   if (auto mounted = mount_session(se.get(), point, args); !mounted) {
     give_up(daemon, log, not_mounted(args.mountpoint, mounted.error()));
   }
+  // What ends the connection at a stop while a drop of kept symlink targets is under way.
+  UniqueFd connection_abort;
+  if (ctx.cache_links && !point.device().empty()) {
+    connection_abort = point.connection_abort();
+    if (!connection_abort) {
+      log.notice(LOG_WARNING, "no fusectl abort file for " + point.device() + " (" +
+                                  std::strerror(errno) +
+                                  "): a stop during a drop of kept symlink targets may hang");
+    }
+    ctx.connection_abort = connection_abort.get();
+  }
   // Set before the loop answers INIT, whose reply offers the same (see MountContext).
   if (!point.device().empty() && args.settings.read_ahead_kib) {
     if (auto set = set_read_ahead(point.device(), args.settings.read_ahead_kib); !set) {

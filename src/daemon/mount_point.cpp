@@ -212,6 +212,21 @@ Result<void> MountPoint::attach(int fuse_fd, const KernelOptions& options) {
   return {};
 }
 
+UniqueFd MountPoint::connection_abort() const {
+  // fusectl names a connection by its device number: an anonymous one's, so its minor.
+  const std::string anonymous = "0:";
+  if (device_.compare(0, anonymous.size(), anonymous) != 0) {
+    errno = ENODEV;
+    return {};
+  }
+  const UniqueFd fs(fsopen("fusectl", FSOPEN_CLOEXEC));
+  if (!fs || fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return {};
+  const UniqueFd control(fsmount(fs.get(), FSMOUNT_CLOEXEC, 0));
+  if (!control) return {};
+  const std::string abort = device_.substr(anonymous.size()) + "/abort";
+  return UniqueFd(openat(control.get(), abort.c_str(), O_WRONLY | O_CLOEXEC));
+}
+
 bool MountPoint::ours_on_top() const {
   const auto top = topmost_mount(mountpoint_);
   return top && mount_id_ != 0 && top->id == mount_id_;

@@ -64,6 +64,11 @@ class MountPoint {
   Result<void> attach(int fuse_fd, const KernelOptions& options);
   // "MAJOR:MINOR" of the mounted instance (its read-ahead lives there in sysfs).
   const std::string& device() const { return device_; }
+  // The kernel's switch that ends the mounted instance's connection whatever still holds its
+  // /dev/fuse file (a thread blocked writing to it does): the abort file of fusectl, mounted
+  // detached, nowhere in the tree. Opened once mounted, while fds are to be had; empty with
+  // errno set when it cannot be.
+  UniqueFd connection_abort() const;
   void leave(Ending how);
 
  private:

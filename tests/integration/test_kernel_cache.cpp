@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -123,14 +124,20 @@ TEST_F(KernelCache, ASymlinkTargetTheKernelKeepsIsJudgedAgainByEveryNewIndex) {
 }
 
 // Calls through the mount, each on a thread of its own, so that a test can see each one wait
-// for the answer to its request, and can end when the mount stops answering (see
-// KeptLinks::all_returned).
+// for the answer to its request, and can end when the mount stops answering: `end_mount`
+// aborts it, so that the calls return (see KeptLinks::all_returned).
 class Callers {
  public:
-  Callers() = default;
+  explicit Callers(std::function<void()> end_mount) : end_mount_(std::move(end_mount)) {}
   Callers(const Callers&) = delete;
   Callers& operator=(const Callers&) = delete;
+  // A test that stopped early may leave calls waiting: they are given 20 s.
   ~Callers() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!returned() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!returned()) end_mount_();
     for (auto& t : threads_) t.join();
   }
   void start(std::function<void()> call) {
@@ -169,6 +176,7 @@ class Callers {
     std::atomic<pid_t> tid{0};
     std::atomic<bool> returned{false};
   };
+  std::function<void()> end_mount_;
   std::vector<std::unique_ptr<Call>> calls_;
   std::vector<std::thread> threads_;
 };
@@ -199,10 +207,61 @@ class KeptLinks : public KernelCache {
   // threads wait for page locks cannot be killed.
   bool all_returned(const Callers& calls, std::chrono::milliseconds bound) {
     if (within(bound, [&] { return calls.returned(); })) return true;
+    end_mount();
+    return false;
+  }
+  void end_mount() {
     umount2(mnt.c_str(), MNT_FORCE);
     umount2(mnt.c_str(), MNT_DETACH);
     if (pid > 0) kill_daemon(SIGKILL);
-    return false;
+  }
+  // What the daemon's thread called `name` waits in, in the kernel (its wchan).
+  std::string daemon_waits_in(const std::string& name) {
+    const std::vector<pid_t> tids = threads_named(pid, name);
+    if (tids.size() != 1) return "";
+    return slurp("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tids[0]) + "/wchan");
+  }
+  // Whether the daemon's main thread, which serves requests, has `sig` pending.
+  bool pending_for_the_loop(int sig) {
+    const std::string status =
+        slurp("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
+    const auto at = status.find("\nSigPnd:\t");
+    if (at == std::string::npos) return false;
+    return (std::stoull(status.substr(at + 9), nullptr, 16) >> (sig - 1)) & 1;
+  }
+  // With the loop's thread held since a READLINK was sent (unread, its page locked) and
+  // another thread waiting for that page lock (`waits_for_the_page`), SIGTERM: another thread
+  // takes it and sends it on to the loop's. Let go, the loop ends without reading the
+  // READLINK, and the daemon must end all the same.
+  void expect_a_stop_to_end_the_daemon(Callers& calls, HeldThreads& loop,
+                                       const std::string& waits_for_the_page) {
+    EXPECT_TRUE(
+        within(10s,
+               [&] {
+                 return daemon_waits_in(waits_for_the_page).find("folio") != std::string::npos ||
+                        daemon_waits_in(waits_for_the_page).find("page") != std::string::npos;
+               }))
+        << waits_for_the_page << " waits in " << daemon_waits_in(waits_for_the_page);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    EXPECT_TRUE(within(10s, [&] { return pending_for_the_loop(SIGTERM); }));
+    loop.let_go();
+    const bool ended =
+        within(20s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
+    if (ended) {
+      pid = -1;
+      umount2(mnt.c_str(), MNT_DETACH);  // the mount a stopped daemon leaves, failing closed
+    }
+    EXPECT_TRUE(ended) << "the daemon did not end after SIGTERM";
+    EXPECT_TRUE(all_returned(calls, 20s));
+  }
+  // Starts a readlink of the link no package has; returns once it waits for its answer.
+  void start_unpackaged_readlink(Callers& calls) {
+    const size_t reader = calls.size();
+    calls.start([&] {
+      char target[sizeof buf];
+      readlink((dfs / "unpackaged-link").c_str(), target, sizeof target);
+    });
+    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(reader); }));
   }
   // The link's directory renamed by `rename_dir` while the watcher's thread is held: no report
   // of the rename has been read, and still the link at its new path, which no package has,
@@ -215,7 +274,7 @@ class KeptLinks : public KernelCache {
     std::atomic<bool> was_refused{false};
     bool returned;
     {
-      Callers calls;
+      Callers calls([&] { end_mount(); });
       HeldThreads watcher(pid, "dfs-watcher");
       ASSERT_EQ(watcher.count(), 1u) << "no thread dfs-watcher to hold in " << pid;
       rename_dir();
@@ -299,7 +358,7 @@ TEST_F(KeptLinks, ADirectoryRenamedThroughTheMountDropsTheTargetsBeforeTheRename
 TEST_F(KeptLinks, DropsQueuedAheadOfAReadlinkTheyWaitForDoNotHangTheMount) {
   constexpr int kRenames = 16;  // more than the daemon's waiting threads
   make_renamable_directories(kRenames);
-  Callers calls;
+  Callers calls([&] { end_mount(); });
   {
     HeldThreads waiting(pid, "dfs-waiting");
     ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
@@ -317,7 +376,7 @@ TEST_F(KeptLinks, DropsQueuedAheadOfAReadlinkTheyWaitForDoNotHangTheMount) {
 TEST_F(KeptLinks, DropsQueuedBehindAReadlinkTheyWaitForEndOnceItIsAnswered) {
   constexpr int kRenames = 16;
   make_renamable_directories(kRenames);
-  Callers calls;
+  Callers calls([&] { end_mount(); });
   {
     HeldThreads waiting(pid, "dfs-waiting");
     ASSERT_GT(waiting.count(), 0u) << "no thread dfs-waiting to hold in " << pid;
@@ -336,7 +395,7 @@ TEST_F(KeptLinks, DropsQueuedBehindAReadlinkTheyWaitForEndOnceItIsAnswered) {
 TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
   make_renamable_directories(1);
   std::atomic<int> error{0};
-  Callers calls;
+  Callers calls([&] { end_mount(); });
   bool ended = false;
   {
     HeldThreads drops(pid, "dfs-link-drops");
@@ -375,6 +434,35 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
   ASSERT_TRUE(returned);
   // Failing closed: the request was aborted, or came after the connection had ended.
   EXPECT_TRUE(error == ECONNABORTED || error == ENOTCONN) << strerror(error);
+}
+
+// A stop while a drop is under way already: its thread waits for the page lock of a READLINK
+// that the loop never reads, inside its write to the FUSE device, and so holds the device's
+// file too. Replacing the session's fd would not end the connection; fusectl's abort does.
+TEST_F(KeptLinks, AStopWhileADropIsUnderWayEndsTheDaemon) {
+  make_renamable_directories(1);
+  Callers calls([&] { end_mount(); });
+  std::optional<HeldThreads> drops(std::in_place, pid, "dfs-link-drops");
+  ASSERT_EQ(drops->count(), 1u) << "no thread dfs-link-drops to hold in " << pid;
+  calls.start([&] { std::rename((mnt / dirs / "0/a").c_str(), (mnt / dirs / "0/b").c_str()); });
+  // Renamed beneath: the loop has renamed, and handed the answer to the held thread.
+  EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
+  HeldThreads loop(pid, "digestfs");
+  ASSERT_GT(loop.count(), 0u) << "no thread digestfs to hold in " << pid;
+  start_unpackaged_readlink(calls);
+  drops.reset();
+  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-link-drops");
+}
+
+// The same for the watcher's drop, after a directory the mount knows was renamed beneath.
+TEST_F(KeptLinks, AStopWhileTheWatchersDropIsUnderWayEndsTheDaemon) {
+  make_renamable_directories(1);
+  Callers calls([&] { end_mount(); });
+  HeldThreads loop(pid, "digestfs");
+  ASSERT_GT(loop.count(), 0u) << "no thread digestfs to hold in " << pid;
+  start_unpackaged_readlink(calls);
+  ASSERT_EQ(std::rename((root / dirs / "0/a").c_str(), (root / dirs / "0/b").c_str()), 0);
+  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-watcher");
 }
 
 TEST_F(KeptLinks, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {

@@ -44,8 +44,10 @@ class HeldThreads {
   }
   HeldThreads(const HeldThreads&) = delete;
   HeldThreads& operator=(const HeldThreads&) = delete;
-  ~HeldThreads() {
+  ~HeldThreads() { let_go(); }
+  void let_go() {
     for (pid_t tid : held_) ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+    held_.clear();
   }
   size_t count() const { return held_.size(); }
 
