@@ -16,7 +16,6 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -232,34 +231,47 @@ class KeptLinks : public KernelCache {
   // With the loop's thread held since a READLINK was sent (unread, its page locked) and
   // another thread waiting for that page lock (`waits_for_the_page`), SIGTERM: another thread
   // takes it and sends it on to the loop's. Let go, the loop ends without reading the
-  // READLINK, and the daemon must end all the same.
+  // READLINK, and the daemon must end all the same; the READLINK fails (`error`), closed.
   void expect_a_stop_to_end_the_daemon(Callers& calls, HeldThreads& loop,
-                                       const std::string& waits_for_the_page) {
-    EXPECT_TRUE(
-        within(10s,
-               [&] {
-                 return daemon_waits_in(waits_for_the_page).find("folio") != std::string::npos ||
-                        daemon_waits_in(waits_for_the_page).find("page") != std::string::npos;
-               }))
+                                       const std::string& waits_for_the_page,
+                                       const std::atomic<int>& error) {
+    EXPECT_TRUE(within(10s,
+                       [&] {
+                         const std::string in = daemon_waits_in(waits_for_the_page);
+                         return in.find("folio") != std::string::npos ||
+                                in.find("page") != std::string::npos;
+                       }))
         << waits_for_the_page << " waits in " << daemon_waits_in(waits_for_the_page);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     EXPECT_TRUE(within(10s, [&] { return pending_for_the_loop(SIGTERM); }));
     loop.let_go();
-    const bool ended =
-        within(20s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
-    if (ended) {
-      pid = -1;
-      umount2(mnt.c_str(), MNT_DETACH);  // the mount a stopped daemon leaves, failing closed
-    }
-    EXPECT_TRUE(ended) << "the daemon did not end after SIGTERM";
-    EXPECT_TRUE(all_returned(calls, 20s));
+    expect_the_stopped_daemon_ended(calls, error);
   }
-  // Starts a readlink of the link no package has; returns once it waits for its answer.
-  void start_unpackaged_readlink(Callers& calls) {
+  // The daemon, sent SIGTERM, ends (the mount it leaves, failing closed, is then taken away),
+  // every call returns, and the readlink among them failed closed (`error`): aborted, or sent
+  // after the connection had ended.
+  void expect_the_stopped_daemon_ended(const Callers& calls, const std::atomic<int>& error) {
+    const bool ended = daemon_ended_within(20s);
+    if (ended) umount2(mnt.c_str(), MNT_DETACH);
+    const bool returned = all_returned(calls, 20s);
+    EXPECT_TRUE(ended) << "the daemon did not end after SIGTERM";
+    ASSERT_TRUE(returned);
+    EXPECT_TRUE(error == ECONNABORTED || error == ENOTCONN) << strerror(error);
+  }
+  // Renames dirs/0/a to b through the mount, with the drop thread held: returns once the loop
+  // has renamed beneath, and handed the answer to that thread.
+  void start_rename_left_to_the_held_drops(Callers& calls) {
+    // Its result depends on how the test ends the mount: no expectation here.
+    calls.start([&] { std::rename((mnt / dirs / "0/a").c_str(), (mnt / dirs / "0/b").c_str()); });
+    EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
+  }
+  // Starts a readlink of the link no package has, whose errno goes to `error`; returns once it
+  // has returned or waits for its answer.
+  void start_unpackaged_readlink(Callers& calls, std::atomic<int>& error) {
     const size_t reader = calls.size();
     calls.start([&] {
       char target[sizeof buf];
-      readlink((dfs / "unpackaged-link").c_str(), target, sizeof target);
+      if (readlink((dfs / "unpackaged-link").c_str(), target, sizeof target) < 0) error = errno;
     });
     EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(reader); }));
   }
@@ -396,13 +408,10 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
   make_renamable_directories(1);
   std::atomic<int> error{0};
   Callers calls([&] { end_mount(); });
-  bool ended = false;
   {
     HeldThreads drops(pid, "dfs-link-drops");
     ASSERT_EQ(drops.count(), 1u) << "no thread dfs-link-drops to hold in " << pid;
-    calls.start([&] { std::rename((mnt / dirs / "0/a").c_str(), (mnt / dirs / "0/b").c_str()); });
-    // Renamed beneath: the loop has renamed, and handed the answer to the held thread.
-    EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
+    start_rename_left_to_the_held_drops(calls);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     // The signal ends the loop's wait for a request, or the loop ends after the request it is
     // answering: lookups of new names, one at a time, until it has ended.
@@ -417,23 +426,9 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
       }
       return false;
     })) << "the loop did not end";
-    const size_t reader = calls.size();
-    calls.start([&] {
-      char target[sizeof buf];
-      if (readlink((dfs / "unpackaged-link").c_str(), target, sizeof target) < 0) error = errno;
-    });
-    EXPECT_TRUE(within(10s, [&] { return calls.returned_or_waiting(reader); }));
+    start_unpackaged_readlink(calls, error);
   }
-  ended = within(20s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
-  if (ended) {
-    pid = -1;
-    umount2(mnt.c_str(), MNT_DETACH);  // the mount a stopped daemon leaves, failing closed
-  }
-  const bool returned = all_returned(calls, 20s);
-  EXPECT_TRUE(ended) << "the daemon did not end after SIGTERM";
-  ASSERT_TRUE(returned);
-  // Failing closed: the request was aborted, or came after the connection had ended.
-  EXPECT_TRUE(error == ECONNABORTED || error == ENOTCONN) << strerror(error);
+  expect_the_stopped_daemon_ended(calls, error);
 }
 
 // A stop while a drop is under way already: its thread waits for the page lock of a READLINK
@@ -441,28 +436,28 @@ TEST_F(KeptLinks, AStopWhileADropWaitsItsTurnEndsTheDaemon) {
 // file too. Replacing the session's fd would not end the connection; fusectl's abort does.
 TEST_F(KeptLinks, AStopWhileADropIsUnderWayEndsTheDaemon) {
   make_renamable_directories(1);
+  std::atomic<int> error{0};
   Callers calls([&] { end_mount(); });
-  std::optional<HeldThreads> drops(std::in_place, pid, "dfs-link-drops");
-  ASSERT_EQ(drops->count(), 1u) << "no thread dfs-link-drops to hold in " << pid;
-  calls.start([&] { std::rename((mnt / dirs / "0/a").c_str(), (mnt / dirs / "0/b").c_str()); });
-  // Renamed beneath: the loop has renamed, and handed the answer to the held thread.
-  EXPECT_TRUE(within(10s, [&] { return std::filesystem::exists(root / dirs / "0/b"); }));
+  HeldThreads drops(pid, "dfs-link-drops");
+  ASSERT_EQ(drops.count(), 1u) << "no thread dfs-link-drops to hold in " << pid;
+  start_rename_left_to_the_held_drops(calls);
   HeldThreads loop(pid, "digestfs");
   ASSERT_GT(loop.count(), 0u) << "no thread digestfs to hold in " << pid;
-  start_unpackaged_readlink(calls);
-  drops.reset();
-  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-link-drops");
+  start_unpackaged_readlink(calls, error);
+  drops.let_go();
+  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-link-drops", error);
 }
 
 // The same for the watcher's drop, after a directory the mount knows was renamed beneath.
 TEST_F(KeptLinks, AStopWhileTheWatchersDropIsUnderWayEndsTheDaemon) {
   make_renamable_directories(1);
+  std::atomic<int> error{0};
   Callers calls([&] { end_mount(); });
   HeldThreads loop(pid, "digestfs");
   ASSERT_GT(loop.count(), 0u) << "no thread digestfs to hold in " << pid;
-  start_unpackaged_readlink(calls);
+  start_unpackaged_readlink(calls, error);
   ASSERT_EQ(std::rename((root / dirs / "0/a").c_str(), (root / dirs / "0/b").c_str()), 0);
-  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-watcher");
+  expect_a_stop_to_end_the_daemon(calls, loop, "dfs-watcher", error);
 }
 
 TEST_F(KeptLinks, ASymlinkTargetTheKernelKeepsIsJudgedAgainAtEveryNewPath) {

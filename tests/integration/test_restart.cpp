@@ -165,12 +165,8 @@ TEST_F(Restart, AStopSignalAnotherThreadTakesEndsTheIdleDaemon) {
   const std::vector<pid_t> watcher = threads_named(pid, "dfs-watcher");
   ASSERT_EQ(watcher.size(), 1u) << "no thread dfs-watcher in " << pid;
   ASSERT_EQ(syscall(SYS_tgkill, pid, watcher[0], SIGTERM), 0) << strerror(errno);
-  const bool ended = within(10s, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; }).has_value();
-  if (ended) {
-    pid = -1;
-  } else {
-    kill_daemon(SIGKILL);
-  }
+  const bool ended = daemon_ended_within(10s);
+  if (!ended) kill_daemon(SIGKILL);
   EXPECT_TRUE(ended) << "the daemon did not end: " << log_text();
   EXPECT_NE(log_text().find("stopping: the mount on " + usr.string() + " fails every access"),
             std::string::npos)

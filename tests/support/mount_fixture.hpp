@@ -139,6 +139,13 @@ class MountFixture : public ::testing::Test {
     pid = -1;
   }
 
+  // Whether the daemon, told to end, has ended within `limit` (then it is reaped).
+  bool daemon_ended_within(std::chrono::milliseconds limit) {
+    if (!within(limit, [&] { return waitpid(pid, nullptr, WNOHANG) == pid; })) return false;
+    pid = -1;
+    return true;
+  }
+
   void unmount() {
     if (pid <= 0) return;
     // A test that failed may still hold a file open there: then the mount goes lazily, and
